@@ -1,0 +1,1 @@
+"""semradio.blocks: the block library (sources, channel, equalizer, codecs, denoisers, sinks)."""

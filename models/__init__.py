@@ -1,0 +1,1 @@
+"""semradio.models: neural networks, noise schedules, samplers and shipped checkpoints."""

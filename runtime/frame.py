@@ -1,0 +1,103 @@
+"""Frames: one batch of data plus its tags.
+
+A :class:`Frame` is the unit that travels along every edge of a flowgraph. Its ``data`` is a
+numpy array or a torch tensor whose leading dimension is the batch size ``B``; its ``tags`` are
+a dict of metadata. Documented tag keys (see ``TAG_KEYS``) are shared by all blocks; a block
+passes through the tags it does not own.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Tag keys with a meaning fixed across the project.
+TAG_KEYS: dict[str, str] = {
+    "seq": "int, frame counter per source (0, 1, 2, ...); multi-input blocks align on it",
+    "t_ns": "int, time.time_ns() when the source created the frame; sinks derive latency",
+    "snr_db": "float, configured SNR Px/s2 of the channel in dB",
+    "sinr_db": "float, configured SINR Px/(Pz + s2) in dB",
+    "h": "complex array (B, k), CSI the receiver knows (an estimate if CSI is imperfect)",
+    "noise_var": "float, complex noise variance s2 = E|n|^2",
+    "channel": "str, channel model name (awgn, rayleigh, rician, ...)",
+    "denoiser": "str, denoiser name applied to the frame (none, cddm, ...)",
+}
+
+
+def is_torch_tensor(x: Any) -> bool:
+    """True when ``x`` is a torch tensor (without importing torch if it is not loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def data_device(x: Any) -> str:
+    """Domain of a payload: ``"cuda"`` for a CUDA tensor, ``"cpu"`` otherwise."""
+    if is_torch_tensor(x) and x.device.type == "cuda":
+        return "cuda"
+    return "cpu"
+
+
+def data_dtype(x: Any) -> str:
+    """Canonical dtype name of a payload (numpy spelling: ``float32``, ``complex64``, ...)."""
+    if is_torch_tensor(x):
+        return str(x.dtype).removeprefix("torch.")
+    return np.asarray(x).dtype.name
+
+
+@dataclass(slots=True)
+class Frame:
+    """One batch travelling between blocks.
+
+    Attributes:
+        data: numpy array or torch tensor of shape ``(B, *item_shape)``.
+        tags: metadata dict; ``seq`` and ``t_ns`` are set by sources (see ``TAG_KEYS``).
+    """
+
+    data: Any
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seq(self) -> int | None:
+        """The frame's sequence number (``tags['seq']``), or None if untagged."""
+        return self.tags.get("seq")
+
+    @property
+    def batch(self) -> int:
+        """Batch size B (leading dimension of ``data``)."""
+        return int(self.data.shape[0])
+
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        """Shape of one item: ``data.shape[1:]``."""
+        return tuple(int(s) for s in self.data.shape[1:])
+
+    @property
+    def dtype(self) -> str:
+        """Canonical dtype name of ``data``."""
+        return data_dtype(self.data)
+
+    @property
+    def device(self) -> str:
+        """``"cuda"`` or ``"cpu"``."""
+        return data_device(self.data)
+
+    def replace(self, data: Any = None, **tags: Any) -> "Frame":
+        """New frame with ``data`` replaced (if given) and tags updated; the input is unchanged.
+
+        The tag dict is copied (shallow), so downstream blocks of a fan-out never see each
+        other's tag edits.
+        """
+        new_tags = dict(self.tags)
+        new_tags.update(tags)
+        return Frame(self.data if data is None else data, new_tags)
+
+    @classmethod
+    def new(cls, data: Any, seq: int, **tags: Any) -> "Frame":
+        """Frame stamped with ``seq`` and the current ``t_ns`` (what a source emits)."""
+        tags.setdefault("t_ns", time.time_ns())
+        tags["seq"] = int(seq)
+        return cls(data, tags)
