@@ -1,0 +1,236 @@
+"""Edges: ZeroMQ PUSH/PULL socket pairs that carry frames between two blocks.
+
+* In-process edges (``inproc://``) hand over a reference: the sender parks the Frame in a
+  dict shared with the receiver and sends only its 8-byte key, so the payload is never copied
+  and a CUDA tensor never leaves the GPU.
+* Cross-process/host edges (``ipc://``, ``tcp://``) send the native wire format
+  (:mod:`semradio.runtime.wire`): a msgpack header then the raw buffer, zero copy where pyzmq
+  allows. Malformed messages are counted by kind and dropped.
+
+Queues are bounded by the sockets' high-water marks. Policy ``"lossless"`` blocks the
+producer while the queue is full (backpressure, checking the stop event every 50 ms);
+``"realtime"`` never blocks: a frame that finds the queue full is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from . import wire
+from .frame import Frame
+from .stats import DropCounter
+
+POLICIES = ("lossless", "realtime")
+TRANSPORTS = ("inproc", "ipc", "tcp")
+_EOS_INPROC = b"E"
+_POLL_MS = 50
+_edge_ids = itertools.count()
+
+
+#: What a receiver returns for an end-of-stream marker.
+EOS = wire.EOS
+
+
+@dataclass(eq=False)
+class Edge:
+    """A connection from ``src.outputs[src_port]`` to ``dst.inputs[dst_port]``.
+
+    Counters (``sent``, ``received``, ``dropped``) are written by one thread each and read by
+    anyone; ``depth`` = frames queued now (sent - received - malformed).
+    """
+
+    src: Any
+    src_port: int
+    dst: Any
+    dst_port: int
+    policy: str = "lossless"
+    hwm: int = 16
+    transport: str = "inproc"
+    max_bytes: int = wire.DEFAULT_MAX_BYTES
+    id: int = field(default_factory=lambda: next(_edge_ids))
+    endpoint: str = ""
+    sent: int = 0
+    received: int = 0
+    dropped: int = 0
+    malformed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"edge policy must be one of {POLICIES}, got {self.policy!r}")
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"edge transport must be one of {TRANSPORTS}, got {self.transport!r}")
+        if self.hwm < 1:
+            raise ValueError(f"edge hwm must be >= 1, got {self.hwm}")
+
+    @property
+    def depth(self) -> int:
+        """Frames queued on the edge right now."""
+        return max(0, self.sent - self.received - self.malformed)
+
+    def label(self) -> str:
+        """``src.port -> dst.port`` with port names."""
+        return (f"{self.src.name}.{self.src.outputs[self.src_port].name} -> "
+                f"{self.dst.name}.{self.dst.inputs[self.dst_port].name}")
+
+    def counters(self) -> dict[str, int]:
+        """Snapshot of the edge counters."""
+        return {"sent": self.sent, "received": self.received, "dropped": self.dropped,
+                "malformed": self.malformed, "depth": self.depth}
+
+
+def _make_socket(ctx: zmq.Context, kind: int, hwm: int) -> zmq.Socket:
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    if kind == zmq.PUSH:
+        sock.setsockopt(zmq.SNDHWM, hwm)
+    else:
+        sock.setsockopt(zmq.RCVHWM, hwm)
+    return sock
+
+
+class Sender:
+    """The producing end of an edge (used by exactly one thread)."""
+
+    def __init__(self, edge: Edge, sock: zmq.Socket, store: dict | None, stop: threading.Event) -> None:
+        self.edge = edge
+        self.sock = sock
+        self._store = store
+        self._stop = stop
+        self._keys = itertools.count(1)
+        self._lossless = edge.policy == "lossless"
+
+    def _send(self, parts: list, copy: bool) -> bool:
+        """Send a message per the edge policy; False if dropped or stopped."""
+        sock = self.sock
+        try:
+            sock.send_multipart(parts, zmq.NOBLOCK, copy=copy)
+            return True
+        except zmq.Again:
+            pass
+        if not self._lossless:
+            return False
+        while not self._stop.is_set():
+            if sock.poll(_POLL_MS, zmq.POLLOUT):
+                try:
+                    sock.send_multipart(parts, zmq.NOBLOCK, copy=copy)
+                    return True
+                except zmq.Again:
+                    continue
+        return False
+
+    def send(self, frame: Frame) -> bool:
+        """Send one frame; returns False when it was dropped (real-time, queue full) or the
+        flowgraph is stopping."""
+        edge = self.edge
+        store = self._store
+        if store is not None:
+            key = next(self._keys).to_bytes(8, "little")
+            store[key] = frame
+            ok = self._send([key], True)
+            if not ok:
+                store.pop(key, None)
+        else:
+            ok = self._send(wire.encode_frame(frame, edge.max_bytes), False)
+        if ok:
+            edge.sent += 1
+        elif not self._stop.is_set():
+            edge.dropped += 1
+        return ok
+
+    def send_eos(self) -> None:
+        """Send the end-of-stream marker (always lossless)."""
+        msg = [_EOS_INPROC] if self._store is not None else wire.encode_eos()
+        lossless, self._lossless = self._lossless, True
+        try:
+            self._send(msg, True)
+        finally:
+            self._lossless = lossless
+
+
+class Receiver:
+    """The consuming end of an edge (used by exactly one thread).
+
+    :meth:`recv_nowait` returns a Frame, :data:`EOS`, or None when nothing is queued (or a
+    malformed message was counted and dropped).
+    """
+
+    def __init__(self, edge: Edge, sock: zmq.Socket, store: dict | None, drops: DropCounter) -> None:
+        self.edge = edge
+        self.sock = sock
+        self._store = store
+        self._drops = drops
+
+    def recv_nowait(self) -> Any:
+        """Next frame, EOS, or None if the queue is empty."""
+        try:
+            if self._store is not None:
+                key = self.sock.recv(zmq.NOBLOCK)
+            else:
+                parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return None
+        edge = self.edge
+        if self._store is not None:
+            if key == _EOS_INPROC:
+                return EOS
+            frame = self._store.pop(key, None)
+            if frame is None:  # cannot happen unless a foreign peer writes to our endpoint
+                edge.malformed += 1
+                self._drops.add("malformed:unknown_key")
+                return None
+            edge.received += 1
+            return frame
+        try:
+            item = wire.decode_message(parts, edge.max_bytes)
+        except wire.WireError as exc:
+            edge.malformed += 1
+            self._drops.add(f"malformed:{exc.kind}", detail=str(exc))
+            return None
+        if item is not EOS:
+            edge.received += 1
+        return item
+
+
+def open_edge(ctx: zmq.Context, edge: Edge, stop: threading.Event, drops: DropCounter,
+              ipc_dir: str | None = None) -> tuple[Sender, Receiver]:
+    """Create and connect both sockets of an in-process edge (any transport).
+
+    The receiver binds, the sender connects. For ``tcp`` the receiver binds an ephemeral
+    loopback port.
+    """
+    rx_sock, endpoint = bind_receiver(ctx, edge, ipc_dir)
+    tx_sock = connect_sender(ctx, edge, endpoint)
+    store: dict | None = {} if edge.transport == "inproc" else None
+    return Sender(edge, tx_sock, store, stop), Receiver(edge, rx_sock, store, drops)
+
+
+def bind_receiver(ctx: zmq.Context, edge: Edge, ipc_dir: str | None = None,
+                  endpoint: str | None = None) -> tuple[zmq.Socket, str]:
+    """Bind the PULL end of an edge; returns the socket and the endpoint peers connect to."""
+    sock = _make_socket(ctx, zmq.PULL, edge.hwm)
+    if endpoint is None:
+        if edge.transport == "inproc":
+            endpoint = f"inproc://semradio-edge-{edge.id}"
+        elif edge.transport == "ipc":
+            if ipc_dir is None:
+                raise ValueError("ipc edges need an ipc directory")
+            endpoint = f"ipc://{ipc_dir}/e{edge.id}"
+        else:
+            endpoint = "tcp://127.0.0.1:*"
+    sock.bind(endpoint)
+    if edge.transport == "tcp":
+        endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+    edge.endpoint = endpoint
+    return sock, endpoint
+
+
+def connect_sender(ctx: zmq.Context, edge: Edge, endpoint: str) -> zmq.Socket:
+    """Connect the PUSH end of an edge to ``endpoint``."""
+    sock = _make_socket(ctx, zmq.PUSH, edge.hwm)
+    sock.connect(endpoint)
+    return sock

@@ -1,0 +1,338 @@
+"""Thread-per-block scheduler: the loop that feeds one block from its input edges.
+
+A :class:`BlockRunner` owns a block's receivers and senders and runs on its own thread (or as
+the main loop of a worker process). It
+
+* calls ``work`` once per frame (sources: repeatedly), aligning multi-input blocks by ``seq``
+  with a bounded wait (``block.align_timeout_s``) and a bounded buffer (``block.align_depth``);
+  incomplete sequences are dropped and counted as ``unaligned``;
+* delivers queued messages to the block between two ``work`` calls;
+* propagates end of stream: a source returning WORK_DONE, or all inputs at EOS, sends EOS on
+  every output; a multi-input block also ends early when one input is at EOS and nothing is
+  left to pair with it;
+* records counters (frames in/out, work time, drops) and, for sinks, latency from ``t_ns``;
+* stops promptly when the stop event is set (every blocking wait polls it).
+
+Any exception from ``start``/``work``/``stop`` ends the runner with :class:`BlockError`
+naming the block and the frame's ``seq``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import traceback
+from typing import Any, Callable, Sequence
+
+import zmq
+
+from .block import WORK_DONE, Block
+from .edges import EOS, Receiver, Sender
+from .frame import Frame
+from .stats import DropCounter, LatencyStats
+
+log = logging.getLogger("semradio")
+_POLL_MS = 50
+
+
+class BlockError(RuntimeError):
+    """A block raised; carries the block name, its type, the frame ``seq`` and the traceback."""
+
+    def __init__(self, block: str, block_type: str, seq: Any, exc_type: str, message: str, tb: str = "") -> None:
+        where = f"on frame seq={seq}" if seq is not None else "outside work()"
+        super().__init__(f"block {block!r} ({block_type}) failed {where}: {exc_type}: {message}")
+        self.block = block
+        self.block_type = block_type
+        self.seq = seq
+        self.exc_type = exc_type
+        self.exc_message = message
+        self.traceback = tb
+
+
+class BlockRunner:
+    """Runs one block: see the module docstring."""
+
+    def __init__(self, block: Block, receivers: Sequence[Receiver], senders: Sequence[Sequence[Sender]],
+                 stop: threading.Event, on_done: Callable[["BlockRunner"], None] | None = None) -> None:
+        self.block = block
+        self.receivers = list(receivers)
+        self.senders = [list(s) for s in senders]
+        self.stop_event = stop
+        self.on_done = on_done
+        self.messages: collections.deque = collections.deque()
+        self.drops = DropCounter(block.name)
+        self.latency = LatencyStats()
+        self.frames_in = 0
+        self.frames_out = 0
+        self.work_calls = 0
+        self.work_ns = 0
+        self.state = "created"
+        self.error: BlockError | None = None
+        self.thread: threading.Thread | None = None
+        self._current_seq: Any = None
+        self._is_sink = not block.outputs
+        self._eos_sent = False
+
+    # ------------------------------------------------------------ public
+    def start_thread(self) -> None:
+        """Run :meth:`run` on a new daemon thread named after the block."""
+        self.thread = threading.Thread(target=self.run, name=f"semradio:{self.block.name}", daemon=True)
+        self.thread.start()
+
+    def post(self, port: str, msg: Any) -> None:
+        """Queue a message for the block (any thread); delivered between two ``work`` calls."""
+        self.messages.append((port, msg))
+
+    def counters(self) -> dict[str, Any]:
+        """Snapshot of the block's counters (readable while running)."""
+        out = {
+            "state": self.state,
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "work_calls": self.work_calls,
+            "work_ms": round(self.work_ns / 1e6, 3),
+            "drops": self.drops.total + sum(s.edge.dropped for ss in self.senders for s in ss),
+            "drops_by_reason": self.drops.snapshot(),
+            "queue_depth": sum(r.edge.depth for r in self.receivers),
+        }
+        rt_drops = sum(s.edge.dropped for ss in self.senders for s in ss)
+        if rt_drops:
+            out["drops_by_reason"]["realtime_queue_full"] = rt_drops
+        if self._is_sink and self.latency.count:
+            out["latency"] = self.latency.percentiles_ms()
+        return out
+
+    # ------------------------------------------------------------- loop
+    def run(self) -> None:
+        """The block's thread body."""
+        block = self.block
+        self.state = "running"
+        try:
+            block.start()
+            if not self.receivers:
+                self._run_source()
+            elif len(self.receivers) == 1:
+                self._run_single()
+            else:
+                self._run_aligned()
+        except _StopRunning:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a BlockError
+            self._fail(exc)
+        finally:
+            try:
+                block.stop()
+            except BaseException as exc:  # noqa: BLE001
+                if self.error is None:
+                    self._current_seq = None
+                    self._fail(exc)
+            if self.error is None and not self.stop_event.is_set():
+                self._send_eos()
+            for r in self.receivers:
+                r.sock.close(0)
+            # Sender sockets stay open: closing a connection with frames still in the kernel
+            # buffers loses them; the flowgraph closes them once every block has finished.
+            if self.state == "running":
+                self.state = "done"
+            if self.on_done is not None:
+                self.on_done(self)
+
+    def close_senders(self) -> None:
+        """Close the output sockets (call after the runner's thread has ended)."""
+        for ss in self.senders:
+            for s in ss:
+                if not s.sock.closed:
+                    s.sock.close(0)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.state = "failed"
+        tb = "".join(traceback.format_exception(exc))
+        self.error = BlockError(self.block.name, type(self.block).__name__, self._current_seq,
+                                type(exc).__name__, str(exc), tb)
+        log.error("%s", self.error)
+
+    def _deliver_messages(self) -> None:
+        while self.messages:
+            port, msg = self.messages.popleft()
+            try:
+                self.block.handle_message(port, msg)
+            except Exception as exc:  # noqa: BLE001 - a bad message never kills the block
+                self.drops.add("bad_message", detail=f"{type(exc).__name__}: {exc}")
+
+    def _run_source(self) -> None:
+        stop = self.stop_event
+        while not stop.is_set():
+            if self.messages:
+                self._deliver_messages()
+            self._current_seq = None
+            t0 = time.perf_counter_ns()
+            out = self.block.work()
+            self.work_ns += time.perf_counter_ns() - t0
+            self.work_calls += 1
+            if out is WORK_DONE:
+                return
+            if out is None:
+                time.sleep(0.001)
+                continue
+            self._emit(out)
+
+    def _run_single(self) -> None:
+        stop = self.stop_event
+        rx = self.receivers[0]
+        sock = rx.sock
+        while not stop.is_set():
+            if self.messages:
+                self._deliver_messages()
+            item = rx.recv_nowait()
+            if item is None:
+                sock.poll(_POLL_MS)
+                continue
+            if item is EOS:
+                return
+            self.frames_in += 1
+            self._call_work((item,))
+
+    def _run_aligned(self) -> None:
+        stop = self.stop_event
+        block = self.block
+        n = len(self.receivers)
+        poller = zmq.Poller()
+        for r in self.receivers:
+            poller.register(r.sock, zmq.POLLIN)
+        pending: "collections.OrderedDict[Any, list]" = collections.OrderedDict()
+        arrived: dict[Any, float] = {}
+        at_eos = [False] * n
+        buffered = [0] * n  # frames per input waiting in `pending`
+        ended_early = False
+        while not stop.is_set():
+            if self.messages:
+                self._deliver_messages()
+            got_any = False
+            for i, rx in enumerate(self.receivers):
+                if at_eos[i]:
+                    continue
+                item = rx.recv_nowait()
+                if item is None:
+                    continue
+                got_any = True
+                if item is EOS:
+                    at_eos[i] = True
+                    continue
+                self.frames_in += 1
+                if ended_early:
+                    self.drops.add("after_eos")
+                    continue
+                seq = item.tags.get("seq")
+                if seq is None:
+                    self.drops.add("no_seq", detail=f"input {block.inputs[i].name} frame without seq tag")
+                    continue
+                slot = pending.get(seq)
+                if slot is None:
+                    slot = pending[seq] = [None] * n
+                    arrived[seq] = time.monotonic()
+                if slot[i] is not None:
+                    self.drops.add("duplicate_seq", detail=f"seq {seq} twice on input {block.inputs[i].name}")
+                    continue
+                slot[i] = item
+                buffered[i] += 1
+                if all(f is not None for f in slot):
+                    del pending[seq]
+                    del arrived[seq]
+                    for j in range(n):
+                        buffered[j] -= 1
+                    # sequences older than this one can no longer complete in order
+                    self._call_work(tuple(slot))
+            # expire stragglers: too old or too many
+            now = time.monotonic()
+            while pending:
+                seq0 = next(iter(pending))
+                if len(pending) > block.align_depth or now - arrived[seq0] > block.align_timeout_s:
+                    slot = pending.pop(seq0)
+                    del arrived[seq0]
+                    for j, f in enumerate(slot):
+                        if f is not None:
+                            buffered[j] -= 1
+                    self.drops.add("unaligned", n=sum(f is not None for f in slot),
+                                   detail=f"seq {seq0} incomplete after {block.align_timeout_s}s")
+                else:
+                    break
+            if all(at_eos):
+                if pending:
+                    self.drops.add("unaligned", n=sum(f is not None for s in pending.values() for f in s),
+                                   detail="incomplete at end of stream")
+                return
+            if not ended_early and any(at_eos[i] and buffered[i] == 0 for i in range(n)):
+                # one input is finished and nothing of it waits: no more output is possible
+                ended_early = True
+                self._send_eos()
+                for slot in pending.values():
+                    self.drops.add("unaligned", n=sum(f is not None for f in slot), detail="partner input ended")
+                pending.clear()
+                arrived.clear()
+                buffered = [0] * n
+            if not got_any:
+                poller.poll(_POLL_MS)
+
+    def _call_work(self, frames: tuple[Frame, ...]) -> None:
+        self._current_seq = frames[0].tags.get("seq")
+        t0 = time.perf_counter_ns()
+        out = self.block.work(*frames)
+        t1 = time.perf_counter_ns()
+        self.work_ns += t1 - t0
+        self.work_calls += 1
+        if self._is_sink:
+            t_ns = frames[0].tags.get("t_ns")
+            if isinstance(t_ns, int):
+                self.latency.add(time.time_ns() - t_ns)
+            return
+        if out is WORK_DONE:
+            raise _StopRunning
+        if out is not None:
+            self._emit(out)
+
+    def _emit(self, out: Any) -> None:
+        senders = self.senders
+        if isinstance(out, Frame):
+            if len(senders) != 1:
+                raise ValueError(f"work() returned one Frame but the block has {len(senders)} outputs")
+            self._send_port(senders[0], out)
+            return
+        if isinstance(out, dict):
+            for name, frame in out.items():
+                if frame is not None:
+                    self._send_port(senders[self.block.output_index(name)], frame)
+            return
+        if isinstance(out, (list, tuple)):
+            if len(out) != len(senders):
+                raise ValueError(f"work() returned {len(out)} frames for {len(senders)} outputs")
+            for ss, frame in zip(senders, out):
+                if frame is not None:
+                    self._send_port(ss, frame)
+            return
+        raise TypeError(f"work() must return a Frame, a sequence or dict of Frames, None or WORK_DONE; "
+                        f"got {type(out).__name__}")
+
+    def _send_port(self, senders: list[Sender], frame: Frame) -> None:
+        if not isinstance(frame, Frame):
+            raise TypeError(f"work() produced {type(frame).__name__}, expected Frame")
+        self.frames_out += 1
+        if len(senders) == 1:
+            senders[0].send(frame)
+            return
+        for k, s in enumerate(senders):
+            # fan-out: every branch gets its own tag dict, the payload is shared
+            s.send(frame if k == 0 else Frame(frame.data, dict(frame.tags)))
+
+    def _send_eos(self) -> None:
+        if self._eos_sent:
+            return
+        self._eos_sent = True
+        for ss in self.senders:
+            for s in ss:
+                s.send_eos()
+
+
+class _StopRunning(Exception):
+    """Raised inside the loop when a non-source block returns WORK_DONE."""
