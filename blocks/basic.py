@@ -40,6 +40,10 @@ class ArraySource(SourceBlock):
         self._pos = 0
         self._pass = 0
 
+    @classmethod
+    def example(cls) -> "ArraySource":
+        return cls(np.zeros((4, 16), np.float32), batch=2)
+
     def work(self) -> Frame | Any:
         if self._pos >= self.data.shape[0]:
             self._pass += 1
@@ -156,6 +160,10 @@ class Throttle(SyncBlock):
         self.restamp = bool(restamp)
         self._next: float | None = None
         self._rate_used: float | None = None
+
+    @classmethod
+    def example(cls) -> "Throttle":
+        return cls(30.0)
 
     def work(self, frame: Frame) -> Frame:  # type: ignore[override]
         rate = self.param("rate")

@@ -256,10 +256,17 @@ class Block:
         raise NotImplementedError(f"{type(self).__name__}.work")
 
     @classmethod
-    def summary(cls) -> str:
-        """First line of the class docstring."""
+    def example(cls) -> "Block":
+        """An instance with representative arguments (``semradio blocks`` lists its ports and
+        parameters). Blocks whose constructor needs arguments override this."""
+        return cls()
+
+    @classmethod
+    def doc_line(cls) -> str:
+        """First paragraph of the class docstring on one line (shortened to 110 characters)."""
         doc = inspect.getdoc(cls) or ""
-        return doc.splitlines()[0] if doc else ""
+        first = " ".join(doc.split("\n\n")[0].split())
+        return first if len(first) <= 110 else first[:107] + "..."
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

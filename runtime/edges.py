@@ -84,12 +84,16 @@ class Edge:
 
 
 def _make_socket(ctx: zmq.Context, kind: int, hwm: int) -> zmq.Socket:
+    """A PUSH or PULL socket with the edge's bound; blocking calls time out every 50 ms so the
+    owner can check its stop event (no exception or poll per message on the fast path)."""
     sock = ctx.socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
     if kind == zmq.PUSH:
         sock.setsockopt(zmq.SNDHWM, hwm)
+        sock.setsockopt(zmq.SNDTIMEO, _POLL_MS)
     else:
         sock.setsockopt(zmq.RCVHWM, hwm)
+        sock.setsockopt(zmq.RCVTIMEO, _POLL_MS)
     return sock
 
 
@@ -104,24 +108,25 @@ class Sender:
         self._keys = itertools.count(1)
         self._lossless = edge.policy == "lossless"
 
-    def _send(self, parts: list, copy: bool) -> bool:
-        """Send a message per the edge policy; False if dropped or stopped."""
+    def _send(self, head: bytes, payload: Any = None) -> bool:
+        """Send a one- or two-part message per the edge policy; False if dropped or stopped.
+
+        Lossless: a blocking send that times out every 50 ms to check the stop event.
+        Real-time: a non-blocking send; a full queue means the frame is dropped.
+        """
         sock = self.sock
-        try:
-            sock.send_multipart(parts, zmq.NOBLOCK, copy=copy)
-            return True
-        except zmq.Again:
-            pass
-        if not self._lossless:
-            return False
-        while not self._stop.is_set():
-            if sock.poll(_POLL_MS, zmq.POLLOUT):
-                try:
-                    sock.send_multipart(parts, zmq.NOBLOCK, copy=copy)
-                    return True
-                except zmq.Again:
-                    continue
-        return False
+        flags = 0 if self._lossless else zmq.NOBLOCK
+        while True:
+            try:
+                if payload is None:
+                    sock.send(head, flags)
+                else:
+                    sock.send(head, flags | zmq.SNDMORE)
+                    sock.send(payload, 0, copy=False)  # the rest of an accepted message never blocks
+                return True
+            except zmq.Again:
+                if not self._lossless or self._stop.is_set():
+                    return False
 
     def send(self, frame: Frame) -> bool:
         """Send one frame; returns False when it was dropped (real-time, queue full) or the
@@ -131,11 +136,12 @@ class Sender:
         if store is not None:
             key = next(self._keys).to_bytes(8, "little")
             store[key] = frame
-            ok = self._send([key], True)
+            ok = self._send(key)
             if not ok:
                 store.pop(key, None)
         else:
-            ok = self._send(wire.encode_frame(frame, edge.max_bytes), False)
+            parts = wire.encode_frame(frame, edge.max_bytes)
+            ok = self._send(parts[0], parts[1]) if len(parts) == 2 else self._send(parts[0])
         if ok:
             edge.sent += 1
         elif not self._stop.is_set():
@@ -144,10 +150,10 @@ class Sender:
 
     def send_eos(self) -> None:
         """Send the end-of-stream marker (always lossless)."""
-        msg = [_EOS_INPROC] if self._store is not None else wire.encode_eos()
+        msg = _EOS_INPROC if self._store is not None else wire.encode_eos()[0]
         lossless, self._lossless = self._lossless, True
         try:
-            self._send(msg, True)
+            self._send(msg)
         finally:
             self._lossless = lossless
 
@@ -155,7 +161,7 @@ class Sender:
 class Receiver:
     """The consuming end of an edge (used by exactly one thread).
 
-    :meth:`recv_nowait` returns a Frame, :data:`EOS`, or None when nothing is queued (or a
+    :meth:`recv` returns a Frame, :data:`EOS`, or None when nothing is queued (or a
     malformed message was counted and dropped).
     """
 
@@ -165,13 +171,14 @@ class Receiver:
         self._store = store
         self._drops = drops
 
-    def recv_nowait(self) -> Any:
-        """Next frame, EOS, or None if the queue is empty."""
+    def recv(self, block: bool = True) -> Any:
+        """Next frame, EOS, or None if nothing came within 50 ms (``block=False``: at once)."""
+        flags = 0 if block else zmq.NOBLOCK
         try:
             if self._store is not None:
-                key = self.sock.recv(zmq.NOBLOCK)
+                key = self.sock.recv(flags)
             else:
-                parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                parts = self.sock.recv_multipart(flags, copy=False)
         except zmq.Again:
             return None
         edge = self.edge

@@ -29,7 +29,7 @@ import zmq
 
 from . import wire
 from .block import Block
-from .edges import Edge, Receiver, Sender
+from .edges import Edge, Receiver, Sender, bind_receiver, connect_sender
 from .scheduler import BlockError, BlockRunner
 
 log = logging.getLogger("semradio")
@@ -308,21 +308,14 @@ def child_main() -> None:
         if d is None:
             continue
         e = Edge(block, 0, block, i, d["policy"], d["hwm"], "ipc", d["max_bytes"], id=d["id"])
-        sock = ctx.socket(zmq.PULL)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, e.hwm)
-        sock.bind(d["endpoint"])
+        sock, _ = bind_receiver(ctx, e, endpoint=d["endpoint"])
         runner.receivers.append(Receiver(e, sock, None, runner.drops))
         in_edges.append(e)
     for port, descs in enumerate(spec["outputs"]):
         ss = []
         for d in descs:
             e = Edge(block, port, block, 0, d["policy"], d["hwm"], "ipc", d["max_bytes"], id=d["id"])
-            sock = ctx.socket(zmq.PUSH)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDHWM, e.hwm)
-            sock.connect(d["endpoint"])
-            ss.append(Sender(e, sock, None, stop))
+            ss.append(Sender(e, connect_sender(ctx, e, d["endpoint"]), None, stop))
             out_edges.append(e)
         runner.senders.append(ss)
     outbox: collections.deque = collections.deque()

@@ -27,6 +27,7 @@ import traceback
 from typing import Any, Callable, Sequence
 
 import zmq
+from time import perf_counter_ns, time_ns
 
 from .block import WORK_DONE, Block
 from .edges import EOS, Receiver, Sender
@@ -167,9 +168,9 @@ class BlockRunner:
             if self.messages:
                 self._deliver_messages()
             self._current_seq = None
-            t0 = time.perf_counter_ns()
+            t0 = perf_counter_ns()
             out = self.block.work()
-            self.work_ns += time.perf_counter_ns() - t0
+            self.work_ns += perf_counter_ns() - t0
             self.work_calls += 1
             if out is WORK_DONE:
                 return
@@ -180,14 +181,12 @@ class BlockRunner:
 
     def _run_single(self) -> None:
         stop = self.stop_event
-        rx = self.receivers[0]
-        sock = rx.sock
+        recv = self.receivers[0].recv
         while not stop.is_set():
             if self.messages:
                 self._deliver_messages()
-            item = rx.recv_nowait()
+            item = recv()
             if item is None:
-                sock.poll(_POLL_MS)
                 continue
             if item is EOS:
                 return
@@ -213,7 +212,7 @@ class BlockRunner:
             for i, rx in enumerate(self.receivers):
                 if at_eos[i]:
                     continue
-                item = rx.recv_nowait()
+                item = rx.recv(block=False)
                 if item is None:
                     continue
                 got_any = True
@@ -276,16 +275,16 @@ class BlockRunner:
                 poller.poll(_POLL_MS)
 
     def _call_work(self, frames: tuple[Frame, ...]) -> None:
-        self._current_seq = frames[0].tags.get("seq")
-        t0 = time.perf_counter_ns()
+        tags = frames[0].tags
+        self._current_seq = tags.get("seq")
+        t0 = perf_counter_ns()
         out = self.block.work(*frames)
-        t1 = time.perf_counter_ns()
-        self.work_ns += t1 - t0
+        self.work_ns += perf_counter_ns() - t0
         self.work_calls += 1
         if self._is_sink:
-            t_ns = frames[0].tags.get("t_ns")
-            if isinstance(t_ns, int):
-                self.latency.add(time.time_ns() - t_ns)
+            t_ns = tags.get("t_ns")
+            if t_ns.__class__ is int:
+                self.latency.add(time_ns() - t_ns)
             return
         if out is WORK_DONE:
             raise _StopRunning

@@ -19,22 +19,23 @@ class LatencyStats:
     """
 
     def __init__(self, capacity: int = 65536) -> None:
-        self._buf = np.zeros(capacity, dtype=np.int64)
+        self._buf: list[int] = [0] * capacity
+        self._cap = capacity
         self._n = 0
         self.count = 0
 
     def add(self, latency_ns: int) -> None:
         """Record one latency sample in nanoseconds."""
-        self._buf[self._n % self._buf.size] = latency_ns
+        self._buf[self._n % self._cap] = latency_ns
         self._n += 1
         self.count += 1
 
     def percentiles_ms(self, qs: tuple[float, ...] = (50.0, 99.0)) -> dict[str, float]:
         """``{"p50_ms": ..., "p99_ms": ...}`` over the stored samples (empty dict when none)."""
-        n = min(self._n, self._buf.size)
+        n = min(self._n, self._cap)
         if n == 0:
             return {}
-        vals = np.percentile(self._buf[:n], qs) / 1e6
+        vals = np.percentile(np.asarray(self._buf[:n], dtype=np.int64), qs) / 1e6
         return {f"p{q:g}_ms": round(float(v), 4) for q, v in zip(qs, vals)}
 
 

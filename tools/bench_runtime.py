@@ -1,0 +1,139 @@
+"""Runtime: raw pyzmq PUSH/PULL vs semradio edges (inproc/ipc/tcp, 4 KiB and 1 MiB), 6-block chain.
+
+Raw pyzmq: one thread pushes N messages, the main thread pulls them; messages/s over the pull
+side's wall time (4 KiB sent as bytes, 1 MiB zero-copy as pyzmq allows). semradio: a
+CountingSource (preallocated payload) -> NullSink flowgraph over one edge of the transport;
+frames/s over ``Flowgraph.run`` wall time. The chain is source -> 4 pass-through -> sink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import zmq
+
+from semradio.blocks import CountingSource, NullSink, PassThrough
+from semradio.runtime import Flowgraph
+
+SIZES = {"4KiB": 4096, "1MiB": 1 << 20}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=1.5, help="target duration of each measurement")
+    p.add_argument("--hwm", type=int, default=64, help="queue bound used for both raw and semradio")
+
+
+def _endpoint(transport: str, tmp: str, i: int) -> str:
+    if transport == "inproc":
+        return f"inproc://bench-{i}"
+    if transport == "ipc":
+        return f"ipc://{tmp}/bench-{i}"
+    return "tcp://127.0.0.1:*"
+
+
+def raw_pyzmq(transport: str, nbytes: int, n: int, hwm: int, tmp: str, i: int) -> float:
+    """Messages/s of a raw PUSH/PULL pair (pusher thread, puller here)."""
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.setsockopt(zmq.RCVHWM, hwm)
+    pull.setsockopt(zmq.LINGER, 0)
+    pull.bind(_endpoint(transport, tmp, i))
+    ep = pull.getsockopt(zmq.LAST_ENDPOINT).decode()
+    payload = np.zeros(nbytes, np.uint8)
+    big = nbytes > 65536
+
+    def pusher() -> None:
+        push = ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.SNDHWM, hwm)
+        push.setsockopt(zmq.LINGER, -1)
+        push.connect(ep)
+        if big:
+            for _ in range(n):
+                push.send(payload, copy=False)
+        else:
+            data = payload.tobytes()
+            for _ in range(n):
+                push.send(data)
+        push.close()
+
+    t = threading.Thread(target=pusher)
+    t.start()
+    pull.recv(copy=not big)
+    t0 = time.perf_counter()
+    for _ in range(n - 1):
+        pull.recv(copy=not big)
+    dt = time.perf_counter() - t0
+    t.join()
+    pull.close()
+    ctx.term()
+    return (n - 1) / dt
+
+
+def semradio_edge(transport: str, nbytes: int, n: int, hwm: int) -> dict[str, float]:
+    """Frames/s through one semradio edge (source -> sink)."""
+    src = CountingSource(frames=n, size=nbytes // 4, dtype="float32", reuse=True)
+    sink = NullSink()
+    fg = Flowgraph(hwm=hwm)
+    fg.connect(src, sink, transport=transport)
+    t0 = time.perf_counter()
+    fg.run()
+    dt = time.perf_counter() - t0
+    assert fg.stats()[sink.name]["frames_in"] == n
+    return {"frames_per_s": n / dt, "gbytes_per_s": n * nbytes / dt / 1e9}
+
+
+def chain(n: int, hwm: int, nbytes: int = 4096) -> float:
+    """Frames/s through source -> 4 pass-through -> sink (6 blocks, inproc)."""
+    src = CountingSource(frames=n, size=nbytes // 4, reuse=True)
+    blocks = [PassThrough() for _ in range(4)]
+    sink = NullSink()
+    fg = Flowgraph(hwm=hwm)
+    fg.connect(src, *blocks, sink)
+    t0 = time.perf_counter()
+    fg.run()
+    dt = time.perf_counter() - t0
+    assert fg.stats()[sink.name]["frames_in"] == n
+    return n / dt
+
+
+def _calibrate(fn: Any, seconds: float, probe: int) -> int:
+    t0 = time.perf_counter()
+    fn(probe)
+    dt = max(time.perf_counter() - t0, 1e-3)
+    return max(probe, int(probe * seconds / dt))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"edges": {}, "hwm": args.hwm}
+    tmp = tempfile.mkdtemp(prefix="semradio-bench-")
+    i = 0
+    for transport in ("inproc", "ipc", "tcp"):
+        for label, nbytes in SIZES.items():
+            probe = 2000 if nbytes < 65536 else 100
+            n_raw = _calibrate(lambda k: raw_pyzmq(transport, nbytes, k, args.hwm, tmp, -1 - k), args.seconds, probe)
+            raw = raw_pyzmq(transport, nbytes, n_raw, args.hwm, tmp, i)
+            i += 1
+            n_sr = _calibrate(lambda k: semradio_edge(transport, nbytes, k, args.hwm), args.seconds, probe)
+            sr = semradio_edge(transport, nbytes, n_sr, args.hwm)
+            out["edges"][f"{transport}_{label}"] = {
+                "raw_pyzmq_msgs_per_s": round(raw),
+                "raw_pyzmq_gbytes_per_s": round(raw * nbytes / 1e9, 3),
+                "semradio_frames_per_s": round(sr["frames_per_s"]),
+                "semradio_gbytes_per_s": round(sr["gbytes_per_s"], 3),
+                "ratio_semradio_to_raw": round(sr["frames_per_s"] / raw, 3),
+            }
+    n_chain = _calibrate(lambda k: chain(k, args.hwm), args.seconds, 1000)
+    out["chain_6_blocks_4KiB_frames_per_s"] = round(chain(n_chain, args.hwm))
+    e = out["edges"]
+    out["checks"] = {
+        "inproc_4KiB_ratio_ge_0.30": e["inproc_4KiB"]["ratio_semradio_to_raw"] >= 0.30,
+        "inproc_1MiB_ge_2GBps": e["inproc_1MiB"]["semradio_gbytes_per_s"] >= 2.0,
+        "ipc_4KiB_ratio_ge_0.30": e["ipc_4KiB"]["ratio_semradio_to_raw"] >= 0.30,
+        "ipc_1MiB_ratio_ge_0.30": e["ipc_1MiB"]["ratio_semradio_to_raw"] >= 0.30,
+    }
+    return out
