@@ -371,3 +371,65 @@ def test_a_flowgraph_runs_once():
     fg.run(timeout=10)
     with pytest.raises(RuntimeError, match="runs once"):
         fg.start()
+
+
+def test_torch_payload_passes_by_reference_inproc_and_rebuilt_over_wire():
+    torch = pytest.importorskip("torch")
+    t = torch.arange(8, dtype=torch.float32).reshape(2, 4)
+    a, b = CollectSink(name="a_inproc"), CollectSink(name="b_wire")
+    fg = Flowgraph()
+
+    class TorchSource(SourceBlock):
+        def __init__(self, name=None):
+            super().__init__(name)
+            self.add_output("out", "float32", (4,))
+            self.done = False
+
+        def work(self):
+            if self.done:
+                return WORK_DONE
+            self.done = True
+            return self.make_frame(t)
+
+    ts = TorchSource()
+    fg.connect(ts, a)
+    fg.connect(ts, b, transport="ipc")
+    fg.run(timeout=30)
+    assert a.frames[0].data is t
+    got = b.frames[0].data
+    assert isinstance(got, torch.Tensor) and torch.equal(got, t)
+
+
+def test_cuda_tensor_stays_on_gpu_between_blocks():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    t = torch.randn(4, 1024, device="cuda")
+
+    class CudaSource(SourceBlock):
+        def __init__(self, name=None):
+            super().__init__(name)
+            self.add_output("out", "float32", (1024,), domain="cuda")
+            self.n = 0
+
+        def work(self):
+            if self.n == 3:
+                return WORK_DONE
+            self.n += 1
+            return self.make_frame(t)
+
+    class Double(Block):
+        def __init__(self, name=None):
+            super().__init__(name)
+            self.add_input("in", "float32", (1024,), domain="cuda")
+            self.add_output("out", "float32", (1024,), domain="cuda")
+
+        def work(self, f):
+            return f.replace(f.data * 2)
+
+    sink = CollectSink()
+    fg = Flowgraph()
+    fg.connect(CudaSource(), Double(), sink)
+    fg.run(timeout=60)
+    assert all(f.data.is_cuda for f in sink.frames)
+    assert torch.equal(sink.frames[0].data, t * 2)
