@@ -79,7 +79,8 @@ import numpy as np
 from .frame import Frame, is_torch_tensor
 
 __all__ = [
-    "WIRE_VERSION", "DEFAULT_MAX_BYTES", "MAX_DIMS", "MAX_TAG_DEPTH", "DTYPES",
+    "WIRE_VERSION", "DEFAULT_MAX_BYTES", "MAX_DIMS", "MAX_TAG_DIMS", "MAX_TAG_DEPTH", "DTYPES",
+    "WIRE_ERROR_KINDS",
     "WireError", "EOS", "EndOfStream",
     "encode_frame", "encode_eos", "decode_message", "encode_tags", "decode_tags",
 ]
@@ -477,7 +478,7 @@ def encode_frame(frame: Frame, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Any]:
     if len(header) + nbytes > max_bytes:
         raise WireError("too_large",
                         f"message {len(header) + nbytes} bytes > max_bytes {max_bytes}")
-    payload = memoryview(arr).cast("B") if nbytes else memoryview(b"")
+    payload = arr.data.cast("B") if nbytes else memoryview(b"")
     return [header, payload]
 
 

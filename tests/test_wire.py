@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import zmq
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -741,3 +741,15 @@ def test_defaults() -> None:
     assert set(DTYPES) == {
         "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
         "float16", "float32", "float64", "complex64", "complex128"}
+
+
+def test_nesting_limit_is_the_same_on_both_ends() -> None:
+    for make in (lambda v: [v], lambda v: {"a": v}):
+        v: Any = 1
+        for _ in range(32):
+            v = make(v)
+        got = decode_message(encode_frame(Frame(np.zeros(1), {"x": v})))
+        assert got.tags["x"] == v
+        with pytest.raises(TypeError, match="'x'"):
+            encode_frame(Frame(np.zeros(1), {"x": make(v)}))
+        raises_wire([pack(header(tags={"x": make(v)})), bytes(24)], "tags")
