@@ -28,6 +28,7 @@ import zmq
 from .block import Block
 from .edges import Edge, Receiver, Sender, bind_receiver, connect_sender, open_edge
 from .ports import incompatibility
+from .process import ProcessRunner, Supervisor
 from .scheduler import BlockError, BlockRunner
 
 log = logging.getLogger("semradio")
@@ -183,53 +184,42 @@ class Flowgraph:
             raise
 
     def _start_locked(self) -> None:
-        from .process import ProcessRunner, Supervisor  # local: process.py imports this module's types
-
         ctx = self._ctx
         assert ctx is not None
         in_proc = {n for n, p in self.placements.items() if p == "process"}
         needs_ipc = bool(in_proc) or any(e.transport == "ipc" for e in self.edges)
         if needs_ipc:
             self._ipc_dir = tempfile.mkdtemp(prefix="semradio-")
-        receivers: dict[str, list[Receiver | None]] = {n: [None] * len(b.inputs) for n, b in self.blocks.items()}
-        senders: dict[str, list[list[Sender]]] = {n: [[] for _ in b.outputs] for n, b in self.blocks.items()}
+        # local blocks get their runner now: receivers count malformed input into its drops
+        local = {n: BlockRunner(b, [], [], self._stop, self._runner_done)
+                 for n, b in self.blocks.items() if n not in in_proc}
+        receivers: dict[str, list[Receiver | None]] = {n: [None] * len(self.blocks[n].inputs) for n in local}
+        senders: dict[str, list[list[Sender]]] = {n: [[] for _ in self.blocks[n].outputs] for n in local}
         remote_in: dict[str, list[dict | None]] = {n: [None] * len(self.blocks[n].inputs) for n in in_proc}
         remote_out: dict[str, list[list[dict]]] = {n: [[] for _ in self.blocks[n].outputs] for n in in_proc}
-        runners: dict[str, Any] = {}
-        for name in self.blocks:
-            if name not in in_proc:
-                runners[name] = None  # placeholder, built below
-        # drop counters must exist before receivers are made
-        drop_owner = {}
-        for name, block in self.blocks.items():
-            if name not in in_proc:
-                drop_owner[name] = BlockRunner(block, [], [], self._stop, self._runner_done)
         for e in self.edges:
-            s_remote, d_remote = e.src.name in in_proc, e.dst.name in in_proc
-            if not s_remote and not d_remote:
-                tx, rx = open_edge(ctx, e, self._stop, drop_owner[e.dst.name].drops, self._ipc_dir)
-                senders[e.src.name][e.src_port].append(tx)
-                receivers[e.dst.name][e.dst_port] = rx
+            src, dst = e.src.name, e.dst.name
+            if src in local and dst in local:
+                tx, rx = open_edge(ctx, e, self._stop, local[dst].drops, self._ipc_dir)
+                senders[src][e.src_port].append(tx)
+                receivers[dst][e.dst_port] = rx
                 continue
+            # an edge touching a worker process: ipc with the wire format; the receiver binds
             e.transport = "ipc"
-            desc = {"id": e.id, "hwm": e.hwm, "policy": e.policy, "max_bytes": e.max_bytes,
-                    "endpoint": f"ipc://{self._ipc_dir}/e{e.id}"}
-            e.endpoint = desc["endpoint"]
-            if d_remote:
-                remote_in[e.dst.name][e.dst_port] = desc
+            e.endpoint = f"ipc://{self._ipc_dir}/e{e.id}"
+            desc = {"id": e.id, "hwm": e.hwm, "policy": e.policy, "max_bytes": e.max_bytes, "endpoint": e.endpoint}
+            if dst in local:
+                sock, _ = bind_receiver(ctx, e, endpoint=e.endpoint)
+                receivers[dst][e.dst_port] = Receiver(e, sock, None, local[dst].drops)
             else:
-                sock, _ = bind_receiver(ctx, e, self._ipc_dir, desc["endpoint"])
-                receivers[e.dst.name][e.dst_port] = Receiver(e, sock, None, drop_owner[e.dst.name].drops)
-            if s_remote:
-                remote_out[e.src.name][e.src_port].append(desc)
+                remote_in[dst][e.dst_port] = desc
+            if src in local:
+                senders[src][e.src_port].append(Sender(e, connect_sender(ctx, e, e.endpoint), None, self._stop))
             else:
-                senders[e.src.name][e.src_port].append(Sender(e, connect_sender(ctx, e, desc["endpoint"]), None, self._stop))
-        for name, block in self.blocks.items():
-            if name in in_proc:
-                continue
-            r = drop_owner[name]
-            r.receivers = [rx for rx in receivers[name] if rx is not None]
-            r.senders = senders[name]
+                remote_out[src][e.src_port].append(desc)
+        runners: dict[str, Any] = {}
+        for name, r in local.items():
+            r.set_io(receivers[name], senders[name])
             runners[name] = r
         if in_proc:
             self._supervisor = Supervisor(self)
@@ -240,9 +230,8 @@ class Flowgraph:
             self.runners = runners
             self._supervisor.start_all([runners[n] for n in in_proc])
         self.runners = runners
-        for name, r in runners.items():
-            if isinstance(r, BlockRunner):
-                r.start_thread()
+        for r in local.values():
+            r.start_thread()
 
     def _runner_done(self, runner: Any) -> None:
         if runner.error is not None:

@@ -304,20 +304,24 @@ def child_main() -> None:
     done = threading.Event()
     runner = BlockRunner(block, [], [], stop, lambda _r: done.set())
     in_edges, out_edges = [], []
+    receivers: list[Receiver | None] = []
     for i, d in enumerate(spec["inputs"]):
         if d is None:
+            receivers.append(None)
             continue
         e = Edge(block, 0, block, i, d["policy"], d["hwm"], "ipc", d["max_bytes"], id=d["id"])
         sock, _ = bind_receiver(ctx, e, endpoint=d["endpoint"])
-        runner.receivers.append(Receiver(e, sock, None, runner.drops))
+        receivers.append(Receiver(e, sock, None, runner.drops))
         in_edges.append(e)
+    senders = []
     for port, descs in enumerate(spec["outputs"]):
         ss = []
         for d in descs:
             e = Edge(block, port, block, 0, d["policy"], d["hwm"], "ipc", d["max_bytes"], id=d["id"])
             ss.append(Sender(e, connect_sender(ctx, e, d["endpoint"]), None, stop))
             out_edges.append(e)
-        runner.senders.append(ss)
+        senders.append(ss)
+    runner.set_io(receivers, senders)
     outbox: collections.deque = collections.deque()
     block._message_sink = lambda port, msg: outbox.append((port, msg))
 

@@ -58,8 +58,10 @@ class BlockRunner:
     def __init__(self, block: Block, receivers: Sequence[Receiver], senders: Sequence[Sequence[Sender]],
                  stop: threading.Event, on_done: Callable[["BlockRunner"], None] | None = None) -> None:
         self.block = block
-        self.receivers = list(receivers)
-        self.senders = [list(s) for s in senders]
+        self.receivers: list[Receiver] = []
+        self.senders: list[list[Sender]] = []
+        self._slots: list[int] | None = None
+        self.set_io(receivers, senders)
         self.stop_event = stop
         self.on_done = on_done
         self.messages: collections.deque = collections.deque()
@@ -77,6 +79,15 @@ class BlockRunner:
         self._eos_sent = False
 
     # ------------------------------------------------------------ public
+    def set_io(self, receivers: Sequence[Receiver | None], senders: Sequence[Sequence[Sender]]) -> None:
+        """Attach the edges: ``receivers`` per input port (None: optional port left
+        unconnected, ``work`` then gets None there), ``senders`` per output port."""
+        self.receivers = [r for r in receivers if r is not None]
+        n_inputs = len(self.block.inputs)
+        slots = [i for i, r in enumerate(receivers) if r is not None]
+        self._slots = None if len(slots) == n_inputs else slots
+        self.senders = [list(s) for s in senders]
+
     def start_thread(self) -> None:
         """Run :meth:`run` on a new daemon thread named after the block."""
         self.thread = threading.Thread(target=self.run, name=f"semradio:{self.block.name}", daemon=True)
@@ -277,8 +288,14 @@ class BlockRunner:
     def _call_work(self, frames: tuple[Frame, ...]) -> None:
         tags = frames[0].tags
         self._current_seq = tags.get("seq")
+        args: Sequence[Frame | None] = frames
+        if self._slots is not None:  # optional inputs left unconnected get None
+            full: list[Frame | None] = [None] * len(self.block.inputs)
+            for pos, f in zip(self._slots, frames):
+                full[pos] = f
+            args = full
         t0 = perf_counter_ns()
-        out = self.block.work(*frames)
+        out = self.block.work(*args)
         self.work_ns += perf_counter_ns() - t0
         self.work_calls += 1
         if self._is_sink:

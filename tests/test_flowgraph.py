@@ -433,3 +433,24 @@ def test_cuda_tensor_stays_on_gpu_between_blocks():
     fg.run(timeout=60)
     assert all(f.data.is_cuda for f in sink.frames)
     assert torch.equal(sink.frames[0].data, t * 2)
+
+
+def test_unconnected_optional_input_gets_none():
+    class MaybeTwo(Block):
+        def __init__(self, name=None):
+            super().__init__(name)
+            self.add_input("a")
+            self.add_input("b", optional=True)
+            self.add_output("out")
+            self.seen_b: list = []
+
+        def work(self, a, b):
+            self.seen_b.append(b)
+            return a
+
+    blk = MaybeTwo()
+    sink = CollectSink()
+    fg = Flowgraph()
+    fg.connect(CountingSource(frames=3), blk, sink)
+    fg.run(timeout=30)
+    assert blk.seen_b == [None, None, None] and sink.seqs == [0, 1, 2]
