@@ -174,27 +174,32 @@ class BlockRunner:
                 self.drops.add("bad_message", detail=f"{type(exc).__name__}: {exc}")
 
     def _run_source(self) -> None:
-        stop = self.stop_event
-        while not stop.is_set():
-            if self.messages:
+        stop_is_set = self.stop_event.is_set
+        work = self.block.work
+        messages = self.messages
+        emit = self._emit
+        while not stop_is_set():
+            if messages:
                 self._deliver_messages()
             self._current_seq = None
             t0 = perf_counter_ns()
-            out = self.block.work()
+            out = work()
             self.work_ns += perf_counter_ns() - t0
             self.work_calls += 1
-            if out is WORK_DONE:
-                return
             if out is None:
                 time.sleep(0.001)
                 continue
-            self._emit(out)
+            if out is WORK_DONE:
+                return
+            emit(out)
 
     def _run_single(self) -> None:
-        stop = self.stop_event
+        stop_is_set = self.stop_event.is_set
         recv = self.receivers[0].recv
-        while not stop.is_set():
-            if self.messages:
+        messages = self.messages
+        call_work = self._call_work
+        while not stop_is_set():
+            if messages:
                 self._deliver_messages()
             item = recv()
             if item is None:
@@ -202,7 +207,7 @@ class BlockRunner:
             if item is EOS:
                 return
             self.frames_in += 1
-            self._call_work((item,))
+            call_work((item,))
 
     def _run_aligned(self) -> None:
         stop = self.stop_event
@@ -310,6 +315,10 @@ class BlockRunner:
 
     def _emit(self, out: Any) -> None:
         senders = self.senders
+        if out.__class__ is Frame and len(senders) == 1 and len(senders[0]) == 1:  # the common case
+            self.frames_out += 1
+            senders[0][0].send(out)
+            return
         if isinstance(out, Frame):
             if len(senders) != 1:
                 raise ValueError(f"work() returned one Frame but the block has {len(senders)} outputs")
