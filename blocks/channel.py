@@ -34,6 +34,7 @@ seed gives the same h_x and n whatever the CSI error or the interference, and an
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +44,33 @@ from semradio.runtime import Block, Frame
 
 from . import arrays as A
 from . import channel_math as cm
+log = logging.getLogger("semradio")
+
 from .validation import (block_error, check_payload, to_bool, to_choice, to_float, to_optional_float,
                          to_optional_int, to_seed)
+
+#: Tag keys written by the channel-side blocks (channels, equalizers, power normalizer), on top
+#: of ``semradio.runtime.TAG_KEYS``. Keys starting with ``eval_`` are ground truth for
+#: evaluation: a receiver block must not use them.
+CHANNEL_TAG_KEYS: dict[str, str] = {
+    "channel_model": "str, fading model of the desired link h_x: awgn | rayleigh | rician",
+    "px": "float, signal power Px of eq. (1)",
+    "pz": "float, interference power Pz of eq. (1) (interference channel)",
+    "fading": "str, fast | block (| none for AWGN links of the interference channel)",
+    "coherence": "int, symbols over which h is constant (1: fast fading, k: one h per item)",
+    "csi_error_var": "float, variance of the CSI error e in h = h_true + e",
+    "interference": "str, source of z_c: port | latents | gaussian",
+    "interferer_model": "str, fading model of h_z",
+    "eval_h_true": "complex (B, k), the true h_x",
+    "eval_h_z": "complex (B, k), the interferer's gains h_z (unknown to the receiver)",
+    "eval_z": "complex (B, k), the unit-power interference symbols z_c",
+    "eval_noise": "complex (B, k), the noise draw n (keep_noise=True)",
+    "tx_power": "float, average symbol power P set by the PowerNormalizer",
+    "W_s": "float32 (B, 2k), Lemma 1 diagonal W_s = |h|^2/d (Re half, then Im half)",
+    "W_n": "float32 (B, 2k), Lemma 1 diagonal W_n = |h|/d",
+    "W_z": "float32 (B, 2k), Lemma 1 W_z, compact [Re c; Im c] with c = h/d (see channel_math)",
+    "equalizer": "str, mmse | zf | identity (AWGN, Lemma 1)",
+}
 
 #: Generator streams of a channel block.
 LINK_STREAM, CSI_STREAM, INTERFERENCE_STREAM = 0, 1, 2
@@ -264,10 +290,12 @@ class InterferenceChannel(_Channel):
     * else from the stored latent set ``latents`` when given (rows drawn uniformly per item;
       real (N, 2k) latents are mapped to complex as in :class:`PowerNormalizer`, complex (N, k)
       used as is; each row is normalized to unit power);
-    * else ``z_c ~ CN(0, 1)`` (Gaussian interference).
+    * else ``z_c ~ CN(0, 1)`` (Gaussian interference; normalized per item too when
+      ``normalize_z``, so every item has average power exactly 1 like an encoder's frames).
 
     Interference power: set either ``sinr_db`` (then ``Pz = Px/10^(sinr/10) - s2``; a SINR
-    above the SNR is an error) or ``pz`` directly; setting one at run time clears the other.
+    above the SNR cannot be met: Pz = 0 is sent, the ``sinr_db`` tag says so, and a warning is
+    logged once) or ``pz`` directly; setting one at run time clears the other.
     With neither, Pz = 1. With Pz = 0 the output equals the plain channel of ``model`` with the
     same seed, bit for bit.
 
@@ -283,7 +311,7 @@ class InterferenceChannel(_Channel):
     ``check_finite`` (True). Constructor only: ``latents`` (array (N, 2k) real or (N, k)
     complex, or None).
     Errors: ValueError naming the block for wrong dtype/shape, NaN/inf, a ``z`` frame or latent
-    set of another shape, or a SINR above the SNR.
+    set of another shape.
     """
 
     channel_name = "interference"
@@ -312,6 +340,7 @@ class InterferenceChannel(_Channel):
                            to_optional_float("pz", minimum=0.0))
         self.declare_param("normalize_z", normalize_z, "scale z_c per item to unit average power", to_bool)
         self._latents = None if latents is None else self._prepare_latents(latents)
+        self._sinr_warned: tuple[float, float] | None = None
         self._latents_on: dict[tuple[str, str], Any] = {}
 
     def _prepare_latents(self, latents: Any) -> np.ndarray:
@@ -340,7 +369,14 @@ class InterferenceChannel(_Channel):
             try:
                 return cm.interference_power_from_sinr(p["sinr_db"], noise_var, p["px"])
             except ValueError as exc:
-                raise block_error(self, str(exc)) from None
+                # A SINR above the SNR cannot be met (e.g. an SNR slider moved below the SINR
+                # in a running graph): send no interference (SINR = SNR, stated in the
+                # sinr_db tag) rather than stop the flowgraph, and warn once per setting.
+                key = (p["sinr_db"], noise_var)
+                if key != self._sinr_warned:
+                    self._sinr_warned = key
+                    log.warning("%s: %s; sending Pz = 0 (SINR = SNR)", self.name, exc)
+                return 0.0
         return float(p["pz"] or 0.0)
 
     def _interference_symbols(self, x: Any, z_frame: Frame | None, gen: Any,
@@ -363,7 +399,8 @@ class InterferenceChannel(_Channel):
             z = lat[A.uniform_integers(gen, lat.shape[0], batch, x)]
             return z, "latents"  # rows are unit power already
         else:
-            return A.complex_normal(gen, (batch, k), 1.0, x), "gaussian"
+            z = A.complex_normal(gen, (batch, k), 1.0, x)
+            source = "gaussian"
         if p["normalize_z"]:
             try:
                 z = cm.normalize_complex_power(z)
@@ -422,5 +459,5 @@ def make_channel(kind: str, **kwargs: Any) -> _Channel:
     return cls(**{k: v for k, v in kwargs.items() if k in accepted})
 
 
-__all__ = ["AWGNChannel", "RayleighChannel", "RicianChannel", "InterferenceChannel", "CHANNELS",
+__all__ = ["CHANNEL_TAG_KEYS", "AWGNChannel", "RayleighChannel", "RicianChannel", "InterferenceChannel", "CHANNELS",
            "make_channel", "LinkDraw", "LINK_STREAM", "CSI_STREAM", "INTERFERENCE_STREAM"]

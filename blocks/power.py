@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from semradio.runtime import Frame, SyncBlock
 
 from . import channel_math as cm
@@ -71,6 +69,3 @@ class ComplexToReal(SyncBlock):
     def work(self, frame: Frame) -> Frame:  # type: ignore[override]
         check_payload(self, frame.data, dtype="complex64")
         return frame.replace(cm.complex_to_real(frame.data))
-
-    def process(self, data: Any) -> Any:
-        return cm.complex_to_real(data)
