@@ -213,3 +213,58 @@ def latent_shape_for(dim: int, config: dict[str, Any] | None = None) -> tuple[in
             return (dim // (side * side), side, side)
         side -= 1
     return (dim, 1, 1)
+
+
+# ------------------------------------------------------------------------ checkpoints
+ARCHITECTURE = "cddm_latent_score_net"
+
+
+def save_cddm(net: LatentScoreNet, schedule: NoiseSchedule, path: str | Any, config: dict[str, Any]) -> Any:
+    """Write ``path.safetensors`` + ``path.json`` (``config`` plus architecture, network
+    kwargs, schedule, weights file name and SHA-256). Returns the JSON path."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    from .checkpoint import sha256_of
+
+    base = Path(path)
+    base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
+    base.parent.mkdir(parents=True, exist_ok=True)
+    weights = base.with_name(base.name + ".safetensors")
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(weights), metadata={"format": "pt", "architecture": ARCHITECTURE})
+    cfg = dict(config)
+    cfg.setdefault("name", base.name)
+    cfg.update(architecture=ARCHITECTURE, kwargs=net.config, schedule=schedule.to_config(),
+               weights=weights.name, sha256=sha256_of(weights))
+    js = base.with_name(base.name + ".json")
+    js.write_text(json.dumps(cfg, indent=2) + "\n")
+    return js
+
+
+def load_cddm(name_or_path: str | Any, device: Any = None) -> tuple[LatentScoreNet, NoiseSchedule, dict[str, Any]]:
+    """A trained CDDM (network in eval mode on ``device``, its schedule, its JSON config) from a
+    shipped name (``models/checkpoints/NAME.json``) or a path; safetensors only."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from .checkpoint import CHECKPOINT_DIR, resolve_device
+
+    p = Path(name_or_path)
+    base = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
+    candidates = [base.with_name(base.name + ".json"), CHECKPOINT_DIR / f"{base.name}.json"]
+    js = next((c for c in candidates if c.is_file()), None)
+    if js is None:
+        raise FileNotFoundError(f"no CDDM checkpoint {str(name_or_path)!r}: tried {[str(c) for c in candidates]}")
+    cfg = json.loads(js.read_text())
+    if cfg.get("architecture") != ARCHITECTURE:
+        raise ValueError(f"{js}: architecture {cfg.get('architecture')!r} is not {ARCHITECTURE!r}")
+    kw = dict(cfg["kwargs"])
+    net = LatentScoreNet(tuple(kw.pop("latent_shape")), **kw)
+    net.load_state_dict(load_file(str(js.with_name(cfg["weights"])), device="cpu"), strict=True)
+    net.to(resolve_device(device)).eval()
+    return net, NoiseSchedule.from_config(cfg["schedule"]), cfg
