@@ -14,3 +14,10 @@ from .symbol_source import SymbolSource
 __all__ += ["AWGNChannel", "InterferenceChannel", "RayleighChannel", "RicianChannel", "make_channel",
             "ChannelMeter", "MMSEEqualizer", "ZFEqualizer", "ComplexToReal", "PowerNormalizer",
             "SymbolSource"]
+
+# Bridges (issue #9): ZeroMQ in native and GNU Radio formats, raw IQ and SigMF files.
+from .iq_files import IQFileSink, IQFileSource
+from .sigmf_files import SigMFSink, SigMFSource
+from .zmq_bridge import ZMQSink, ZMQSource
+
+__all__ += ["ZMQSink", "ZMQSource", "IQFileSink", "IQFileSource", "SigMFSink", "SigMFSource"]

@@ -41,7 +41,7 @@ complex         ``complex``              ``complex``, ``np.complexfloating``
 pair            :class:`Pair`            :class:`Pair`
 dict            ``dict`` (wire order)    ``dict`` (iteration order = wire order)
 vector          ``list``                 ``list``
-tuple           ``tuple``                ``tuple``
+tuple           ``tuple``                non-empty ``tuple`` (GNU Radio cannot read ())
 uniform vector  1-D ``np.ndarray``       1-D ``np.ndarray`` of a subtype's dtype (native
                 (native byte order)      or any byte order; bool as u8); ``bytes`` as u8
 =============== ======================== ================================================
@@ -64,7 +64,7 @@ from typing import Any, Final
 import numpy as np
 
 __all__ = [
-    "PmtError", "Int64", "UInt64", "Pair", "encode", "decode", "decode_from", "MAX_DEPTH",
+    "PmtError", "Int64", "UInt64", "Pair", "Serialized", "encode", "decode", "decode_from", "MAX_DEPTH",
     "MAX_SYMBOL_BYTES", "UVECTOR_DTYPES",
 ]
 
@@ -159,6 +159,13 @@ class Pair:
         return out
 
 
+class Serialized(bytes):
+    """Bytes that are already one serialized PMT: :func:`encode` copies them verbatim (lets a
+    caller serialize a large value once, e.g. to check it, and reuse the bytes)."""
+
+    __slots__ = ()
+
+
 # --------------------------------------------------------------------------------- encoding
 def encode(obj: Any) -> bytes:
     """Serialize a Python value as PMT bytes (see the module table).
@@ -166,7 +173,7 @@ def encode(obj: Any) -> bytes:
     Raises:
         TypeError: a value of an unsupported type (anywhere inside ``obj``).
         ValueError: an int outside [-2**63, 2**64), a too long symbol, a multi-dimensional
-            array, nesting deeper than ``MAX_DEPTH``.
+            array, an empty tuple, nesting deeper than ``MAX_DEPTH``.
     """
     out: list[bytes] = []
     _enc(obj, out, 0)
@@ -178,7 +185,9 @@ def _enc(obj: Any, out: list[bytes], depth: int) -> None:
         raise ValueError(f"PMT value nested deeper than {MAX_DEPTH} levels")
     while True:
         t = type(obj)
-        if obj is None:
+        if t is Serialized:
+            out.append(obj)
+        elif obj is None:
             out.append(b"\x06")
         elif t is bool or t is np.bool_:
             out.append(b"\x00" if obj else b"\x01")
@@ -210,6 +219,8 @@ def _enc(obj: Any, out: list[bytes], depth: int) -> None:
             for x in obj:
                 _enc(x, out, depth + 1)
         elif isinstance(obj, tuple):
+            if not obj:  # GNU Radio 3.10 writes () but its deserializer throws on it
+                raise ValueError("an empty tuple cannot be read by GNU Radio; use an empty list (vector)")
             out.append(b"\x0c" + _U32.pack(len(obj)))
             for x in obj:
                 _enc(x, out, depth + 1)

@@ -121,6 +121,8 @@ class Block:
         self._params: dict[str, Param] = {}
         self._param_lock = threading.RLock()
         self._message_sink: Callable[[str, Any], None] | None = None
+        self._stop_event: threading.Event | None = None
+        self._drop_counter: Any = None
         self.align_timeout_s: float = 2.0
         self.align_depth: int = 64
 
@@ -243,6 +245,30 @@ class Block:
         for key, value in msg.items():
             pname = key[4:] if isinstance(key, str) and key.startswith("set_") else key
             self.set_param(pname, value)
+
+    # ------------------------------------------------------------- runtime hooks
+    @property
+    def stop_event(self) -> threading.Event | None:
+        """The running flowgraph's stop event (None outside a flowgraph). A block that waits
+        on something other than its input edges (a socket, a device) polls it to return
+        promptly when the flowgraph stops."""
+        return self._stop_event
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once the flowgraph this block runs in is stopping."""
+        ev = self._stop_event
+        return ev is not None and ev.is_set()
+
+    def count_drop(self, reason: str, n: int = 1, detail: str = "") -> None:
+        """Count ``n`` items dropped for ``reason`` (e.g. ``"malformed:pmt"``); they appear in
+        the flowgraph's per-block stats (``drops``, ``drops_by_reason``) and the first drop of
+        each reason is logged once."""
+        if self._drop_counter is None:
+            from .stats import DropCounter
+
+            self._drop_counter = DropCounter(self.name)
+        self._drop_counter.add(reason, n, detail)
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:

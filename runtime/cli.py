@@ -2,6 +2,7 @@
 
     semradio blocks [--json] [NAME ...]     list blocks: ports, parameters, one-line doc
     semradio run FLOWGRAPH.py [-- ARGS]     run a flowgraph script with its own arguments
+    semradio worker SPEC [--endpoint N=URL]  run a block/subgraph behind named ZeroMQ endpoints
 """
 
 from __future__ import annotations
@@ -81,7 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     pr = sub.add_parser("run", help="run a flowgraph script: semradio run FLOWGRAPH.py -- ARGS")
     pr.add_argument("script", help="path of the flowgraph script")
     pr.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script (after --)")
+    pw = sub.add_parser("worker", help="run a block or subgraph behind named ZeroMQ endpoints (see "
+                                       "semradio.runtime.worker)")
+    from . import worker as worker_mod
+
+    worker_mod.add_arguments(pw)
     args = parser.parse_args(argv)
+    if args.cmd == "worker":
+        return worker_mod.main(args)
     if args.cmd == "blocks":
         classes = block_classes()
         if args.names:

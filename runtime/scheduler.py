@@ -66,6 +66,8 @@ class BlockRunner:
         self.on_done = on_done
         self.messages: collections.deque = collections.deque()
         self.drops = DropCounter(block.name)
+        block._drop_counter = self.drops  # Block.count_drop feeds the runner's counter
+        block._stop_event = stop
         self.latency = LatencyStats()
         self.frames_in = 0
         self.frames_out = 0

@@ -3,6 +3,7 @@
 
     python tools/bench.py runtime --json     # native edges vs raw pyzmq, 6-block chain
     python tools/bench.py channel --json     # channel blocks in a flowgraph vs plain numpy
+    python tools/bench.py bridges --json     # ZMQ bridges: native / GNU Radio format over tcp
 
 Each suite lives in ``tools/bench_<suite>.py`` and exposes ``add_arguments(parser)`` and
 ``run(args) -> dict``. Benchmarks report speed; tests check correctness.
@@ -18,7 +19,7 @@ import platform
 import sys
 import time
 
-SUITES = ("runtime", "channel")
+SUITES = ("runtime", "channel", "bridges")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,291 @@
+"""``semradio worker``: run a block or a subgraph behind named ZeroMQ endpoints.
+
+A worker places part of a flowgraph in another process or on another host. It reads a spec
+(JSON, or TOML for ``.toml`` files), builds the blocks, wires them, and connects named
+external endpoints to their ports with :class:`~semradio.blocks.ZMQSource` (inputs) and
+:class:`~semradio.blocks.ZMQSink` (outputs) in the native wire format (or any format the
+entry asks for). The flowgraph that uses it connects its own ZMQSink/ZMQSource to those
+endpoints (see ``flowgraphs/split_hosts.py``).
+
+Spec (TOML shown; JSON has the same structure)::
+
+    name = "receiver"
+    connections = [["eq", "meter.in"]]        # chains of "block" (port 0) or "block.port"
+                                              # (TOML: top-level keys come before any table)
+
+    [blocks.eq]                               # block name -> class and constructor arguments
+    class = "semradio.blocks.MMSEEqualizer"   # "package.module.Class" or "package.module:Class"
+    kwargs = {}                               # optional; "args" = [...] too
+    params = {}                               # optional: initial runtime parameters
+
+    [blocks.meter]
+    class = "semradio.blocks.PassThrough"
+
+    [inputs.rx]                               # external name -> input port
+    to = "eq.in"
+    endpoint = "tcp://127.0.0.1:6000"
+    # any other key is a ZMQSource argument: pattern (pull), format (native), bind (true),
+    # hwm, topic, dtype, shape, curve_server_public, ...
+
+    [outputs.eq]                              # external name -> output port
+    from = "meter.out"
+    endpoint = "tcp://127.0.0.1:6001"
+    # any other key is a ZMQSink argument: pattern (push), bind (true), policy, ...
+
+Defaults: the worker binds every endpoint (peers connect, so a restarted worker is found
+again by ZeroMQ's reconnection), PUSH/PULL, native format; TCP binds only to loopback unless
+``--allow-remote``; ``--curve-secret`` / ``--curve-authorized`` make every bound endpoint a
+CURVE server (see :mod:`semradio.blocks.zmq_security`).
+
+The worker prints JSON lines on stdout: ``{"event": "ready", "endpoints": {name: endpoint}}``
+once every endpoint is bound (a ``tcp://127.0.0.1:*`` endpoint shows its port), and
+``{"event": "done", "stats": ..., "bridges": ...}`` when the stream ended; with ``--forever``
+it then rebuilds the subgraph and serves the next stream. SIGTERM/SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .block import Block
+from .flowgraph import Flowgraph
+from .process import build_block
+
+__all__ = ["load_spec", "build_graph", "WorkerGraph", "run_worker", "add_arguments", "main"]
+
+READY_TIMEOUT_S = 30.0
+
+
+def load_spec(path: str) -> dict[str, Any]:
+    """Read a worker spec: TOML when the name ends in ``.toml``, else JSON.
+
+    Raises:
+        ValueError: the file is not valid TOML/JSON or not a table at top level.
+    """
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        if path.endswith(".toml"):
+            import tomllib
+
+            spec = tomllib.loads(raw.decode())
+        else:
+            spec = json.loads(raw)
+    except Exception as exc:  # noqa: BLE001 - any parse error becomes a clear ValueError
+        raise ValueError(f"worker spec {path}: {exc}") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"worker spec {path}: top level must be a table/object")
+    return spec
+
+
+def _class_spec(name: str, entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("class"), str):
+        raise ValueError(f"block {name!r}: needs a 'class' string such as 'semradio.blocks.PassThrough'")
+    path = entry["class"]
+    if ":" in path:
+        module, qualname = path.split(":", 1)
+    else:
+        module, _, qualname = path.rpartition(".")
+    if not module or not qualname:
+        raise ValueError(f"block {name!r}: class {path!r} is not 'module.Class' or 'module:Class'")
+    unknown = set(entry) - {"class", "args", "kwargs", "params"}
+    if unknown:
+        raise ValueError(f"block {name!r}: unknown keys {sorted(unknown)} (expected class, args, kwargs, params)")
+    return {"module": module, "qualname": qualname, "args": list(entry.get("args", [])),
+            "kwargs": dict(entry.get("kwargs", {})), "name": name, "params": dict(entry.get("params", {})),
+            "file": None}
+
+
+def _endpoint(ref: Any, blocks: dict[str, Block], what: str) -> tuple[Block, str | int]:
+    if not isinstance(ref, str):
+        raise ValueError(f"{what}: expected 'block' or 'block.port', got {ref!r}")
+    name, _, port = ref.partition(".")
+    if name not in blocks:
+        raise ValueError(f"{what}: no block named {name!r}; blocks: {sorted(blocks)}")
+    return blocks[name], (port if port else 0)
+
+
+@dataclass
+class WorkerGraph:
+    """A built worker: the flowgraph, its blocks by name and the bridge blocks by endpoint name."""
+
+    flowgraph: Flowgraph
+    blocks: dict[str, Block]
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> dict[str, str]:
+        """Wait until every endpoint is bound/connected; ``{name: endpoint}``.
+
+        Raises:
+            TimeoutError: an endpoint did not come up (the flowgraph's error, if any, is raised
+                by ``wait()``).
+        """
+        deadline = time.monotonic() + timeout
+        out = {}
+        for name, b in {**self.inputs, **self.outputs}.items():
+            while not b.ready.wait(0.05):
+                if self.flowgraph.errors() or time.monotonic() > deadline:
+                    if self.flowgraph.errors():
+                        self.flowgraph.wait(0)
+                    raise TimeoutError(f"worker endpoint {name!r} ({b.address}) did not come up")
+            out[name] = b.endpoint
+        return out
+
+    def bridge_stats(self) -> dict[str, Any]:
+        """The bridge blocks' counters by endpoint name."""
+        return {name: b.stats for name, b in {**self.inputs, **self.outputs}.items()}
+
+
+def build_graph(spec: dict[str, Any], allow_remote: bool = False, curve_secret: str | None = None,
+                curve_authorized: str | None = None, endpoints: dict[str, str] | None = None) -> WorkerGraph:
+    """Build the worker's flowgraph from a spec (see the module docstring).
+
+    Args:
+        spec: the parsed spec.
+        allow_remote: allow binding non-loopback TCP addresses.
+        curve_secret / curve_authorized: CURVE server key file and authorized-clients directory
+            for every bound endpoint.
+        endpoints: overrides ``{external name: endpoint}``.
+    Raises:
+        ValueError: naming the offending entry.
+    """
+    from semradio.blocks import ZMQSink, ZMQSource
+
+    endpoints = dict(endpoints or {})
+    unknown = set(spec) - {"name", "blocks", "connections", "inputs", "outputs", "policy", "hwm"}
+    if unknown:
+        raise ValueError(f"worker spec: unknown top-level keys {sorted(unknown)}")
+    fg = Flowgraph(str(spec.get("name", "worker")), policy=spec.get("policy", "lossless"), hwm=int(spec.get("hwm", 16)))
+    blocks: dict[str, Block] = {}
+    for name, entry in dict(spec.get("blocks", {})).items():
+        try:
+            blocks[name] = build_block(_class_spec(name, entry))
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - name the block whose construction failed
+            raise ValueError(f"block {name!r}: cannot build it: {type(exc).__name__}: {exc}") from None
+        fg.add(blocks[name])
+    for i, chain in enumerate(spec.get("connections", [])):
+        if not isinstance(chain, list) or len(chain) < 2:
+            raise ValueError(f"connections[{i}]: expected a list of at least two endpoints, got {chain!r}")
+        fg.connect(*[_endpoint(ref, blocks, f"connections[{i}]") for ref in chain])
+    known = set(spec.get("inputs", {})) | set(spec.get("outputs", {}))
+    stray = set(endpoints) - known
+    if stray:
+        raise ValueError(f"endpoint overrides for unknown names {sorted(stray)}; known: {sorted(known)}")
+    wg = WorkerGraph(fg, blocks)
+    for kind, table, cls, port_key in (("input", spec.get("inputs", {}), ZMQSource, "to"),
+                                       ("output", spec.get("outputs", {}), ZMQSink, "from")):
+        for name, entry in dict(table).items():
+            if not isinstance(entry, dict) or port_key not in entry:
+                raise ValueError(f"{kind} {name!r}: needs {port_key!r} (a 'block.port') and 'endpoint'")
+            kw = {k: v for k, v in entry.items() if k not in (port_key, "endpoint")}
+            address = endpoints.get(name, entry.get("endpoint"))
+            if not isinstance(address, str):
+                raise ValueError(f"{kind} {name!r}: needs an 'endpoint' such as 'tcp://127.0.0.1:6000'")
+            kw.setdefault("bind", True)
+            kw.setdefault("allow_remote", allow_remote)
+            if kw["bind"] and curve_secret:
+                kw.setdefault("curve_server_secret", curve_secret)
+                if curve_authorized:
+                    kw.setdefault("curve_authorized", curve_authorized)
+            bname = f"{kind}:{name}"
+            if bname in blocks:
+                raise ValueError(f"{kind} {name!r}: a block is already named {bname!r}")
+            try:
+                bridge = cls(address, name=bname, **kw)
+            except TypeError as exc:
+                raise ValueError(f"{kind} {name!r}: bad option ({exc})") from None
+            block, port = _endpoint(entry[port_key], blocks, f"{kind} {name!r}")
+            if kind == "input":
+                fg.connect(bridge, (block, port))
+                wg.inputs[name] = bridge
+            else:
+                fg.connect((block, port), bridge)
+                wg.outputs[name] = bridge
+    return wg
+
+
+def _emit(event: dict[str, Any]) -> None:
+    print(json.dumps(event, default=str), flush=True)
+
+
+def run_worker(spec: dict[str, Any], allow_remote: bool = False, curve_secret: str | None = None,
+               curve_authorized: str | None = None, endpoints: dict[str, str] | None = None,
+               forever: bool = False, stop: threading.Event | None = None,
+               on_event: Callable[[dict[str, Any]], None] = _emit) -> int:
+    """Build and run the worker until its stream ends (``forever``: serve stream after
+    stream) or ``stop`` is set. Returns 0, or 1 when a block failed."""
+    stop = stop or threading.Event()
+    while True:
+        wg = build_graph(spec, allow_remote, curve_secret, curve_authorized, endpoints)
+        fg = wg.flowgraph
+        fg.start()
+        try:
+            eps = wg.wait_ready()
+            on_event({"event": "ready", "name": fg.name, "pid": os.getpid(), "endpoints": eps})
+            while not fg.wait(0.1):
+                if stop.is_set():
+                    break
+        except Exception as exc:  # noqa: BLE001 - report, then stop
+            fg.stop()
+            on_event({"event": "error", "error": f"{type(exc).__name__}: {exc}"})
+            return 1
+        finally:
+            fg.stop()
+        on_event({"event": "done", "stopped": stop.is_set(), "stats": fg.stats(), "bridges": wg.bridge_stats()})
+        if not forever or stop.is_set():
+            return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``semradio worker`` options."""
+    p.add_argument("spec", help="worker spec file (.json or .toml)")
+    p.add_argument("--endpoint", action="append", default=[], metavar="NAME=URL",
+                   help="override the endpoint of an input/output (repeatable)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow binding TCP endpoints on non-loopback addresses")
+    p.add_argument("--curve-secret", metavar="FILE",
+                   help="CURVE: this worker's secret key file (.key_secret); bound endpoints become CURVE servers")
+    p.add_argument("--curve-authorized", metavar="DIR",
+                   help="CURVE: directory of authorized client public keys (*.key); default: any client "
+                        "that knows the server key")
+    p.add_argument("--forever", action="store_true", help="after a stream ends, serve the next one")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``semradio worker`` with parsed arguments."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s semradio worker: %(message)s")
+    overrides = {}
+    for item in args.endpoint:
+        name, sep, url = item.partition("=")
+        if not sep:
+            print(f"semradio worker: --endpoint expects NAME=URL, got {item!r}", file=sys.stderr)
+            return 2
+        overrides[name] = url
+    try:
+        spec = load_spec(args.spec)
+        build_graph(spec, args.allow_remote, args.curve_secret, args.curve_authorized, overrides)  # check early
+    except (OSError, ValueError) as exc:
+        print(f"semradio worker: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return run_worker(spec, args.allow_remote, args.curve_secret, args.curve_authorized, overrides,
+                      args.forever, stop)
