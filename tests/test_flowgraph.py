@@ -454,3 +454,29 @@ def test_unconnected_optional_input_gets_none():
     fg.connect(CountingSource(frames=3), blk, sink)
     fg.run(timeout=30)
     assert blk.seen_b == [None, None, None] and sink.seqs == [0, 1, 2]
+
+
+def test_blocks_count_drops_into_the_stats_and_see_the_stop_event():
+    class Picky(Block):
+        def __init__(self, name=None):
+            super().__init__(name)
+            self.add_input("in")
+            self.add_output("out")
+            self.saw_event = None
+
+        def work(self, frame):
+            self.saw_event = self.stop_event
+            if frame.seq % 2:
+                self.count_drop("odd_seq")
+                return None
+            return frame
+
+    blk = Picky()
+    sink = CollectSink()
+    fg = Flowgraph()
+    fg.connect(CountingSource(frames=10), blk, sink)
+    fg.run(timeout=30)
+    assert sink.seqs == [0, 2, 4, 6, 8]
+    st = fg.stats()[blk.name]
+    assert st["drops_by_reason"] == {"odd_seq": 5} and st["drops"] == 5
+    assert blk.saw_event is not None and blk.stop_requested is False
