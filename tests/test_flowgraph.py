@@ -466,6 +466,7 @@ def test_blocks_count_drops_into_the_stats_and_see_the_stop_event():
 
         def work(self, frame):
             self.saw_event = self.stop_event
+            self.stopping_during_work = self.stop_requested
             if frame.seq % 2:
                 self.count_drop("odd_seq")
                 return None
@@ -479,4 +480,5 @@ def test_blocks_count_drops_into_the_stats_and_see_the_stop_event():
     assert sink.seqs == [0, 2, 4, 6, 8]
     st = fg.stats()[blk.name]
     assert st["drops_by_reason"] == {"odd_seq": 5} and st["drops"] == 5
-    assert blk.saw_event is not None and blk.stop_requested is False
+    assert blk.saw_event is not None and blk.stopping_during_work is False
+    assert blk.stop_requested  # run() stops the graph at the end
