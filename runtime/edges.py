@@ -148,7 +148,7 @@ class Sender:
             if not ok:
                 store.pop(key, None)
         else:
-            parts = wire.encode_frame(frame, edge.max_bytes)
+            parts = wire.encode_frame_packed(frame, edge.max_bytes)
             ok = self._send(parts[0], parts[1]) if len(parts) == 2 else self._send(parts[0])
         if ok:
             edge.sent += 1

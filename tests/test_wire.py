@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from semradio.runtime import wire
 from semradio.runtime.frame import Frame
 from semradio.runtime.wire import (
     DEFAULT_MAX_BYTES,
@@ -753,3 +754,50 @@ def test_nesting_limit_is_the_same_on_both_ends() -> None:
         with pytest.raises(TypeError, match="'x'"):
             encode_frame(Frame(np.zeros(1), {"x": make(v)}))
         raises_wire([pack(header(tags={"x": make(v)})), bytes(24)], "tags")
+
+
+# ---------------------------------------------------------------- packed small frames
+def test_packed_small_frame_is_one_part_and_round_trips():
+    data = np.arange(24, dtype=np.complex64).reshape(2, 12)
+    h = (np.arange(12) * 1j).astype(np.complex64).reshape(1, 12)
+    frame = Frame(data, {"seq": 9, "h": h, "snr_db": 3.5})
+    parts = wire.encode_frame_packed(frame)
+    assert len(parts) == 1 and parts[0][0] == 0xC1
+    out = wire.decode_message(parts)
+    assert out.tags["seq"] == 9 and out.tags["snr_db"] == 3.5
+    np.testing.assert_array_equal(out.data, data)
+    np.testing.assert_array_equal(out.tags["h"], h)
+
+
+def test_large_payload_keeps_two_zero_copy_parts():
+    data = np.zeros((1, wire.PACK_THRESHOLD // 4), np.float32)
+    parts = wire.encode_frame_packed(Frame(data, {"seq": 1}))
+    assert len(parts) == 2 and np.shares_memory(np.frombuffer(parts[1], np.uint8), data)
+    assert wire.decode_message(parts).data.shape == data.shape
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_mutated_packed_frames_only_raise_wire_errors(data):
+    frame = Frame(np.ones((2, 8), np.float32), {"seq": 3, "snr_db": 1.0})
+    (packed,) = wire.encode_frame_packed(frame)
+    buf = bytearray(packed)
+    mode = data.draw(st.sampled_from(["cut", "flip", "hlen", "extra_part"]))
+    if mode == "cut":
+        buf = buf[:data.draw(st.integers(0, len(buf) - 1))]
+        parts = [bytes(buf)]
+    elif mode == "flip":
+        i = data.draw(st.integers(1, len(buf) - 1))
+        buf[i] ^= data.draw(st.integers(1, 255))
+        parts = [bytes(buf)]
+    elif mode == "hlen":
+        buf[1:5] = data.draw(st.integers(0, 2**32 - 1)).to_bytes(4, "little")
+        parts = [bytes(buf)]
+    else:
+        parts = [bytes(buf), b"x"]
+    try:
+        out = wire.decode_message(parts)
+    except wire.WireError:
+        return
+    # a mutation that still decodes must give a well-formed frame
+    assert isinstance(out, Frame) and out.data.size * out.data.itemsize <= len(packed)
