@@ -161,10 +161,11 @@ class BlockRunner:
                     s.sock.close(0)
 
     def _fail(self, exc: BaseException) -> None:
-        self.state = "failed"
         tb = "".join(traceback.format_exception(exc))
+        # the error before the state: wait() must never see "failed" without its error
         self.error = BlockError(self.block.name, type(self.block).__name__, self._current_seq,
                                 type(exc).__name__, str(exc), tb)
+        self.state = "failed"
         log.error("%s", self.error)
 
     def _deliver_messages(self) -> None:
