@@ -21,3 +21,16 @@ from .sigmf_files import SigMFSink, SigMFSource
 from .zmq_bridge import ZMQSink, ZMQSource
 
 __all__ += ["ZMQSink", "ZMQSource", "IQFileSink", "IQFileSource", "SigMFSink", "SigMFSource"]
+
+# JSCC side (issue #4): image sources, JSCC encoder/decoder, metric sink.
+from .image_source import ImageSource
+from .jscc import JSCCDecoder, JSCCEncoder
+from .metric_sink import MetricSink
+
+__all__ += ["ImageSource", "JSCCEncoder", "JSCCDecoder", "MetricSink"]
+
+# Scopes (issue #10): sinks for the live pyqtgraph scopes (they import no Qt; the widgets are in
+# semradio.blocks.scopes.qt, --gui/--snapshot in semradio.blocks.scopes.gui_support).
+from .scopes import ConstellationScope, ImageScope, MetricScope, TimeScope
+
+__all__ += ["ConstellationScope", "ImageScope", "MetricScope", "TimeScope"]

@@ -107,10 +107,31 @@ class CDDMDenoiser(SyncBlock):
                              denoiser_ms=round((time.perf_counter() - t0) * 1e3, 3))
 
 
+def chain_denoiser(args: Any) -> CDDMDenoiser | None:
+    """The denoiser for a JSCC chain's arguments (``args.denoiser`` "none" or "cddm",
+    ``args.cddm_model``, ``args.rule``, ``args.max_steps``, ``args.channel``, ``args.device``);
+    also points ``args.decoder_codec`` at the codec's CDDM-fine-tuned decoder (``<codec>_cddm``)
+    when one is shipped and none was chosen. None for "none"."""
+    from semradio.models.checkpoint import list_codecs
+
+    from . import jscc_chain
+
+    if getattr(args, "denoiser", "none") == "none":
+        return None
+    family = "awgn" if args.channel == "awgn" else "rayleigh"
+    model = getattr(args, "cddm_model", None) or DEFAULT_CDDM[family]
+    if getattr(args, "decoder_codec", None) is None:
+        codec = args.codec or jscc_chain.default_codec(args.data, args.channel, args.cbr)
+        if f"{codec}_cddm" in list_codecs():
+            args.decoder_codec = f"{codec}_cddm"
+    return CDDMDenoiser(model, device=args.device, rule=getattr(args, "rule", "cddm"),
+                        max_steps=getattr(args, "max_steps", None), name="cddm")
+
+
 def latent_mse_db(estimate: Any, reference: Any) -> float:
     """``10 log10(mean((estimate - reference)^2))`` over all elements (latent MSE in dB)."""
     e = np.asarray(estimate, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
     return 10.0 * math.log10(float(np.mean(e * e)))
 
 
-__all__ = ["CDDMDenoiser", "DEFAULT_CDDM", "latent_mse_db"]
+__all__ = ["CDDMDenoiser", "DEFAULT_CDDM", "chain_denoiser", "latent_mse_db"]

@@ -38,6 +38,7 @@ Other sources, from a path:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import os
@@ -96,8 +97,9 @@ def _package_data_dir(package: str) -> Path:
     raise ValueError(f"unknown package {package!r}")
 
 
+@functools.lru_cache(maxsize=None)
 def load_photo(name: str) -> np.ndarray:
-    """A bundled colour photo as uint8 (H, W, 3)."""
+    """A bundled colour photo as uint8 (H, W, 3) (cached; read-only)."""
     from PIL import Image
 
     try:
@@ -106,7 +108,9 @@ def load_photo(name: str) -> np.ndarray:
         raise ValueError(f"unknown photo {name!r}; bundled photos: {sorted(NATURAL_PHOTOS)}") from None
     path = _package_data_dir(package) / filename
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        a = np.array(im.convert("RGB"), dtype=np.uint8)
+    a.setflags(write=False)
+    return a
 
 
 def photos_for(split: str) -> tuple[str, ...]:
@@ -295,12 +299,14 @@ def _split(arr: np.ndarray, split: str, n_train: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ CIFAR-10
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the numpy globals an ndarray needs.
+    """Unpickler that resolves only the few globals an ndarray needs.
 
     CIFAR-10 python batches are pickled dicts of bytes/lists/ints and one uint8 ndarray.
     ``find_class`` allows exactly ``numpy.core.multiarray._reconstruct`` (also under
-    ``numpy._core``), ``numpy.ndarray`` and ``numpy.dtype``; any other global (``os.system``,
-    ``builtins.eval``, ...) raises ``pickle.UnpicklingError``, so loading cannot run code.
+    ``numpy._core``), ``numpy.ndarray``, ``numpy.dtype`` and ``_codecs.encode`` (how a
+    protocol-2 pickle written by Python 3 stores bytes; a pure string encoding); any other
+    global (``os.system``, ``builtins.eval``, ...) raises ``pickle.UnpicklingError``, so loading
+    cannot run code.
     """
 
     ALLOWED = {
@@ -308,6 +314,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -318,6 +325,10 @@ class RestrictedUnpickler(pickle.Unpickler):
                 except ImportError:  # numpy < 2
                     from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
                 return _reconstruct
+            if module == "_codecs":
+                import codecs
+
+                return codecs.encode
             return getattr(np, name)
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a data file")
 

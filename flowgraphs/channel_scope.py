@@ -4,6 +4,7 @@
     python flowgraphs/channel_scope.py --channel rayleigh --snr-db 10 --frames 50 --json
     python flowgraphs/channel_scope.py --channel interference --snr-db 15 --sinr-db 5 --equalizer zf
     python flowgraphs/channel_scope.py --channel rician --k-factor 4 --fading block --coherence 64
+    python flowgraphs/channel_scope.py --channel interference --frames 100000 --gui   # live scopes
 
 Flowgraph::
 
@@ -27,6 +28,7 @@ from typing import Any
 
 from semradio.blocks import ChannelMeter, SymbolSource, make_channel
 from semradio.blocks.equalizer import equalizer_for
+from semradio.blocks.scopes.gui_support import add_gui_arguments, run_flowgraph
 from semradio.runtime import Flowgraph
 
 
@@ -55,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=100, help="frames to send")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=120.0, help="stop after this many seconds")
+    add_gui_arguments(p)  # --gui, --snapshot DIR (live scopes)
 
 
 def build(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the scope to the end of its frames; the summary dict."""
     fg, blocks = build(args)
     t0 = time.perf_counter()
-    fg.run(timeout=args.timeout)
+    run_flowgraph(fg, args, blocks, timeout=args.timeout)  # fg.run() unless --gui/--snapshot
     seconds = time.perf_counter() - t0
     m = blocks["meter"].summary()
     config = {k: v for k, v in vars(args).items() if k not in ("json",)}

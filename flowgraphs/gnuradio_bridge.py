@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from semradio.blocks import ZMQSink, ZMQSource, make_channel, pmt
+from semradio.blocks.scopes.gui_support import add_gui_arguments, close_scopes, open_scopes
 from semradio.runtime import Flowgraph
 
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "gr_peer.py")
@@ -59,6 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--idle-timeout", type=float, default=2.0,
                    help="end when GNU Radio sent nothing for this long (without --spawn-gr)")
     p.add_argument("--timeout", type=float, default=60.0)
+    add_gui_arguments(p)  # --gui, --snapshot DIR: live scopes
 
 
 def _gr_report(prefix: str, packet_len: int) -> dict[str, Any]:
@@ -95,6 +97,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     fg.connect(rx, chan, tx)
     gr_proc = None
     prefix = None
+    scopes = open_scopes(fg, args, {"source": rx, "channel": chan})  # --gui/--snapshot: live scopes
     t0 = time.perf_counter()
     fg.start()
     try:
@@ -111,6 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fg.wait(args.timeout)
     finally:
         fg.stop()
+        close_scopes(scopes)
     seconds = time.perf_counter() - t0
     out: dict[str, Any] = {
         "flowgraph": "gnuradio_bridge",

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from semradio.blocks import ArraySource, SigMFSink, SigMFSource, make_channel
+from semradio.blocks.scopes.gui_support import add_gui_arguments, run_flowgraph
 from semradio.runtime import Flowgraph, Frame, SinkBlock, SyncBlock
 
 
@@ -106,6 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="record the output as this SigMF recording")
     p.add_argument("--timeout", type=float, default=300.0)
+    add_gui_arguments(p)  # --gui, --snapshot DIR: live scopes
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          name="record")
         fg.connect(head, sink)
     t0 = time.perf_counter()
-    fg.run(timeout=args.timeout)
+    run_flowgraph(fg, args, {"source": src, "channel": head}, timeout=args.timeout)  # --gui/--snapshot: scopes
     seconds = time.perf_counter() - t0
     rate = src.sample_rate
     # achieved rate between the first and the last frame (start-up excluded)

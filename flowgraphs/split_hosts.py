@@ -35,6 +35,7 @@ from typing import Any
 
 from semradio.blocks import ChannelMeter, SymbolSource, ZMQSink, ZMQSource, make_channel
 from semradio.blocks.zmq_security import generate_keys
+from semradio.blocks.scopes.gui_support import add_gui_arguments, run_flowgraph
 from semradio.runtime import Flowgraph
 
 
@@ -72,6 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--curve", action="store_true", help="secure both links with CURVE keys (made in a temp dir)")
     p.add_argument("--print-spec", action="store_true", help="print the worker spec and exit")
     p.add_argument("--timeout", type=float, default=120.0)
+    add_gui_arguments(p)  # --gui, --snapshot DIR: live scopes
 
 
 def _spawn(spec: dict[str, Any], workdir: str, curve: dict[str, str] | None) -> tuple[subprocess.Popen, dict]:
@@ -120,7 +122,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fg.connect(rx, (meter, "rx"))
         fg.connect(source, (meter, "ref"))
         t0 = time.perf_counter()
-        fg.run(timeout=args.timeout)
+        run_flowgraph(fg, args, {"source": source, "channel": channel, "equalizer": rx},  # --gui/--snapshot
+                      timeout=args.timeout)
         seconds = time.perf_counter() - t0
         worker_done: dict[str, Any] = {}
         if proc is not None:

@@ -30,8 +30,8 @@ TAG_KEYS: dict[str, str] = {
 
 def is_torch_tensor(x: Any) -> bool:
     """True when ``x`` is a torch tensor (without importing torch if it is not loaded)."""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
+    tensor = getattr(sys.modules.get("torch"), "Tensor", None)  # None while torch is mid-import
+    return tensor is not None and isinstance(x, tensor)
 
 
 def data_device(x: Any) -> str:

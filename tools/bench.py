@@ -3,6 +3,7 @@
 
     python tools/bench.py runtime --json     # native edges vs raw pyzmq, 6-block chain
     python tools/bench.py channel --json     # channel blocks in a flowgraph vs plain numpy
+    python tools/bench.py scopes --json      # demo flowgraph throughput with live scopes on vs off
     python tools/bench.py bridges --json     # ZMQ bridges: native / GNU Radio format over tcp
 
 Each suite lives in ``tools/bench_<suite>.py`` and exposes ``add_arguments(parser)`` and
@@ -19,7 +20,7 @@ import platform
 import sys
 import time
 
-SUITES = ("runtime", "channel", "bridges")
+SUITES = ("runtime", "channel", "e2e", "bridges", "scopes")
 
 
 def main(argv: list[str] | None = None) -> int:

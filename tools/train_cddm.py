@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train import load_state, lr_at, save_state  # tools/ is on sys.path when train.py runs
+from train import ROOT, load_state, lr_at, save_state  # tools/ is on sys.path when train.py runs
 
 
 def add_cddm_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,7 +55,7 @@ def add_cddm_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--name", default=None)
     p.add_argument("--out-dir", default=str(Path(__file__).resolve().parents[1] / "models" / "checkpoints"))
-    p.add_argument("--work-dir", default="out/train")
+    p.add_argument("--work-dir", default=str(ROOT / "out" / "train"), help="resumable state goes to WORK_DIR/NAME")
     p.add_argument("--ckpt-every", type=int, default=500)
     p.add_argument("--eval-every", type=int, default=1000)
     p.add_argument("--eval-n", type=int, default=256, help="held-out patches for the periodic evaluation")
@@ -160,17 +160,17 @@ def run_cddm(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     held_out = D.subset(D.natural_patches("eval", codec.image_size[0]), args.eval_n, seed=0)
     command = "python tools/train.py " + shlex.join(argv)
     sig = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
-           if k in ("codec", "channel", "snr_db", "batch", "lr", "width", "blocks", "T", "beta_1", "beta_T", "seed",
-                    "steps")}
+           if k in ("codec", "channel", "snr_db", "batch", "lr", "width", "blocks", "T", "beta_1", "beta_T", "seed")}
     meta: dict[str, Any] = {"name": name, "command": command, "args": sig, "history": []}
     step, elapsed = 0, 0.0
     if (work / "state.json").is_file() and not args.fresh:
         saved = json.loads((work / "state.json").read_text())
-        if saved.get("args") != sig:
+        if {k: v for k, v in saved.get("args", {}).items() if k != "steps"} != sig:  # --steps may change
             raise SystemExit(f"train: {work} holds a run with other settings; use --fresh or another --name")
         info = load_state(work, net, opt, gen, rng)
         step, elapsed = int(info["step"]), float(info["elapsed_s"])
-        meta.update(command=info.get("command", command), history=info.get("history", []))
+        meta.update(command=info.get("command", command), history=info.get("history", []),
+                    resumed_with=info.get("resumed_with", []) + [command])
         print(f"train: resuming {name} at step {step}", file=sys.stderr)
     print(f"train: {name}: {count_parameters(net)} parameters, latent {shape}, codec {codec_name}, "
           f"{args.channel} {lo:g}..{hi:g} dB, t_max {t_max} of T={args.T}, device {device}", file=sys.stderr)
@@ -218,7 +218,8 @@ def run_cddm(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     config = {
         "name": name, "description": f"CDDM channel denoiser for {codec_name} over {args.channel}",
         "codec": codec_name, "channel": args.channel, "t_max": t_max,
-        "train": {"command": meta["command"], "data": "natural32 train photos (PatchSampler)",
+        "train": {"command": meta["command"], "resumed_with": meta.get("resumed_with", []),
+                  "data": "natural32 train photos (PatchSampler)",
                   "snr_db_range": [lo, hi], "steps": args.steps, "batch": args.batch, "lr": args.lr,
                   "seed": args.seed, "seconds": round(seconds, 1), "torch": torch.__version__,
                   "parameters": count_parameters(net), "history": meta["history"]},

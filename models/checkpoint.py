@@ -1,0 +1,148 @@
+"""Codec checkpoints: safetensors weights + a JSON config, and the codec registry.
+
+A checkpoint named ``NAME`` is two files in a folder (shipped ones in
+``semradio/models/checkpoints/``, i.e. ``models/checkpoints/`` of the repository):
+
+* ``NAME.safetensors`` — the state dict (float32 tensors), read with ``safetensors`` only:
+  nothing is ever unpickled;
+* ``NAME.json`` — ``{"name", "architecture", "kwargs" (constructor arguments), "cbr", "k",
+  "image_shape", "channel", "train" (the exact training command, data, steps, seed, time,
+  ...), "metrics" (held-out results), "weights" (file name), "sha256" (of the weights)}``.
+
+:func:`load_codec` accepts a registered name (``list_codecs()``), a path to either file, or a
+path without extension, and returns the model in eval mode on the requested device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .jscc import ARCHITECTURE, DeepJSCC
+
+#: Folder of the shipped checkpoints.
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+#: Architecture name -> constructor taking the config's ``kwargs``.
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {ARCHITECTURE: DeepJSCC}
+
+
+def resolve_device(device: Any = None) -> torch.device:
+    """``None``/"auto" -> CUDA when available else CPU; anything else as ``torch.device``."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_codec(model: nn.Module, path: str | Path, config: dict[str, Any]) -> Path:
+    """Write ``path.safetensors`` and ``path.json`` (``config`` plus architecture, kwargs,
+    weights file name and sha256). Returns the JSON path."""
+    from safetensors.torch import save_file
+
+    base = Path(path)
+    base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
+    base.parent.mkdir(parents=True, exist_ok=True)
+    weights = base.with_name(base.name + ".safetensors")
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(weights), metadata={"format": "pt", "architecture": ARCHITECTURE})
+    weights.chmod(0o644)
+    cfg = dict(config)
+    cfg.setdefault("name", base.name)
+    cfg["architecture"] = ARCHITECTURE
+    cfg["kwargs"] = model.config()  # type: ignore[operator]
+    cfg["weights"] = weights.name
+    cfg["sha256"] = sha256_of(weights)
+    js = base.with_name(base.name + ".json")
+    js.write_text(json.dumps(cfg, indent=2) + "\n")
+    return js
+
+
+def _config_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    candidates = []
+    if p.suffix == ".json":
+        candidates.append(p)
+    elif p.suffix == ".safetensors":
+        candidates.append(p.with_suffix(".json"))
+    else:
+        candidates += [p.with_name(p.name + ".json"), CHECKPOINT_DIR / f"{p.name}.json"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(f"no codec {str(name_or_path)!r}: tried {[str(c) for c in candidates]}; "
+                            f"registered codecs: {list_codecs()}")
+
+
+def read_config(name_or_path: str | Path) -> dict[str, Any]:
+    """The JSON config of a checkpoint (with ``_path``: the JSON file's path)."""
+    path = _config_path(name_or_path)
+    cfg = json.loads(path.read_text())
+    cfg["_path"] = str(path)
+    return cfg
+
+
+def load_codec(name_or_path: str | Path, device: Any = None, check_hash: bool = False) -> nn.Module:
+    """A codec from a registered name or a checkpoint path, in eval mode on ``device``.
+
+    Args:
+        name_or_path: ``"jscc_natural32_awgn_cbr1-6"`` (see :func:`list_codecs`), or a path to
+            ``X.json`` / ``X.safetensors`` / ``X``.
+        device: None or "auto" (CUDA when present), "cpu", "cuda", a torch.device.
+        check_hash: verify the weights' SHA-256 against the config.
+
+    The model gets a ``codec_config`` attribute holding the JSON config.
+    """
+    from safetensors.torch import load_file
+
+    cfg = read_config(name_or_path)
+    arch = cfg.get("architecture")
+    try:
+        ctor = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"codec {cfg['_path']}: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}") from None
+    weights = Path(cfg["_path"]).with_name(cfg["weights"])
+    if check_hash and cfg.get("sha256") and sha256_of(weights) != cfg["sha256"]:
+        raise ValueError(f"codec {weights}: SHA-256 does not match its config")
+    model = ctor(**cfg["kwargs"])
+    dev = resolve_device(device)
+    state = load_file(str(weights), device="cpu")
+    model.load_state_dict(state, strict=True)
+    model.to(dev).eval()
+    model.codec_config = cfg  # type: ignore[attr-defined]
+    return model
+
+
+def list_codecs(directory: str | Path | None = None) -> list[str]:
+    """Names of the checkpoints (JSON configs with a weights file) in ``directory`` (default:
+    the shipped ones)."""
+    d = Path(directory) if directory is not None else CHECKPOINT_DIR
+    if not d.is_dir():
+        return []
+    out = []
+    for js in sorted(d.glob("*.json")):
+        try:
+            cfg = json.loads(js.read_text())
+        except (OSError, ValueError):
+            continue
+        if cfg.get("architecture") in ARCHITECTURES and (d / cfg.get("weights", "")).is_file():
+            out.append(js.stem)
+    return out
+
+
+def codec_name(data: str, channel: str, cbr_label: str) -> str:
+    """Registry name convention: ``jscc_<data>_<channel>_cbr<a>-<b>`` (e.g. cbr1-6)."""
+    return f"jscc_{data}_{channel}_cbr{cbr_label.replace('/', '-')}"

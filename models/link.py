@@ -1,0 +1,67 @@
+"""The differentiable link used to train codecs: power normalize -> channel -> equalize.
+
+It is the torch path of the very functions the channel blocks run
+(:mod:`semradio.blocks.channel_math`), so a codec trained here sees exactly what the flowgraph
+``PowerNormalizer -> AWGNChannel/RayleighChannel -> MMSEEqualizer`` produces::
+
+    x_c = sqrt(P / mean|x_c|^2) (x[:k] + j x[k:])              (PowerNormalizer, P = 1)
+    y_c = h x_c + n,   n ~ CN(0, s2),  s2 = 1 / 10^(snr_db/10)   (seed 000 eq. 1, Px = 1)
+    AWGN (h = 1):   y = [Re y_c; Im y_c]                        (MMSEEqualizer, Lemma 1 identity)
+    Rayleigh:       h ~ CN(0, 1) per symbol (fast fading),
+                    y = [Re; Im](conj(h) y_c / (|h|^2 + s2))    (MMSEEqualizer, seed 000 eq. 4)
+
+Gradients flow through the power normalization and the equalizer to the encoder; h and n are
+drawn from a ``torch.Generator`` so training runs are reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from semradio.blocks import arrays as A
+from semradio.blocks import channel_math as cm
+
+#: Channels :func:`simulate_link` models.
+LINK_CHANNELS = ("awgn", "rayleigh")
+
+
+def simulate_link(latent: torch.Tensor, channel: str, snr_db: float, generator: torch.Generator | None = None,
+                  power: float = 1.0, equalizer: str = "mmse") -> torch.Tensor:
+    """Real latent (B, 2k) -> equalized real channel output (B, 2k), differentiable.
+
+    Args:
+        latent: encoder output (B, 2k), float32, any device.
+        channel: "awgn" or "rayleigh" (fast fading, h ~ CN(0, 1) per symbol).
+        snr_db: SNR P/s2 in dB (one value for the batch; +inf: noiseless).
+        generator: torch generator on ``latent``'s device (None: the global RNG).
+        power: average symbol power P of the normalizer.
+        equalizer: "mmse" or "zf" (Rayleigh only; AWGN output is the identity of Lemma 1).
+    """
+    if channel not in LINK_CHANNELS:
+        raise ValueError(f"unknown training channel {channel!r}; expected one of {LINK_CHANNELS}")
+    x_c = cm.normalize_power(latent, power)
+    batch, k = x_c.shape
+    s2 = cm.noise_var_from_snr(float(snr_db), power)
+    gen = generator if generator is not None else _default_generator(latent)
+    h = None if channel == "awgn" else cm.rayleigh_gains(gen, (batch, k), x_c)
+    noise = cm.complex_noise(gen, (batch, k), s2, x_c) if s2 > 0 else torch.zeros_like(x_c)
+    y_c = cm.channel_output(x_c, h, noise, power)
+    if h is None:
+        return cm.complex_to_real(y_c)
+    y, _, _, _ = cm.equalize(y_c, h, s2, equalizer)
+    return y
+
+
+def _default_generator(like: Any) -> torch.Generator:
+    gen = torch.Generator(device=like.device)
+    gen.seed()
+    return gen
+
+
+def make_generator(seed: int, device: Any = "cpu") -> torch.Generator:
+    """A seeded torch generator on ``device`` (stream 7 of ``seed``, see ``arrays.derive_seed``)."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(A.derive_seed(int(seed), 7))
+    return gen

@@ -1,0 +1,90 @@
+"""tools/train.py jscc: a tiny run writes a loadable checkpoint with its command and metrics, and a
+run interrupted then resumed gives bit-identical weights (fixed seeds, state in safetensors)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from semradio.models import load_codec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_train():
+    import sys
+
+    if str(ROOT / "tools") not in sys.path:  # train.py imports its sibling subcommand modules
+        sys.path.insert(0, str(ROOT / "tools"))
+    spec = importlib.util.spec_from_file_location("semradio_train_tool", ROOT / "tools" / "train.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    return d
+
+
+def tiny(folder, tmp_path, name, *extra):
+    return ["jscc", "--data", f"folder:{folder}", "--channel", "rayleigh", "--channels", "4", "8", "--middle", "0",
+            "--gdn", "--snr-adaptive", "--steps", "4", "--batch", "4", "--eval-n", "4", "--eval-every", "2",
+            "--final-snr-db", "10", "--out-dir", str(tmp_path / "ck"), "--work-dir", str(tmp_path / "wk"),
+            "--name", name, *extra]
+
+
+def test_train_tiny_run_and_bit_exact_resume(folder, tmp_path):
+    train = load_train()
+    assert train.main(tiny(folder, tmp_path, "straight")) == 0
+    assert train.main(tiny(folder, tmp_path, "resumed", "--stop-after", "2")) == 0
+    assert not (tmp_path / "ck" / "resumed.json").exists()  # stopped early: no final checkpoint yet
+    assert json.loads((tmp_path / "wk" / "resumed" / "state.json").read_text())["step"] == 2
+    assert train.main(tiny(folder, tmp_path, "resumed")) == 0
+    a = load_codec(tmp_path / "ck" / "straight")
+    b = load_codec(tmp_path / "ck" / "resumed")
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), ka
+    cfg = a.codec_config
+    assert cfg["train"]["command"].startswith("python tools/train.py jscc --data folder:")
+    assert cfg["channel"] == "rayleigh" and cfg["kwargs"]["snr_adaptive"] and cfg["kwargs"]["gdn"]
+    assert set(cfg["metrics"]["by_snr_db"]["10"]) == {"psnr_db", "ssim"}
+    assert [h["step"] for h in cfg["train"]["history"]] == [2, 4]
+
+
+def test_resume_refuses_other_settings(folder, tmp_path):
+    train = load_train()
+    train.main(tiny(folder, tmp_path, "x", "--stop-after", "2"))
+    with pytest.raises(SystemExit, match="other settings"):
+        train.main(tiny(folder, tmp_path, "x", "--lr", "0.01"))
+
+
+def test_lr_schedule():
+    train = load_train()
+    assert train.lr_at(0, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-4)
+    assert train.lr_at(10, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-3)
+    assert train.lr_at(100, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-5)
+    assert str(train.parse_fraction("1/6")) == "1/6"
+
+
+def test_warm_start_copies_matching_tensors_and_records_it(folder, tmp_path):
+    train = load_train()
+    train.main(tiny(folder, tmp_path, "base"))
+    train.main(tiny(folder, tmp_path, "warm", "--cbr", "1/12", "--init", str(tmp_path / "ck" / "base")))
+    base, warm = load_codec(tmp_path / "ck" / "base"), load_codec(tmp_path / "ck" / "warm")
+    init = warm.codec_config["train"]["init"]
+    assert init["sha256"] == base.codec_config["sha256"] and init["command"] == base.codec_config["train"]["command"]
+    assert 0 < init["tensors_copied"] < init["tensors"]  # the latent-width layers differ (c = 16 vs 8)
+    assert warm.latent_channels == base.latent_channels // 2

@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""Train semradio models. One subcommand per model family (later issues add ``cddm``,
+``icdm-prior``, ...).
+
+    python tools/train.py jscc --data natural32 --channel awgn --cbr 1/6 --snr-db 0 20 --steps 6000
+    python tools/train.py jscc --data mnist --channel awgn --cbr 1/16 --snr-db 0 20 --steps 3000
+    python tools/train.py jscc --help
+    python tools/train.py cddm --channel rayleigh --steps 4000 --finetune-steps 1500
+
+``jscc`` trains a Deep JSCC / ADJSCC codec end to end through the differentiable link
+:func:`semradio.models.link.simulate_link` (power normalizer -> AWGN or fast Rayleigh channel
+-> MMSE equalizer, the same math the flowgraph's blocks run), with a fresh SNR drawn uniformly
+in ``--snr-db LO HI`` for every batch, MSE loss, Adam with linear warm-up then cosine decay.
+
+Reproducible and resumable: all randomness comes from ``--seed`` (numpy generator for data and
+SNRs, torch generators for initialization and the channel); every ``--ckpt-every`` steps the
+full training state (weights, Adam moments, generator states, step) is written to
+``out/train/NAME/`` as safetensors + JSON (no pickle), and rerunning the same command resumes
+from it (``--fresh`` starts over). The result goes to ``models/checkpoints/NAME.safetensors``
++ ``NAME.json`` with the training command, data, time and held-out metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- helpers
+def parse_fraction(text: str) -> Fraction:
+    """"1/6" or "0.1666" -> Fraction (limited to denominators <= 1000)."""
+    try:
+        return Fraction(text).limit_denominator(1000)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a ratio: {text!r} (use e.g. 1/6)") from None
+
+
+def lr_at(step: int, total: int, lr: float, lr_min: float, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay from ``lr`` to ``lr_min``."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+class ArrayBatches:
+    """Random batches (with replacement) of an image array, optionally with horizontal flips."""
+
+    def __init__(self, images: np.ndarray, rng: np.random.Generator, flips: bool) -> None:
+        self.images = images
+        self.rng = rng
+        self.flips = flips
+
+    def sample(self, n: int) -> np.ndarray:
+        x = self.images[self.rng.integers(len(self.images), size=n)]
+        if self.flips:
+            flip = self.rng.random(n) < 0.5
+            x[flip] = x[flip][..., ::-1]
+        return x
+
+
+def make_batches(data: str, seed: int, rng: np.random.Generator) -> tuple[Any, str]:
+    """Training batch source for a dataset spec, and a description of the training data."""
+    from semradio.blocks import image_data as D
+
+    spec = D.parse_spec(data)
+    if spec.kind == "natural":
+        sampler = D.PatchSampler("train", spec.size or 32, seed=seed)
+        sampler.rng = rng
+        desc = (f"random {spec.size}x{spec.size} crops (+ horizontal flips) of the bundled photos "
+                f"{', '.join(D.TRAIN_PHOTOS)}; held out: {', '.join(D.EVAL_PHOTOS)}")
+        return sampler, desc
+    images = D.load_images(data, "train")
+    if spec.kind == "mnist":
+        desc = f"MNIST {data}: first {len(images)} images of the IDX file (no flips)"
+    else:
+        desc = f"{data}: {len(images)} training images (+ horizontal flips)"
+    return ArrayBatches(images, rng, flips=spec.kind != "mnist"), desc
+
+
+def eval_images(data: str, n: int | None) -> np.ndarray:
+    """Held-out images of a dataset spec (all of them when ``n`` is None, else ``n`` drawn with a
+    fixed seed so the periodic evaluations cover every held-out photo)."""
+    from semradio.blocks import image_data as D
+
+    return D.subset(D.load_images(data, "eval"), n, seed=0)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, images: np.ndarray, channel: str, snr_db: float, device: torch.device,
+             seed: int = 1234, batch: int = 128) -> dict[str, float]:
+    """Mean PSNR/SSIM of ``images`` through the link at ``snr_db`` (fixed channel seed)."""
+    from semradio.models import metrics as M
+    from semradio.models.link import make_generator, simulate_link
+
+    was = model.training
+    model.eval()
+    gen = make_generator(seed, device)
+    ps, ss = [], []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch])).to(device)
+        y = model(x, lambda z: simulate_link(z, channel, snr_db, gen), snr_db)
+        ps.append(M.psnr(x, y))
+        ss.append(M.ssim(x, y))
+    model.train(was)
+    return {"psnr_db": float(np.concatenate(ps).mean()), "ssim": float(np.concatenate(ss).mean())}
+
+
+# ------------------------------------------------------------------ resumable state (no pickle)
+def save_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
+               rng: np.random.Generator, step: int, elapsed: float, meta: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for idx, st in opt.state_dict()["state"].items():
+        for key, val in st.items():
+            t = val if isinstance(val, torch.Tensor) else torch.tensor(val)
+            tensors[f"opt.{idx}.{key}"] = t.detach().cpu().contiguous()
+    tensors["gen_state"] = gen.get_state()
+    tmp = path / "state.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path / "state.safetensors")
+    info = dict(meta, step=step, elapsed_s=elapsed, rng_state=rng.bit_generator.state)
+    (path / "state.json.tmp").write_text(json.dumps(info, indent=1))
+    os.replace(path / "state.json.tmp", path / "state.json")
+
+
+def load_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
+               rng: np.random.Generator) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path / "state.safetensors"))
+    info = json.loads((path / "state.json").read_text())
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    sd = opt.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, idx, key = k.split(".", 2)
+            state.setdefault(int(idx), {})[key] = v
+    sd["state"] = state
+    opt.load_state_dict(sd)
+    gen.set_state(tensors["gen_state"])
+    rng.bit_generator.state = info["rng_state"]
+    return info
+
+
+# ------------------------------------------------------------------------------- jscc
+ARCH_ARGS = ("data", "channel", "cbr", "channels", "middle", "gdn", "snr_adaptive", "seed", "batch", "lr",
+             "snr_db", "init", "output")
+
+
+def add_jscc_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="natural32", help="dataset spec: natural32, natural64, mnist[:DIR], "
+                   "cifar10:PATH, folder:DIR[:SIZE] (default natural32)")
+    p.add_argument("--channel", choices=("awgn", "rayleigh"), default="awgn")
+    p.add_argument("--cbr", type=parse_fraction, default=Fraction(1, 6), help="channel bandwidth ratio k/(CHW)")
+    p.add_argument("--snr-db", type=float, nargs=2, default=(0.0, 20.0), metavar=("LO", "HI"),
+                   help="training SNR range in dB, one uniform draw per batch (LO = HI: fixed)")
+    p.add_argument("--channels", type=int, nargs=2, default=(32, 64), metavar=("C1", "C2"),
+                   help="widths of the two stride-2 stages")
+    p.add_argument("--middle", type=int, default=2, help="stride-1 layers between (Deep JSCC: 2)")
+    p.add_argument("--gdn", action="store_true", help="GDN/IGDN after each convolution")
+    p.add_argument("--snr-adaptive", action="store_true", help="ADJSCC attention-feature modules (SNR input)")
+    p.add_argument("--output", choices=("sigmoid", "clamp"), default="sigmoid",
+                   help="decoder output layer (clamp: straight-through clamp, for mostly-black images like MNIST)")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr-min", type=float, default=2e-5)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--name", default=None, help="checkpoint name (default jscc_<data>_<channel>_cbr<a>-<b>)")
+    p.add_argument("--out-dir", default=str(ROOT / "models" / "checkpoints"))
+    p.add_argument("--work-dir", default=str(ROOT / "out" / "train"), help="resumable state goes to WORK_DIR/NAME")
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--eval-n", type=int, default=256, help="held-out images in the periodic evaluations")
+    p.add_argument("--eval-snr-db", type=float, default=10.0)
+    p.add_argument("--final-snr-db", type=float, nargs="+", default=(0.0, 5.0, 10.0, 15.0, 20.0),
+                   help="SNRs of the final held-out evaluation written to the JSON config")
+    p.add_argument("--init", default=None, metavar="CODEC",
+                   help="warm start: copy every parameter whose name and shape match from this codec "
+                        "(e.g. the AWGN model when training the Rayleigh one); recorded in the config")
+    p.add_argument("--fresh", action="store_true", help="ignore a saved state and start over")
+    p.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="save the state and exit after N more steps (train in chunks; rerun to resume)")
+
+
+def data_tag(data: str) -> str:
+    from semradio.blocks import image_data as D
+
+    spec = D.parse_spec(data)
+    return {"natural": f"natural{spec.size}", "mnist": "mnist", "cifar10": "cifar10"}.get(spec.kind, "folder")
+
+
+def run_jscc(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from semradio.blocks import image_data as D
+    from semradio.models.checkpoint import codec_name, resolve_device, save_codec
+    from semradio.models.jscc import DeepJSCC, count_parameters, latent_channels_for
+    from semradio.models.link import make_generator, simulate_link
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    cbr_label = f"{args.cbr.numerator}/{args.cbr.denominator}"
+    name = args.name or codec_name(data_tag(args.data), args.channel, cbr_label)
+    work = Path(args.work_dir) / name
+    probe = D.load_images(args.data, "eval")[:1]
+    in_ch, h, w = probe.shape[1:]
+    model_kw = dict(in_channels=int(in_ch), image_size=(int(h), int(w)),
+                    latent_channels=latent_channels_for(float(args.cbr), int(in_ch)),
+                    channels=tuple(args.channels), middle=args.middle, gdn=args.gdn,
+                    snr_adaptive=args.snr_adaptive, output=args.output)
+    torch.manual_seed(args.seed)
+    model = DeepJSCC(**model_kw).to(device)
+    init_record = None
+    if args.init:
+        from semradio.models.checkpoint import load_codec
+
+        base = load_codec(args.init, "cpu")
+        src = base.state_dict()
+        own = model.state_dict()
+        same = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        own.update(same)
+        model.load_state_dict(own)
+        print(f"train: warm start from {args.init}: {len(same)} of {len(own)} tensors copied", file=sys.stderr)
+        cfg0 = base.codec_config
+        init_record = {"codec": args.init, "sha256": cfg0.get("sha256"), "tensors_copied": len(same),
+                       "tensors": len(own), "command": cfg0.get("train", {}).get("command")}
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    gen = make_generator(args.seed, device)
+    rng = np.random.default_rng(args.seed)
+    batches, data_desc = make_batches(args.data, args.seed, rng)
+    held_out = eval_images(args.data, args.eval_n)
+    command = "python tools/train.py " + shlex.join(argv)
+    arch_sig = {k: (str(v) if isinstance(v, Fraction) else list(v) if isinstance(v, tuple) else v)
+                for k, v in vars(args).items() if k in ARCH_ARGS}
+    meta = {"name": name, "command": command, "args": arch_sig, "history": []}
+    step, elapsed = 0, 0.0
+    if (work / "state.json").is_file() and not args.fresh:
+        saved = json.loads((work / "state.json").read_text())
+        if saved.get("args") != arch_sig:
+            raise SystemExit(f"train: {work} holds a run with other settings {saved.get('args')}; "
+                             f"use --fresh or another --name")
+        info = load_state(work, model, opt, gen, rng)
+        step, elapsed = int(info["step"]), float(info["elapsed_s"])
+        meta["command"] = info.get("command", command)
+        meta["history"] = info.get("history", [])
+        print(f"train: resuming {name} at step {step} ({elapsed:.0f} s so far)", file=sys.stderr)
+    print(f"train: {name}: {count_parameters(model)} parameters, CBR {cbr_label} (k = {model.k}), "
+          f"channel {args.channel}, SNR {args.snr_db[0]:g}..{args.snr_db[1]:g} dB, device {device}, "
+          f"threads {torch.get_num_threads()}", file=sys.stderr)
+    model.train()
+    bar = tqdm(total=args.steps, initial=step, desc=name, dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+    t_start = time.perf_counter() - elapsed
+    lo, hi = args.snr_db
+    loss_avg = None
+    stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
+    while step < stop_at:
+        lr = lr_at(step, args.steps, args.lr, args.lr_min, args.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
+        snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
+        y = model(x, lambda z: simulate_link(z, args.channel, snr, gen), snr)
+        loss = torch.nn.functional.mse_loss(y, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        lv = float(loss.detach())
+        loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_avg:.2e}", psnr=f"{-10 * math.log10(loss_avg):.2f}", lr=f"{lr:.1e}",
+                        refresh=False)
+        if step % args.eval_every == 0 or step == args.steps:
+            ev = evaluate(model, held_out, args.channel, args.eval_snr_db, device)
+            rec = {"step": step, "seconds": round(time.perf_counter() - t_start, 1),
+                   "train_loss": loss_avg, f"eval_psnr_db@{args.eval_snr_db:g}": round(ev["psnr_db"], 3),
+                   "eval_ssim": round(ev["ssim"], 4)}
+            meta["history"].append(rec)
+            tqdm.write(f"step {step}: train PSNR {-10 * math.log10(loss_avg):.2f} dB, held-out PSNR "
+                       f"{ev['psnr_db']:.2f} dB / SSIM {ev['ssim']:.4f} at {args.eval_snr_db:g} dB "
+                       f"({rec['seconds']:.0f} s)", file=sys.stderr)
+        if step % args.ckpt_every == 0 or step == stop_at:
+            save_state(work, model, opt, gen, rng, step, time.perf_counter() - t_start, meta)
+    bar.close()
+    if step < args.steps:
+        print(f"train: stopped at step {step} of {args.steps}; rerun the command to resume", file=sys.stderr)
+        return {"name": name, "step": step, "finished": False}
+    seconds = time.perf_counter() - t_start
+    full = eval_images(args.data, None)
+    finals = {f"{s:g}": evaluate(model, full, args.channel, s, device) for s in args.final_snr_db}
+    config = {
+        "name": name,
+        "description": f"Deep JSCC{' (ADJSCC: GDN + SNR-adaptive AF)' if args.gdn and args.snr_adaptive else ''} "
+                       f"codec, {data_tag(args.data)}, {args.channel}, CBR {cbr_label}",
+        "cbr": float(args.cbr), "cbr_label": cbr_label, "k": model.k,
+        "image_shape": [int(in_ch), int(h), int(w)], "channel": args.channel,
+        "train": {
+            "command": meta["command"], "data": args.data, "data_description": data_desc,
+            "snr_db_range": list(args.snr_db), "steps": args.steps, "batch": args.batch, "lr": args.lr,
+            "lr_min": args.lr_min, "warmup": args.warmup, "seed": args.seed, "loss": "MSE", "init": init_record,
+            "link": "normalize_power -> " + ("AWGN" if args.channel == "awgn" else "fast Rayleigh h~CN(0,1)")
+                    + " -> MMSE equalizer (semradio.models.link.simulate_link)",
+            "device": str(device), "threads": torch.get_num_threads(), "seconds": round(seconds, 1),
+            "torch": torch.__version__, "parameters": count_parameters(model), "history": meta["history"],
+        },
+        "metrics": {"data": f"{args.data} held-out split", "images": int(len(full)), "channel_seed": 1234,
+                    "by_snr_db": {k: {m: round(v, 4) for m, v in r.items()} for k, r in finals.items()}},
+    }
+    js = save_codec(model.cpu(), Path(args.out_dir) / name, config)
+    print(f"train: wrote {js} ({seconds:.0f} s); held-out: "
+          + ", ".join(f"{k} dB: {r['psnr_db']:.2f} dB / {r['ssim']:.3f}" for k, r in finals.items()), file=sys.stderr)
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="model", required=True)
+    pj = sub.add_parser("jscc", help="Deep JSCC / ADJSCC image codec over AWGN or Rayleigh")
+    add_jscc_arguments(pj)
+    from train_cddm import add_cddm_arguments, run_cddm
+
+    pc = sub.add_parser("cddm", help="CDDM channel denoiser for a shipped codec (+ decoder fine-tuning)")
+    add_cddm_arguments(pc)
+    args = parser.parse_args(argv)
+    if args.model == "jscc":
+        run_jscc(args, argv)
+    elif args.model == "cddm":
+        run_cddm(args, argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
