@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from time import time_ns
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,7 @@ class Frame:
     @classmethod
     def new(cls, data: Any, seq: int, **tags: Any) -> "Frame":
         """Frame stamped with ``seq`` and the current ``t_ns`` (what a source emits)."""
-        tags.setdefault("t_ns", time.time_ns())
+        if "t_ns" not in tags:
+            tags["t_ns"] = time_ns()
         tags["seq"] = int(seq)
         return cls(data, tags)

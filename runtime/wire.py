@@ -104,6 +104,7 @@ MAX_TAG_DIMS: Final = 32
 #: Payloads below this many bytes travel packed in one part (:func:`encode_frame_packed`).
 PACK_THRESHOLD: Final = 65536
 _PACKED_MARK: Final = 0xC1
+_PACKED_PREFIX: Final = struct.Struct("<BI")
 #: Deepest nesting of lists/dicts inside the tag map (the tag map itself is level 0).
 MAX_TAG_DEPTH: Final = 32
 
@@ -501,7 +502,7 @@ def encode_frame_packed(frame: Frame, max_bytes: int = DEFAULT_MAX_BYTES,
     header, payload = encode_frame(frame, max_bytes)
     if len(payload) >= threshold:
         return [header, payload]
-    return [b"".join((bytes((_PACKED_MARK,)), len(header).to_bytes(4, "little"), header, payload))]
+    return [b"".join((_PACKED_PREFIX.pack(_PACKED_MARK, len(header)), header, payload))]
 
 
 def encode_eos(seq: int | None = None) -> list[bytes]:
@@ -545,7 +546,7 @@ def _decode(parts: Sequence[Any], max_bytes: int) -> Frame | EndOfStream:
         raise WireError("truncated", f"{n} parts (at most 2)")
     hb = _as_bytes_view(parts[0], 0)
     pb = _as_bytes_view(parts[1], 1) if n == 2 else b""
-    if n == 1 and len(hb) and hb[0] == _PACKED_MARK:  # packed small frame: split it
+    if n == 1 and hb[:1] == b"\xc1":  # packed small frame: split it
         if len(hb) > max_bytes:
             raise WireError("too_large", f"message {len(hb)} bytes > max_bytes {max_bytes}")
         if len(hb) < 5:
