@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="measurement window per run (s)")
     p.add_argument("--warmup", type=float, default=4.0,
                    help="wait before measuring (s): the window process starts, first paints are dear")
-    p.add_argument("--fps", type=float, default=20.0, help="scope redraw rate bound (Hz)")
+    p.add_argument("--fps", type=float, default=10.0, help="scope redraw rate bound (Hz)")
     p.add_argument("--inprocess", action="store_true", help="draw in the flowgraph's process (default: child)")
     p.add_argument("--gui-cpu", type=float, default=None,
                    help="GUI thread CPU budget, fraction of one core (default: the window's, 0.04)")

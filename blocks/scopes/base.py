@@ -4,10 +4,11 @@ Scopes never slow a flowgraph:
 
 * they are sinks fed through real-time (dropping) edges (``fg.connect(..., policy="realtime",
   hwm=2)``, see :func:`connect_scope`): a producer never waits for a scope;
-* a scope accepts at most ``max_rate_hz`` frames per second (default 25, just above the
-  GUI's 20 Hz redraw): after storing a frame its thread sleeps out the rest of the period,
+* a scope accepts at most ``max_rate_hz`` frames per second (default 10, the GUI's redraw
+  rate; GNU Radio's Qt sinks also update every 0.1 s by default): after storing a frame its
+  thread sleeps out the rest of the period,
   its input queues fill and the producers drop the frames meanwhile (a failed non-blocking
-  send, counted as a drop of the real-time edge). So a scope costs the flowgraph about 25
+  send, counted as a drop of the real-time edge). So a scope costs the flowgraph about 10
   frame hand-overs per second whatever the frame rate, instead of one per frame — what
   matters under the GIL. A multi-input scope then consumes every frame from waking up until
   one ``seq`` is complete on all its inputs (the pipeline's lag between them), and sleeps again;
@@ -53,7 +54,7 @@ class ScopeBlock(SinkBlock):
     frames of one ``seq``, ``None`` for unconnected optional inputs) and return the dict to
     store, or raise :class:`ScopeInputError` to drop the frames.
 
-    Parameters: ``max_rate_hz`` (frames accepted per second at most, default 25; ``inf``:
+    Parameters: ``max_rate_hz`` (frames accepted per second at most, default 10; ``inf``:
     every frame — only for tests and slow graphs).
 
     Attributes:
@@ -75,7 +76,7 @@ class ScopeBlock(SinkBlock):
     #: (frames are references: cheap to hold).
     scope_align_depth = 128
     #: Default of the ``max_rate_hz`` parameter.
-    default_max_rate_hz = 25.0
+    default_max_rate_hz = 10.0
     #: Which view draws the scope (``constellation``, ``time``, ``image``, ``metric``).
     scope_kind = "scope"
 

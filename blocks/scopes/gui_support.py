@@ -62,7 +62,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
                    help="headless: save a PNG of every scope into DIR (after the run or --snapshot-after frames)")
     g.add_argument("--snapshot-after", metavar="N", type=int, default=None,
                    help="take the snapshots once N frames reached the sinks, then stop (default: at the end)")
-    g.add_argument("--gui-fps", type=float, default=20.0, help="scope redraw rate bound (Hz, default 20)")
+    g.add_argument("--gui-fps", type=float, default=10.0, help="scope redraw rate bound (Hz, default 10)")
     g.add_argument("--gui-cpu", type=float, default=None, metavar="FRACTION",
                    help="CPU budget of the GUI thread, a fraction of one core (default 0.04; 0: none)")
     g.add_argument("--close-at-end", action="store_true", help="--gui: close the window when the sources end")
@@ -170,7 +170,7 @@ class ScopeRunner:
     """
 
     def __init__(self, fg: Any, scopes: list[ScopeBlock], gui: bool = False, snapshot_dir: str | Path | None = None,
-                 snapshot_after: int | None = None, fps: float = 20.0, cpu_budget: float | None = None,
+                 snapshot_after: int | None = None, fps: float = 10.0, cpu_budget: float | None = None,
                  timeout: float | None = None, close_at_end: bool = False, title: str | None = None,
                  stop_when: Callable[[], bool] | None = None, inprocess: bool = False) -> None:
         self.fg = fg
@@ -377,7 +377,7 @@ class ScopeSession:
         self.args = args
         self.snapshots: dict[str, Path] = {}
         self.server = ScopeServer(fg, scopes, gui=bool(getattr(args, "gui", False)),
-                                  fps=float(getattr(args, "gui_fps", 20.0) or 20.0),
+                                  fps=float(getattr(args, "gui_fps", 10.0) or 10.0),
                                   cpu_budget=getattr(args, "gui_cpu", None), title=title,
                                   close_at_end=bool(getattr(args, "close_at_end", False)))
         self.server.start()
@@ -446,7 +446,7 @@ def run_flowgraph(fg: Any, args: Any, blocks: dict[str, Block], timeout: float |
                          inprocess=bool(getattr(args, "gui_inprocess", False)),
                          snapshot_dir=getattr(args, "snapshot", None),
                          snapshot_after=getattr(args, "snapshot_after", None),
-                         fps=float(getattr(args, "gui_fps", 20.0) or 20.0),
+                         fps=float(getattr(args, "gui_fps", 10.0) or 10.0),
                          cpu_budget=getattr(args, "gui_cpu", None), timeout=timeout,
                          close_at_end=bool(getattr(args, "close_at_end", False)), title=title)
     shots = runner.run()

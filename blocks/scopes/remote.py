@@ -125,7 +125,7 @@ class ScopeServer:
         because the GUI's queue was full.
     """
 
-    def __init__(self, fg: Any, scopes: list[ScopeBlock], gui: bool = False, fps: float = 20.0,
+    def __init__(self, fg: Any, scopes: list[ScopeBlock], gui: bool = False, fps: float = 10.0,
                  cpu_budget: float | None = None, title: str | None = None, close_at_end: bool = False,
                  controls: list[ControlSpec] | None = None, python: str | None = None, launch: bool = True) -> None:
         self.fg = fg

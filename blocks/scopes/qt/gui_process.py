@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     by_name = {s.name: s for s in scopes}
     fg = RemoteFlowgraph(setup.get("fg_name", ""), sock)
     specs = [ControlSpec(**{**c, "choices": tuple(c.get("choices") or ())}) for c in setup.get("controls", [])]
-    win = ScopeWindow(fg, scopes, fps=setup.get("fps", 20.0), title=setup.get("title"),
+    win = ScopeWindow(fg, scopes, fps=setup.get("fps", 10.0), title=setup.get("title"),
                       cpu_budget=setup.get("cpu_budget"), control_specs=specs)
     state = {"quit": False, "closing": False}
 

@@ -72,7 +72,7 @@ class ScopeWindow(QtWidgets.QMainWindow):
         ticks: timer ticks so far; ``on_tick``: callbacks run after each redraw tick.
     """
 
-    def __init__(self, fg: Any, scopes: list[ScopeBlock], fps: float = 20.0, monitor: bool = True,
+    def __init__(self, fg: Any, scopes: list[ScopeBlock], fps: float = 10.0, monitor: bool = True,
                  controls: bool = True, title: str | None = None,
                  cpu_budget: float | None = None, control_specs: list[Any] | None = None) -> None:
         super().__init__()
