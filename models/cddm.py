@@ -220,28 +220,11 @@ ARCHITECTURE = "cddm_latent_score_net"
 
 
 def save_cddm(net: LatentScoreNet, schedule: NoiseSchedule, path: str | Any, config: dict[str, Any]) -> Any:
-    """Write ``path.safetensors`` + ``path.json`` (``config`` plus architecture, network
-    kwargs, schedule, weights file name and SHA-256). Returns the JSON path."""
-    import json
-    from pathlib import Path
+    """Write ``path.safetensors`` + ``path.json`` (``config`` plus the schedule, architecture,
+    network kwargs, weights file name and SHA-256). Returns the JSON path."""
+    from .checkpoint import save_weights
 
-    from safetensors.torch import save_file
-
-    from .checkpoint import sha256_of
-
-    base = Path(path)
-    base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
-    base.parent.mkdir(parents=True, exist_ok=True)
-    weights = base.with_name(base.name + ".safetensors")
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(weights), metadata={"format": "pt", "architecture": ARCHITECTURE})
-    cfg = dict(config)
-    cfg.setdefault("name", base.name)
-    cfg.update(architecture=ARCHITECTURE, kwargs=net.config, schedule=schedule.to_config(),
-               weights=weights.name, sha256=sha256_of(weights))
-    js = base.with_name(base.name + ".json")
-    js.write_text(json.dumps(cfg, indent=2) + "\n")
-    return js
+    return save_weights(net, path, dict(config, schedule=schedule.to_config()), ARCHITECTURE, net.config)
 
 
 def load_cddm(name_or_path: str | Any, device: Any = None) -> tuple[LatentScoreNet, NoiseSchedule, dict[str, Any]]:

@@ -48,9 +48,11 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_codec(model: nn.Module, path: str | Path, config: dict[str, Any]) -> Path:
-    """Write ``path.safetensors`` and ``path.json`` (``config`` plus architecture, kwargs,
-    weights file name and sha256). Returns the JSON path."""
+def save_weights(model: nn.Module, path: str | Path, config: dict[str, Any], architecture: str,
+                 kwargs: dict[str, Any]) -> Path:
+    """Write ``path.safetensors`` (float32 state dict) and ``path.json`` (``config`` plus
+    ``architecture``, constructor ``kwargs``, weights file name and SHA-256). Returns the JSON
+    path. Shared by every model family (codecs, denoisers)."""
     from safetensors.torch import save_file
 
     base = Path(path)
@@ -58,17 +60,21 @@ def save_codec(model: nn.Module, path: str | Path, config: dict[str, Any]) -> Pa
     base.parent.mkdir(parents=True, exist_ok=True)
     weights = base.with_name(base.name + ".safetensors")
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(weights), metadata={"format": "pt", "architecture": ARCHITECTURE})
-    weights.chmod(0o644)
+    save_file(state, str(weights), metadata={"format": "pt", "architecture": architecture})
     cfg = dict(config)
     cfg.setdefault("name", base.name)
-    cfg["architecture"] = ARCHITECTURE
-    cfg["kwargs"] = model.config()  # type: ignore[operator]
+    cfg["architecture"] = architecture
+    cfg["kwargs"] = kwargs
     cfg["weights"] = weights.name
     cfg["sha256"] = sha256_of(weights)
     js = base.with_name(base.name + ".json")
     js.write_text(json.dumps(cfg, indent=2) + "\n")
     return js
+
+
+def save_codec(model: nn.Module, path: str | Path, config: dict[str, Any]) -> Path:
+    """Write a codec checkpoint (see :func:`save_weights`). Returns the JSON path."""
+    return save_weights(model, path, config, ARCHITECTURE, model.config())  # type: ignore[operator]
 
 
 def _config_path(name_or_path: str | Path) -> Path:
