@@ -34,3 +34,8 @@ __all__ += ["ImageSource", "JSCCEncoder", "JSCCDecoder", "MetricSink"]
 from .scopes import ConstellationScope, ImageScope, MetricScope, TimeScope
 
 __all__ += ["ConstellationScope", "ImageScope", "MetricScope", "TimeScope"]
+
+# Denoisers (issue #5): CDDM channel denoising between the equalizer and the decoder.
+from .cddm_denoiser import CDDMDenoiser
+
+__all__ += ["CDDMDenoiser"]

@@ -20,7 +20,7 @@ import platform
 import sys
 import time
 
-SUITES = ("runtime", "channel", "e2e", "bridges", "scopes")
+SUITES = ("runtime", "channel", "e2e", "bridges", "scopes", "denoisers")
 
 
 def main(argv: list[str] | None = None) -> int:

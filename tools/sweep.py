@@ -47,9 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "out" / "sweep"), help="output folder")
     p.add_argument("--no-plot", action="store_true")
-    p.add_argument("--denoisers", nargs="+", default=["none"], choices=("none", "cddm"),
-                   help="denoisers between equalizer and decoder, each a curve (cddm: the shipped CDDM and its "
-                        "fine-tuned decoder)")
+    from semradio.blocks.chain_denoisers import CHAIN_DENOISERS
+
+    p.add_argument("--denoisers", nargs="+", default=["none"], choices=tuple(CHAIN_DENOISERS),
+                   help="denoisers between equalizer and decoder, each a curve (see "
+                        "semradio.blocks.chain_denoisers; cddm: the shipped CDDM and its fine-tuned decoder)")
 
 
 def point_args(args: argparse.Namespace, channel: str, cbr: str, snr: float) -> argparse.Namespace:
@@ -67,7 +69,7 @@ def point_args(args: argparse.Namespace, channel: str, cbr: str, snr: float) -> 
 def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Run every grid point; one result row per point."""
     from semradio.blocks import jscc_chain
-    from semradio.blocks.cddm_denoiser import chain_denoiser
+    from semradio.blocks.chain_denoisers import make_chain_denoiser
 
     rows = []
     points = [(c, r, s, d) for c in args.channels for r in args.cbr for s in args.snr_db
@@ -75,7 +77,7 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     for channel, cbr, snr, den in points:
         ns = point_args(args, channel, cbr, snr)
         ns.denoiser = den
-        out = jscc_chain.run(ns, denoiser=chain_denoiser(ns))
+        out = jscc_chain.run(ns, denoiser=make_chain_denoiser(ns))
         row = {"data": args.data, "channel": channel, "cbr": cbr, "snr_db": snr, "denoiser": den, "codec": out["codec"],
                **{k: out[k] for k in ("images", "psnr_db", "ssim", "mse_db", "ms_ssim", "images_per_s",
                                       "latency_p50_ms", "latency_p99_ms")}}

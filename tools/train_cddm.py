@@ -11,8 +11,12 @@ MMSE equalizer at an SNR drawn uniformly in ``--snr-db``; the loss is
 t uniform on 0..t_max, t_max the KL-matched step of the lowest SNR (seed 002).
 
 Decoder fine-tuning (Wu et al.: "the JSCC decoder is then fine-tuned on denoised latents"):
-a pool of (image, CDDM output, SNR) is sampled once with the trained denoiser, then the decoder
-alone is trained on it with MSE; the result is a new codec checkpoint (same encoder).
+a pool of (image, CDDM output, SNR) batches is sampled with the trained denoiser
+(``--finetune-pool``; with ``--finetune-refresh K`` one batch is replaced by a freshly denoised one
+every K steps, so the decoder does not memorize the pool), then the decoder alone is trained on it
+with MSE; the result is a new codec checkpoint ``<codec>_cddm`` (same encoder). Fine-tuning can be
+continued in rounds (``--finetune-only --finetune-init <codec>_cddm``); the JSON lists every round
+with its held-out metrics.
 
 Resumable and seeded like ``train.py jscc`` (state in ``out/train/NAME/``, safetensors + JSON).
 """
@@ -63,6 +67,12 @@ def add_cddm_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finetune-steps", type=int, default=0, help="decoder fine-tuning steps (0: none)")
     p.add_argument("--finetune-pool", type=int, default=48, help="batches of denoised latents to fine-tune on")
     p.add_argument("--finetune-lr", type=float, default=1e-4)
+    p.add_argument("--finetune-refresh", type=int, default=0,
+                   help="every K decoder steps replace one pool batch by a freshly denoised one (0: fixed pool)")
+    p.add_argument("--finetune-init", default=None,
+                   help="decoder to start the fine-tune from (default: the codec's own)")
+    p.add_argument("--finetune-only", action="store_true",
+                   help="skip training: fine-tune the decoder on the saved CDDM checkpoint NAME")
     p.add_argument("--fresh", action="store_true", help="ignore a saved training state")
     p.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (resume later)")
 
@@ -152,6 +162,16 @@ def run_cddm(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     shape = latent_shape_for(dim, {"latent_shape": [codec.latent_channels, codec.image_size[0] // 4,
                                                     codec.image_size[1] // 4]})
     torch.manual_seed(args.seed)
+    if args.finetune_only:
+        from semradio.models.cddm import load_cddm
+
+        net, schedule, config = load_cddm(Path(args.out_dir) / name, device)
+        net.eval()
+        rng = np.random.default_rng(args.seed + 2)
+        gen = make_generator(args.seed + 2, device)
+        finetune_decoder(args, codec, codec_name, net, schedule, rng, gen, device,
+                         "python tools/train.py " + shlex.join(argv))
+        return config
     net = LatentScoreNet(shape, width=args.width, blocks=args.blocks).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     gen = make_generator(args.seed, device)
@@ -242,22 +262,26 @@ def finetune_decoder(args: argparse.Namespace, codec: Any, codec_name: str, net:
 
     lo, hi = args.snr_db
     sampler = D.PatchSampler("train", codec.image_size[0], seed=args.seed + 1)
-    pool = []
     t0 = time.perf_counter()
-    for _ in tqdm(range(args.finetune_pool), desc="denoised pool", file=sys.stderr,
-                  mininterval=1.0 if sys.stderr.isatty() else 30.0):
+
+    @torch.no_grad()
+    def fresh() -> tuple[torch.Tensor, torch.Tensor, float]:
         snr = float(rng.uniform(lo, hi))
-        with torch.no_grad():
-            imgs = torch.from_numpy(sampler.sample(args.batch)).to(device)
-            d = LinkDraw(codec.encode(imgs, snr), args.channel, snr, gen)
-            pool.append((imgs, denoise(net, schedule, d), snr))
-    tuned = load_codec(codec_name, device)
+        imgs = torch.from_numpy(sampler.sample(args.batch)).to(device)
+        d = LinkDraw(codec.encode(imgs, snr), args.channel, snr, gen)
+        return imgs, denoise(net, schedule, d), snr
+
+    pool = [fresh() for _ in tqdm(range(args.finetune_pool), desc="denoised pool", file=sys.stderr,
+                                  mininterval=1.0 if sys.stderr.isatty() else 30.0)]
+    tuned = load_codec(args.finetune_init or codec_name, device)
     tuned.train()
     for p in tuned.encoder.parameters():
         p.requires_grad_(False)
     opt = torch.optim.Adam([p for p in tuned.decoder.parameters() if p.requires_grad], lr=args.finetune_lr)
     for step in tqdm(range(args.finetune_steps), desc="decoder fine-tune", file=sys.stderr,
                      mininterval=1.0 if sys.stderr.isatty() else 30.0):
+        if args.finetune_refresh and step and step % args.finetune_refresh == 0:
+            pool[int(rng.integers(len(pool)))] = fresh()
         imgs, lat, snr = pool[int(rng.integers(len(pool)))]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.finetune_steps, args.finetune_lr, args.finetune_lr / 20, 50)
@@ -272,10 +296,14 @@ def finetune_decoder(args: argparse.Namespace, codec: Any, codec_name: str, net:
                for s in (0.0, 10.0, 20.0)}
     base_cfg = read_config(codec_name)
     cfg = {k: v for k, v in base_cfg.items() if k not in ("_path", "architecture", "kwargs", "weights", "sha256")}
+    this_round = {"command": command, "base_codec": codec_name, "denoiser": net_name(args, codec_name),
+                  "init": args.finetune_init or codec_name, "steps": args.finetune_steps,
+                  "pool_batches": args.finetune_pool, "refresh_every": args.finetune_refresh,
+                  "lr": args.finetune_lr, "seconds": round(time.perf_counter() - t0, 1), "metrics_with_cddm": metrics}
+    init_cfg = read_config(args.finetune_init) if args.finetune_init else {}
+    earlier = init_cfg.get("finetune", {}).get("rounds", []) if "finetune" in init_cfg else []
     cfg.update(name=f"{codec_name}_cddm", description=base_cfg.get("description", "") + "; decoder fine-tuned on CDDM outputs",
-               finetune={"command": command, "base_codec": codec_name, "denoiser": net_name(args, codec_name),
-                         "steps": args.finetune_steps, "pool_batches": args.finetune_pool, "lr": args.finetune_lr,
-                         "seconds": round(time.perf_counter() - t0, 1), "metrics_with_cddm": metrics})
+               finetune={**this_round, "rounds": earlier + [{k: v for k, v in this_round.items() if k != "rounds"}]})
     js = save_codec(tuned.cpu(), Path(args.out_dir) / f"{codec_name}_cddm", cfg)
     print(f"train: wrote {js}; held-out with CDDM: " +
           ", ".join(f"{k} dB: {v['psnr_db_none']:.2f} -> {v['psnr_db_cddm']:.2f} dB" for k, v in metrics.items()),
