@@ -39,3 +39,8 @@ __all__ += ["ConstellationScope", "ImageScope", "MetricScope", "TimeScope"]
 from .cddm_denoiser import CDDMDenoiser
 
 __all__ += ["CDDMDenoiser"]
+
+# ICDM interference canceller (issue #6; seed 000): two diffusion priors + ConJPC sampler.
+from .icdm_canceller import ICDMCanceller
+
+__all__ += ["ICDMCanceller"]

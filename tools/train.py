@@ -345,11 +345,19 @@ def main(argv: list[str] | None = None) -> int:
 
     pc = sub.add_parser("cddm", help="CDDM channel denoiser for a shipped codec (+ decoder fine-tuning)")
     add_cddm_arguments(pc)
+    from train_icdm import add_prior_arguments, add_tune_arguments, run_prior, run_tune
+
+    add_prior_arguments(sub.add_parser("icdm-prior", help="ICDM signal/interference prior (seed 000, Alg. 1)"))
+    add_tune_arguments(sub.add_parser("icdm-tune", help="ICDM guidance weights beta, gamma per SINR (eq. 40)"))
     args = parser.parse_args(argv)
     if args.model == "jscc":
         run_jscc(args, argv)
     elif args.model == "cddm":
         run_cddm(args, argv)
+    elif args.model == "icdm-prior":
+        run_prior(args, argv)
+    elif args.model == "icdm-tune":
+        run_tune(args, argv)
     return 0
 
 
