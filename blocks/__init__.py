@@ -40,6 +40,11 @@ from .cddm_denoiser import CDDMDenoiser
 
 __all__ += ["CDDMDenoiser"]
 
+# VE latent diffusion and EECD consistency denoisers (issue #7; seed 003).
+from .ve_denoiser import ConsistencyDenoiser, VELatentDenoiser
+
+__all__ += ["ConsistencyDenoiser", "VELatentDenoiser"]
+
 # ICDM interference canceller (issue #6; seed 000): two diffusion priors + ConJPC sampler.
 from .icdm_canceller import ICDMCanceller
 

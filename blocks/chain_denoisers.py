@@ -16,6 +16,9 @@ from typing import Any
 CHAIN_DENOISERS: dict[str, str | None] = {
     "none": None,
     "cddm": "cddm_denoiser:chain_denoiser",
+    "ve": "ve_denoiser:chain_ve",
+    "eecd1": "ve_denoiser:chain_eecd1",
+    "eecd2": "ve_denoiser:chain_eecd2",
 }
 
 

@@ -178,8 +178,9 @@ def test_shipped_codecs_have_configs_with_commands():
         assert cfg["metrics"]["by_snr_db"]
     from semradio.models.checkpoint import CHECKPOINT_DIR
 
+    # everything ships in the wheel: codecs (~12 MB) plus the denoiser families (~1.7 MB each)
     total = sum(p.stat().st_size for p in CHECKPOINT_DIR.glob("*.safetensors"))
-    assert total < 30e6
+    assert total < 40e6
 
 
 def test_device_agnostic_loading():

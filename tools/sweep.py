@@ -109,12 +109,15 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     curves: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         curves.setdefault((r["channel"], r["cbr"], r.get("denoiser", "none")), []).append(r)
+    dens = sorted({d for _, _, d in curves} - {"none"})
+    # one denoiser: the channel's colour, dash-dot; several: one colour each (channel by marker)
+    den_colors = {d: plt.get_cmap("tab10")(3 + i) for i, d in enumerate(dens)} if len(dens) > 1 else {}
     for (channel, cbr, den), pts in curves.items():
         pts = sorted(pts, key=lambda r: r["snr_db"])
         snr = [p["snr_db"] for p in pts]
         label = f"semradio codec ({pts[0]['codec']}), {channel}, CBR {cbr}" + (f", + {den.upper()}" if den != "none" else "")
         kw = dict(marker=markers.get(channel, "x"), linestyle=styles.get(cbr, ":") if den == "none" else "-.",
-                  color=colors.get(channel), label=label, markerfacecolor="none" if den != "none" else None)
+                  color=den_colors.get(den, colors.get(channel)), label=label, markerfacecolor="none" if den != "none" else None)
         ax_p.plot(snr, [p["psnr_db"] for p in pts], **kw)
         ax_s.plot(snr, [p["ssim"] for p in pts], **kw)
     for cbr in sorted({r["cbr"] for r in rows}):

@@ -345,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
 
     pc = sub.add_parser("cddm", help="CDDM channel denoiser for a shipped codec (+ decoder fine-tuning)")
     add_cddm_arguments(pc)
+    from train_ve import add_eecd_arguments, add_ve_arguments, run_eecd, run_ve
+
+    add_ve_arguments(sub.add_parser("ve-ldm", help="VE latent diffusion channel denoiser (seed 003 teacher)"))
+    add_eecd_arguments(sub.add_parser("eecd", help="EECD consistency distillation of a VE teacher (seed 003)"))
     from train_icdm import add_prior_arguments, add_tune_arguments, run_prior, run_tune
 
     add_prior_arguments(sub.add_parser("icdm-prior", help="ICDM signal/interference prior (seed 000, Alg. 1)"))
@@ -354,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         run_jscc(args, argv)
     elif args.model == "cddm":
         run_cddm(args, argv)
+    elif args.model == "ve-ldm":
+        run_ve(args, argv)
+    elif args.model == "eecd":
+        run_eecd(args, argv)
     elif args.model == "icdm-prior":
         run_prior(args, argv)
     elif args.model == "icdm-tune":
