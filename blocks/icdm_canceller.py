@@ -11,6 +11,7 @@ import numpy as np
 from semradio.runtime import Block, Frame
 
 from . import arrays as A
+from .denoiser_io import as_float_tensor
 from .validation import block_error, to_choice
 
 ORDERS = (1, 2, 3)
@@ -92,13 +93,7 @@ class ICDMCanceller(Block):
         return cls(device="cpu")
 
     def _tensor(self, x: Any, what: str) -> Any:
-        import torch
-
-        if A.is_torch(x):
-            return x.to(self.device, torch.float32)
-        if isinstance(x, np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-        raise block_error(self, f"{what} must be a numpy array or torch tensor, got {type(x).__name__}")
+        return as_float_tensor(self, x, what)
 
     def link_of(self, frame: Frame) -> Any:
         """The frame's :class:`~semradio.models.icdm.Link` (diffusion units); raises

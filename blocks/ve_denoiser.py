@@ -11,6 +11,7 @@ import numpy as np
 from semradio.runtime import Frame, SyncBlock
 
 from . import arrays as A
+from .denoiser_io import as_float_tensor
 from .validation import block_error, to_choice
 
 #: Shipped VE teachers and EECD nets per channel family (for the natural-patch CBR 1/6 codecs).
@@ -31,13 +32,7 @@ class _EqualizedInput(SyncBlock):
         self.add_output("out", dtype="float32", shape=(dim,))
 
     def _tensor(self, x: Any, what: str) -> Any:
-        import torch
-
-        if A.is_torch(x):
-            return x.to(self.device, torch.float32)
-        if isinstance(x, np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-        raise block_error(self, f"{what} must be a numpy array or torch tensor, got {type(x).__name__}")
+        return as_float_tensor(self, x, what)
 
     def _inputs(self, frame: Frame) -> tuple[Any, Any, Any, float]:
         """(y~ in diffusion units, W_s, W_n, s2) as tensors on the block's device."""
