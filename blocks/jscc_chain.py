@@ -90,7 +90,7 @@ def build(args: argparse.Namespace, denoiser: Any = None) -> tuple[Flowgraph, di
 
     codec = args.codec or default_codec(args.data, args.channel, args.cbr)
     device = resolve_device(args.device)
-    fg = Flowgraph(f"jscc_{args.channel}")
+    fg = Flowgraph(getattr(args, "flowgraph_name", None) or f"jscc_{args.channel}")
     frames = None if args.frames == 0 else args.frames
     source = ImageSource(args.data, split=args.split, batch=args.batch, frames=frames,
                          device=None if device.type == "cpu" else str(device), name="source")

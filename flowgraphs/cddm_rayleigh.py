@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    args.flowgraph_name = f"cddm_{args.channel}"
     out = jscc_chain.run(args, denoiser=chain_denoiser(args))
     print(json.dumps(out) if args.json else jscc_chain.format_summary(out))
     sys.stdout.flush()
