@@ -353,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
 
     add_prior_arguments(sub.add_parser("icdm-prior", help="ICDM signal/interference prior (seed 000, Alg. 1)"))
     add_tune_arguments(sub.add_parser("icdm-tune", help="ICDM guidance weights beta, gamma per SINR (eq. 40)"))
+    from train_cdiff import add_cdiff_arguments, run_cdiff
+
+    add_cdiff_arguments(sub.add_parser("cdiff", help="CDiff conditional diffusion decoder (seed 001)"))
     args = parser.parse_args(argv)
     if args.model == "jscc":
         run_jscc(args, argv)
@@ -366,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         run_prior(args, argv)
     elif args.model == "icdm-tune":
         run_tune(args, argv)
+    elif args.model == "cdiff":
+        run_cdiff(args, argv)
     return 0
 
 
