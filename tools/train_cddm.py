@@ -24,7 +24,6 @@ Resumable and seeded like ``train.py jscc`` (state in ``out/train/NAME/``, safet
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train import ROOT, load_state, lr_at, save_state  # tools/ is on sys.path when train.py runs
+from train import ROOT, lr_at, resume_run, save_state  # tools/ is on sys.path when train.py runs
 
 
 def add_cddm_arguments(p: argparse.ArgumentParser) -> None:
@@ -182,16 +181,7 @@ def run_cddm(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     sig = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
            if k in ("codec", "channel", "snr_db", "batch", "lr", "width", "blocks", "T", "beta_1", "beta_T", "seed")}
     meta: dict[str, Any] = {"name": name, "command": command, "args": sig, "history": []}
-    step, elapsed = 0, 0.0
-    if (work / "state.json").is_file() and not args.fresh:
-        saved = json.loads((work / "state.json").read_text())
-        if {k: v for k, v in saved.get("args", {}).items() if k != "steps"} != sig:  # --steps may change
-            raise SystemExit(f"train: {work} holds a run with other settings; use --fresh or another --name")
-        info = load_state(work, net, opt, gen, rng)
-        step, elapsed = int(info["step"]), float(info["elapsed_s"])
-        meta.update(command=info.get("command", command), history=info.get("history", []),
-                    resumed_with=info.get("resumed_with", []) + [command])
-        print(f"train: resuming {name} at step {step}", file=sys.stderr)
+    step, elapsed = resume_run(work, sig, net, opt, gen, rng, meta, command, args.fresh, ignore=("steps",)) or (0, 0.0)
     print(f"train: {name}: {count_parameters(net)} parameters, latent {shape}, codec {codec_name}, "
           f"{args.channel} {lo:g}..{hi:g} dB, t_max {t_max} of T={args.T}, device {device}", file=sys.stderr)
     bar = tqdm(total=args.steps, initial=step, desc=name, dynamic_ncols=True,

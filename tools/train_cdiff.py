@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train import ROOT, load_state, lr_at, make_batches, save_state  # tools/ is on sys.path when train.py runs
+from train import ROOT, lr_at, make_batches, resume_run, save_state  # tools/ is on sys.path when train.py runs
 
 SIG_KEYS = ("codec", "data", "snr_db", "batch", "lr", "width", "mults", "T", "beta_1", "beta_T", "w_max",
             "keep_prob", "seed")
@@ -146,17 +145,9 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     command = "python tools/train.py " + shlex.join(argv)
     sig = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items() if k in SIG_KEYS}
     meta: dict[str, Any] = {"name": name, "command": command, "args": sig, "history": []}
-    step, elapsed = 0, 0.0
-    if (work / "state.json").is_file() and not args.fresh:
-        saved = json.loads((work / "state.json").read_text())
-        if saved.get("args") != sig:
-            raise SystemExit(f"train: {work} holds a run with other settings; use --fresh or another --name")
-        info = load_state(work, net, opt, gen, rng)
-        step, elapsed = int(info["step"]), float(info["elapsed_s"])
-        meta.update(command=info.get("command", command), history=info.get("history", []),
-                    resumed_with=info.get("resumed_with", []) + [command])
-        print(f"train: resuming {name} at step {step}", file=sys.stderr)
-    elif args.eval_only:
+    resumed = resume_run(work, sig, net, opt, gen, rng, meta, command, args.fresh)
+    step, elapsed = resumed or (0, 0.0)
+    if resumed is None and args.eval_only:
         raise SystemExit(f"train: no saved state in {work} to evaluate")
     print(f"train: {name}: {count_parameters(net)} parameters, codec {args.codec} (2k = {n_lat}), conditioning "
           f"{cond_shape}, {channel} {args.snr_db[0]:g}..{args.snr_db[1]:g} dB, T={args.T}, device {device}, "

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train import ROOT, load_state, lr_at, save_state  # tools/ is on sys.path when train.py runs
+from train import ROOT, lr_at, resume_run, save_state  # tools/ is on sys.path when train.py runs
 
 CKPT_DIR = Path(__file__).resolve().parents[1] / "models" / "checkpoints"
 INTERFERER_CODEC = "jscc_natural32_awgn_cbr1-6_interferer"
@@ -164,16 +164,7 @@ def run_prior(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     sig = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
            if k in ("which", "channel", "codec", "snr_db", "pool", "batch", "lr", "width", "blocks", "seed", "init")}
     meta: dict[str, Any] = {"name": name, "command": command, "args": sig, "history": []}
-    step, elapsed = 0, 0.0
-    if (work / "state.json").is_file() and not args.fresh:
-        saved = json.loads((work / "state.json").read_text())
-        if saved.get("args") != sig:
-            raise SystemExit(f"train: {work} holds a run with other settings; use --fresh or another --name")
-        info = load_state(work, net, opt, gen, rng)
-        step, elapsed = int(info["step"]), float(info["elapsed_s"])
-        meta.update(command=info.get("command", command), history=info.get("history", []),
-                    resumed_with=info.get("resumed_with", []) + [command])
-        print(f"train: resuming {name} at step {step}", file=sys.stderr)
+    step, elapsed = resume_run(work, sig, net, opt, gen, rng, meta, command, args.fresh) or (0, 0.0)
     print(f"train: {name}: {count_parameters(net)} parameters, latent {shape}, codec {codec_name}, "
           f"{'h_z-faded ' if fading else ''}{args.which} latents, device {device}", file=sys.stderr)
     bar = tqdm(total=args.steps, initial=step, desc=name, dynamic_ncols=True,

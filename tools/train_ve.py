@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train import ROOT, load_state, lr_at, save_state  # tools/ is on sys.path when train.py runs
+from train import ROOT, lr_at, resume_run, save_state  # tools/ is on sys.path when train.py runs
 from train_cddm import LinkDraw
 
 SQRT2 = math.sqrt(2.0)
@@ -124,16 +124,7 @@ def link_batch(codec: Any, images: np.ndarray | torch.Tensor, channel: str, snr_
 
 def _resume(work: Path, args: argparse.Namespace, sig: dict[str, Any], net: Any, opt: Any, gen: Any, rng: Any,
             meta: dict[str, Any], command: str) -> tuple[int, float]:
-    if (work / "state.json").is_file() and not args.fresh:
-        saved = json.loads((work / "state.json").read_text())
-        if {k: v for k, v in saved.get("args", {}).items() if k != "steps"} != sig:
-            raise SystemExit(f"train: {work} holds a run with other settings; use --fresh or another --name")
-        info = load_state(work, net, opt, gen, rng)
-        meta.update(command=info.get("command", command), history=info.get("history", []),
-                    resumed_with=info.get("resumed_with", []) + [command])
-        print(f"train: resuming {meta['name']} at step {info['step']}", file=sys.stderr)
-        return int(info["step"]), float(info["elapsed_s"])
-    return 0, 0.0
+    return resume_run(work, sig, net, opt, gen, rng, meta, command, args.fresh, ignore=("steps",)) or (0, 0.0)
 
 
 # ------------------------------------------------------------------------------ teacher
