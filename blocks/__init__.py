@@ -49,3 +49,9 @@ __all__ += ["ConsistencyDenoiser", "VELatentDenoiser"]
 from .icdm_canceller import ICDMCanceller
 
 __all__ += ["ICDMCanceller"]
+
+# CDiff conditional diffusion decoder (issue #8; seed 001) and the multi-user superposition.
+from .cdiff_decoder import CDiffDecoder
+from .superpose import Superpose
+
+__all__ += ["CDiffDecoder", "Superpose"]

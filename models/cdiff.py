@@ -61,6 +61,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -324,18 +326,38 @@ class CDiffUNet(nn.Module):
     Input: ``x_t`` (B, C_img, H, W), conditioning maps ``y~`` and ``mask`` (B, C_cond, H, W) each
     (see :func:`semradio.models.cdiff_latent.pad_latent`), steps t (B,) int64. Output: xhat (B,
     C_img, H, W). H and W must be divisible by 2^(len(mults)-1). ``width`` is the base feature
-    dimension (the seed's dim = 32 with mults (1, 2, 4, 8); here e.g. 16-24 with (1, 2, 2)).
+    dimension (the seed's dim = 32 with mults (1, 2, 4, 8); here e.g. 16-32 with (1, 2, 2)).
+
+    ``proj_channels`` > 0 (needs ``image_size``) adds a learned *latent projection*: a linear map
+    of the flattened ``[y~, mask]`` to ``proj_channels`` maps of size (H/4, W/4), upsampled
+    (nearest) and concatenated to the input. The padded-and-reshaped latent has no spatial
+    meaning (entry i of an encoder's fully connected output lands at pixel i), so a
+    convolutional U-Net alone has to learn a global rearrangement through its bottleneck; the
+    projection gives every pixel a global view of the latent from the first layer (ours, not in
+    the seed).
     """
 
     def __init__(self, image_channels: int = 1, cond_channels: int = 1, width: int = 24,
-                 mults: Sequence[int] = (1, 2, 2), attn_dim_head: int = 16) -> None:
+                 mults: Sequence[int] = (1, 2, 2), attn_dim_head: int = 16,
+                 image_size: Sequence[int] | None = None, proj_channels: int = 0) -> None:
         super().__init__()
         self.image_channels, self.cond_channels = image_channels, cond_channels
         self.width, self.mults = width, tuple(mults)
+        self.attn_dim_head = attn_dim_head
+        self.image_size = None if image_size is None else tuple(int(s) for s in image_size)
+        self.proj_channels = int(proj_channels)
         temb = width * 4
         self.temb_dim = width
         self.time_mlp = nn.Sequential(nn.Linear(width, temb), nn.GELU(), nn.Linear(temb, temb))
-        self.init = nn.Conv2d(image_channels + 2 * cond_channels, width, 7, padding=3)
+        self.proj = None
+        if self.proj_channels:
+            if self.image_size is None:
+                raise ValueError("CDiffUNet: proj_channels needs image_size")
+            h, w = self.image_size
+            self._proj_hw = ((h + 3) // 4, (w + 3) // 4)
+            n = cond_channels * h * w
+            self.proj = nn.Linear(2 * n, self.proj_channels * self._proj_hw[0] * self._proj_hw[1])
+        self.init = nn.Conv2d(image_channels + 2 * cond_channels + self.proj_channels, width, 7, padding=3)
         dims = [width * m for m in self.mults]
         self.downs = nn.ModuleList()
         c_prev = width
@@ -360,7 +382,12 @@ class CDiffUNet(nn.Module):
 
     def forward(self, x_t: torch.Tensor, y_maps: torch.Tensor, mask: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.temb_dim))
-        h = self.init(torch.cat([x_t, y_maps, mask], dim=1))
+        parts = [x_t, y_maps, mask]
+        if self.proj is not None:
+            p = self.proj(torch.cat([y_maps.flatten(1), mask.flatten(1)], dim=1))
+            p = p.reshape(p.shape[0], self.proj_channels, *self._proj_hw)
+            parts.append(nn.functional.interpolate(p, size=x_t.shape[2:], mode="nearest"))
+        h = self.init(torch.cat(parts, dim=1))
         skips = []
         for b1, b2, attn, down in self.downs:
             h = attn(b2(b1(h, emb), emb))
@@ -374,6 +401,14 @@ class CDiffUNet(nn.Module):
         return self.out(self.final(h, emb))
 
 
+    def config(self) -> dict:
+        """Constructor keyword arguments (JSON-serializable)."""
+        return {"image_channels": self.image_channels, "cond_channels": self.cond_channels, "width": self.width,
+                "mults": list(self.mults), "attn_dim_head": self.attn_dim_head,
+                "image_size": None if self.image_size is None else list(self.image_size),
+                "proj_channels": self.proj_channels}
+
+
 def bind_condition(net: CDiffUNet, y_maps: torch.Tensor, mask: torch.Tensor) -> X0Fn:
     """``x0_fn(x_t, t) = net(x_t, y~, mask, t)`` for :func:`cdiff_sample`."""
 
@@ -384,13 +419,27 @@ def bind_condition(net: CDiffUNet, y_maps: torch.Tensor, mask: torch.Tensor) -> 
 
 
 def cdiff_loss(net: CDiffUNet, x0: torch.Tensor, y_maps: torch.Tensor, mask: torch.Tensor,
-               schedule: CDiffSchedule, generator: torch.Generator | None = None) -> torch.Tensor:
+               schedule: CDiffSchedule, generator: torch.Generator | None = None,
+               focus_steps: Sequence[int] = (), focus_frac: float = 0.0) -> torch.Tensor:
     """Eq. 6: mean of ``||xhat_theta(x_t, y~, t) - x0||^2`` with t ~ U{1..T}, x_t from eq. 5.
 
     ``x0``: images in [-1, 1] (B, C_img, H, W); ``y_maps``, ``mask``: (B, C_cond, H, W).
+
+    ``focus_steps``/``focus_frac``: each item's t is, with probability ``focus_frac``, drawn
+    uniformly from ``focus_steps`` instead (e.g. the sampler's grid ``timestep_schedule(T, S)``
+    of an S-step decoder: with S = 1 only t = T is ever evaluated, which U{1..T} trains in 1 of
+    T draws). The loss stays an x0 regression at every t, so the model remains a valid
+    diffusion decoder for any step count.
     """
     B = x0.shape[0]
-    t = torch.randint(1, schedule.T + 1, (B,), generator=generator, device=generator.device if generator else "cpu")
+    dev = generator.device if generator is not None else torch.device("cpu")
+    t = torch.randint(1, schedule.T + 1, (B,), generator=generator, device=dev)
+    if focus_frac > 0 and len(focus_steps):
+        if not 0.0 <= focus_frac <= 1.0 or min(focus_steps) < 1 or max(focus_steps) > schedule.T:
+            raise ValueError(f"focus_frac must lie in [0, 1] and focus_steps in 1..{schedule.T}")
+        pick = torch.rand(B, generator=generator, device=dev) < focus_frac
+        grid = torch.as_tensor(list(focus_steps), dtype=torch.long, device=dev)
+        t = torch.where(pick, grid[torch.randint(len(grid), (B,), generator=generator, device=dev)], t)
     eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     y_img = image_cond(y_maps, x0.shape[1])
     x_t = forward_diffuse(x0, y_img, t.cpu(), eps, schedule)
@@ -405,3 +454,40 @@ def to_model_units(images: torch.Tensor) -> torch.Tensor:
 def from_model_units(x: torch.Tensor) -> torch.Tensor:
     """x0 in [-1, 1] -> images in [0, 1] (clamped)."""
     return ((x + 1.0) * 0.5).clamp(0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- checkpoints
+ARCHITECTURE = "cdiff_unet"
+
+
+def save_cdiff(net: CDiffUNet, schedule: CDiffSchedule, path: str | Path, config: dict[str, Any]) -> Path:
+    """Write ``path.safetensors`` + ``path.json`` (``config`` plus the schedule parameters, the
+    architecture, network kwargs, weights file name and SHA-256). Returns the JSON path."""
+    from .checkpoint import save_weights
+
+    return save_weights(net, path, dict(config, schedule=dict(schedule.params)), ARCHITECTURE, net.config())
+
+
+def load_cdiff(name_or_path: str | Path, device: Any = None) -> tuple[CDiffUNet, CDiffSchedule, dict[str, Any]]:
+    """A trained CDiff decoder (network in eval mode on ``device``, its schedule, its JSON config)
+    from a shipped name (``models/checkpoints/NAME.json``) or a path; safetensors only."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from .checkpoint import CHECKPOINT_DIR, resolve_device
+
+    p = Path(name_or_path)
+    base = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
+    candidates = [base.with_name(base.name + ".json"), CHECKPOINT_DIR / f"{base.name}.json"]
+    js = next((c for c in candidates if c.is_file()), None)
+    if js is None:
+        raise FileNotFoundError(f"no CDiff checkpoint {str(name_or_path)!r}: tried {[str(c) for c in candidates]}")
+    cfg = json.loads(js.read_text())
+    if cfg.get("architecture") != ARCHITECTURE:
+        raise ValueError(f"{js}: architecture {cfg.get('architecture')!r} is not {ARCHITECTURE!r}")
+    net = CDiffUNet(**cfg["kwargs"])
+    net.load_state_dict(load_file(str(js.with_name(cfg["weights"])), device="cpu"), strict=True)
+    net.to(resolve_device(device)).eval()
+    cfg["_path"] = str(js)
+    return net, CDiffSchedule.make(**cfg["schedule"]), cfg

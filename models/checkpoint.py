@@ -23,13 +23,14 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .cdiff_codec import ARCHITECTURE as ADAPTIVE_ARCHITECTURE, AdaptiveCBRCodec
 from .jscc import ARCHITECTURE, DeepJSCC
 
 #: Folder of the shipped checkpoints.
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 #: Architecture name -> constructor taking the config's ``kwargs``.
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {ARCHITECTURE: DeepJSCC}
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {ARCHITECTURE: DeepJSCC, ADAPTIVE_ARCHITECTURE: AdaptiveCBRCodec}
 
 
 def resolve_device(device: Any = None) -> torch.device:
@@ -73,8 +74,10 @@ def save_weights(model: nn.Module, path: str | Path, config: dict[str, Any], arc
 
 
 def save_codec(model: nn.Module, path: str | Path, config: dict[str, Any]) -> Path:
-    """Write a codec checkpoint (see :func:`save_weights`). Returns the JSON path."""
-    return save_weights(model, path, config, ARCHITECTURE, model.config())  # type: ignore[operator]
+    """Write a codec checkpoint (a :class:`DeepJSCC` or an :class:`AdaptiveCBRCodec`; see
+    :func:`save_weights`). Returns the JSON path."""
+    arch = ADAPTIVE_ARCHITECTURE if isinstance(model, AdaptiveCBRCodec) else ARCHITECTURE
+    return save_weights(model, path, config, arch, model.config())  # type: ignore[operator]
 
 
 def _config_path(name_or_path: str | Path) -> Path:

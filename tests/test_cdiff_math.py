@@ -264,3 +264,36 @@ def test_stochastic_mask_keeps_power() -> None:
     assert 0.5 < float(kept) < 0.7  # keep = 0.6 of 1600 entries
     assert torch.all(ratio >= 0) and torch.all(gain > 1)
     assert torch.allclose(stochastic_mask(z, 1.0, g), z, rtol=1e-6)
+
+
+class _RecordT(torch.nn.Module):
+    """x0 predictor that predicts 0 and records the steps it was asked about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+
+    def forward(self, x_t, y_maps, mask, t):  # noqa: ANN001
+        self.seen += t.tolist()
+        return torch.zeros_like(x_t)
+
+
+def test_loss_focus_steps_draw_the_sampler_grid():
+    sched = CDiffSchedule.make()
+    x0 = torch.rand(4000, 1, 2, 2) * 2 - 1
+    y = torch.randn(4000, 1, 2, 2)
+    mask = torch.ones_like(y)
+    g = torch.Generator().manual_seed(0)
+    probe = _RecordT()
+    loss = cdiff_loss(probe, x0, y, mask, sched, g, focus_steps=[sched.T], focus_frac=1.0)
+    assert set(probe.seen) == {sched.T}
+    assert float(loss) == pytest.approx(float(torch.mean(x0 ** 2)), rel=1e-6)  # zero prediction
+    probe.seen.clear()
+    grid = timestep_schedule(sched.T, 4)
+    cdiff_loss(probe, x0, y, mask, sched, g, focus_steps=grid, focus_frac=0.5)
+    seen = torch.tensor(probe.seen)
+    on_grid = torch.isin(seen, torch.tensor(grid)).float().mean().item()
+    # half the items on the 4-step grid, the other half uniform on 1..T (4 of 200 also on the grid)
+    assert on_grid == pytest.approx(0.5 + 0.5 * 4 / sched.T, abs=0.03)
+    with pytest.raises(ValueError, match="focus"):
+        cdiff_loss(probe, x0, y, mask, sched, g, focus_steps=[sched.T + 1], focus_frac=0.5)

@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 #: Denoiser families, each benchmarked by tools/bench_denoisers_<family>.py.
-FAMILIES: tuple[str, ...] = ("cddm", "ve", "icdm")
+FAMILIES: tuple[str, ...] = ("cddm", "ve", "icdm", "cdiff")
 
 
 def _module(family: str) -> Any:

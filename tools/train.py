@@ -56,6 +56,49 @@ def lr_at(step: int, total: int, lr: float, lr_min: float, warmup: int) -> float
     return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
+def run_steps(name: str, step: int, total: int, stop_at: int, opt: torch.optim.Optimizer,
+              lr: tuple[float, float, int], loss_fn: Any, after_step: Any = None, save: Any = None,
+              ckpt_every: int = 250, history: list[dict[str, Any]] | None = None, history_every: int = 100,
+              elapsed: float = 0.0) -> int:
+    """The optimizer loop shared by the trainers: from ``step`` up to ``stop_at`` (of ``total``)
+    set the learning rate (:func:`lr_at` with ``lr = (lr, lr_min, warmup)``), take
+    ``loss = loss_fn(step)``, back-propagate, step ``opt``, then call ``after_step(step)`` (e.g. an
+    EMA update; ``step`` counts the steps done). Every ``history_every`` steps the running loss
+    (EMA 0.98) goes to ``history``; every ``ckpt_every`` steps and at ``stop_at``,
+    ``save(step, seconds)`` writes the resumable state. A tqdm bar shows loss and lr. Returns the
+    step reached."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=step, desc=name, dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+    t_start = time.perf_counter() - elapsed
+    loss_avg = None
+    while step < stop_at:
+        rate = lr_at(step, total, *lr)
+        for g in opt.param_groups:
+            g["lr"] = rate
+        loss = loss_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if after_step is not None:
+            after_step(step)
+        lv = float(loss.detach())
+        loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_avg:.3e}", lr=f"{rate:.1e}", refresh=False)
+        if history is not None and step % history_every == 0:
+            history.append({"step": step, "seconds": round(time.perf_counter() - t_start, 1),
+                            "train_loss": round(loss_avg, 5)})
+        if save is not None and (step % ckpt_every == 0 or step == stop_at):
+            save(step, time.perf_counter() - t_start)
+    bar.close()
+    if step < total:
+        print(f"train: stopped at step {step} of {total}; rerun the command to resume", file=sys.stderr)
+    return step
+
+
 class ArrayBatches:
     """Random batches (with replacement) of an image array, optionally with horizontal flips."""
 
@@ -375,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     from train_cdiff import add_cdiff_arguments, run_cdiff
 
     add_cdiff_arguments(sub.add_parser("cdiff", help="CDiff conditional diffusion decoder (seed 001)"))
+    from train_cdiff_codec import add_codec_arguments, run_codec
+
+    add_codec_arguments(sub.add_parser("cdiff-codec", help="adaptive-CBR encoder + matched AE or VAE decoder (seed 001)"))
     args = parser.parse_args(argv)
     if args.model == "jscc":
         run_jscc(args, argv)
@@ -390,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         run_tune(args, argv)
     elif args.model == "cdiff":
         run_cdiff(args, argv)
+    elif args.model == "cdiff-codec":
+        run_codec(args, argv)
     return 0
 
 

@@ -10,11 +10,17 @@ latent ``y`` (B, 2k), optionally soft-masked before the channel (``--keep-prob``
 padded to the conditioning maps (:func:`semradio.models.cdiff_latent.pad_latent`). Loss eq. 6
 (x0 prediction, t ~ U{1..T}), Adam with warm-up + cosine decay.
 
+With an adaptive-CBR codec (``train.py cdiff-codec``) every batch draws one CBR of the codec's
+set, so one decoder serves all of them (padding + mask). The evaluated and saved weights are an
+exponential moving average (``--ema``, seed 001 appendix D).
+
 Resumable and seeded like ``train.py jscc`` (state in ``out/train/NAME/``, safetensors + JSON; the
-same command resumes, ``--stop-after N`` trains in chunks). When the run finishes (or with
-``--eval-only``) the held-out evaluation -- SSIM/PSNR of the matched codec decoder and of CDiff at
-each ``--final-snr-db``, same images and channel draws -- goes to ``WORK_DIR/NAME/eval.json``.
-Nothing is written to ``models/checkpoints/``.
+same command resumes, ``--stop-after N`` trains in chunks). When the run finishes, the decoder (EMA
+weights) goes to ``--out-dir``/NAME (``models/checkpoints/`` by default) and the held-out
+evaluation -- SSIM/PSNR of the codec's matched decoder and of CDiff at each ``--final-snr-db`` and
+every CBR, same images and channel draws -- to ``WORK_DIR/NAME/eval.json`` and the config.
+``--eval-only`` re-evaluates the saved state (e.g. with other ``--sample-steps``); for a finished
+run it also re-saves the decoder with those sampler settings as its defaults and their metrics.
 """
 
 from __future__ import annotations
@@ -30,15 +36,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from train import ROOT, lr_at, make_batches, resume_run, save_state  # tools/ is on sys.path when train.py runs
+from train import ROOT, make_batches, resume_run, run_steps, save_state  # tools/ is on sys.path when train.py runs
 
 SIG_KEYS = ("codec", "data", "snr_db", "batch", "lr", "width", "mults", "T", "beta_1", "beta_T", "w_max",
-            "keep_prob", "seed")
+            "keep_prob", "seed", "proj_channels", "ema", "focus_steps", "focus_frac", "init")
 
 
 def add_cdiff_arguments(p: argparse.ArgumentParser) -> None:
     """CLI of ``train.py cdiff``."""
-    p.add_argument("--codec", default="jscc_mnist_awgn_cbr1-16", help="frozen shipped codec whose latents condition")
+    p.add_argument("--codec", default="acbr_mnist_awgn_ae",
+                   help="frozen shipped codec whose latents condition (an adaptive-CBR codec: every CBR of its set)")
     p.add_argument("--data", default=None, help="dataset spec (default: from the codec config: mnist or natural32)")
     p.add_argument("--snr-db", type=float, nargs=2, default=(-10.0, 10.0), metavar=("LO", "HI"))
     p.add_argument("--steps", type=int, default=3000)
@@ -48,6 +55,15 @@ def add_cdiff_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--width", type=int, default=16, help="U-Net base width")
     p.add_argument("--mults", type=int, nargs="+", default=(1, 2, 2), help="U-Net width multipliers per stage")
+    p.add_argument("--proj-channels", type=int, default=8, help="latent projection maps (0: none; see CDiffUNet)")
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the evaluated/saved weights (0: off)")
+    p.add_argument("--out-dir", default=str(ROOT / "models" / "checkpoints"), help="where the finished decoder goes")
+    p.add_argument("--focus-steps", type=int, default=0,
+                   help="train a fraction --focus-frac of the items on the t grid of this many sampler steps "
+                        "(0: plain t ~ U{1..T}); see cdiff_loss")
+    p.add_argument("--focus-frac", type=float, default=0.5)
+    p.add_argument("--init", default=None, metavar="CDIFF",
+                   help="warm start (network and EMA) from this CDiff checkpoint; recorded in the config")
     p.add_argument("--T", type=int, default=200)
     p.add_argument("--beta-1", type=float, default=1e-4)
     p.add_argument("--beta-T", type=float, default=0.0095)
@@ -57,7 +73,7 @@ def add_cdiff_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    p.add_argument("--name", default=None, help="run name (default cdiff_<codec without jscc_>)")
+    p.add_argument("--name", default=None, help="run name (default cdiff_<data>_<channel>)")
     p.add_argument("--work-dir", default=str(ROOT / "out" / "train"), help="state and eval.json go to WORK_DIR/NAME")
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--sample-steps", type=int, default=20, help="reverse steps of the evaluation sampler")
@@ -69,13 +85,28 @@ def add_cdiff_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (resume later)")
 
 
+def codec_cbrs(codec: Any) -> tuple[float | None, ...]:
+    """The CBR set of an adaptive-CBR codec, or (None,) for a single-rate codec."""
+    return tuple(getattr(codec, "cbrs", (None,)))
+
+
+def max_latent_length(codec: Any, image_size: tuple[int, int]) -> int:
+    """Longest real latent the codec sends (2k of its largest CBR)."""
+    return int(getattr(codec, "max_length", 0)) or int(codec.latent_length(image_size))
+
+
+def encode_at(codec: Any, images: torch.Tensor, snr_db: float, cbr: float | None) -> torch.Tensor:
+    """The codec's latent (B, 2k) at ``cbr`` (None: its only rate)."""
+    return codec.encode(images, snr_db) if cbr is None else codec.encode(images, snr_db, cbr=cbr)
+
+
 def received_latent(codec: Any, images: torch.Tensor, channel: str, snr_db: float, gen: torch.Generator,
-                    keep_prob: float = 1.0) -> torch.Tensor:
-    """Encoder -> (soft mask) -> link -> received real latent (B, 2k)."""
+                    keep_prob: float = 1.0, cbr: float | None = None) -> torch.Tensor:
+    """Encoder (at ``cbr``) -> (soft mask) -> link -> received real latent (B, 2k)."""
     from semradio.models.cdiff_latent import stochastic_mask
     from semradio.models.link import simulate_link
 
-    z = codec.encode(images, snr_db)
+    z = encode_at(codec, images, snr_db, cbr)
     if keep_prob < 1.0:
         z = stochastic_mask(z, keep_prob, gen)
     return simulate_link(z, channel, snr_db, gen)
@@ -84,7 +115,7 @@ def received_latent(codec: Any, images: torch.Tensor, channel: str, snr_db: floa
 @torch.no_grad()
 def evaluate(codec: Any, net: Any, schedule: Any, images: np.ndarray, channel: str, snr_db: float,
              cond_shape: tuple[int, int, int], device: torch.device, steps: int, eta: float,
-             seed: int = 1234, batch: int = 250) -> dict[str, float]:
+             seed: int = 1234, batch: int = 250, cbr: float | None = None) -> dict[str, float]:
     """Mean SSIM/PSNR of the matched codec decoder and of CDiff on the same channel draws."""
     from semradio.models import metrics as M
     from semradio.models.cdiff import bind_condition, cdiff_sample, from_model_units, image_cond
@@ -97,7 +128,7 @@ def evaluate(codec: Any, net: Any, schedule: Any, images: np.ndarray, channel: s
                                         "psnr_db_cdiff": []}
     for i in range(0, len(images), batch):
         x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch])).to(device)
-        y = received_latent(codec, x, channel, snr_db, gen)
+        y = received_latent(codec, x, channel, snr_db, gen, cbr=cbr)
         ref = codec.decode(y, snr_db)
         maps, mask = pad_latent(y, cond_shape)
         x0 = cdiff_sample(bind_condition(net, maps, mask), image_cond(maps, x.shape[1]), schedule, steps, eta, sgen)
@@ -110,11 +141,12 @@ def evaluate(codec: Any, net: Any, schedule: Any, images: np.ndarray, channel: s
 
 
 def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
-    """Train (resumably) and evaluate; state and eval.json in WORK_DIR/NAME."""
-    from tqdm import tqdm
+    """Train (resumably), evaluate, save the EMA decoder; state and eval.json in WORK_DIR/NAME."""
+    import copy
 
     from semradio.blocks import image_data as D
-    from semradio.models.cdiff import CDiffSchedule, CDiffUNet, cdiff_loss, to_model_units
+    from semradio.models.cdiff import (CDiffSchedule, CDiffUNet, cdiff_loss, save_cdiff, timestep_schedule,
+                                       to_model_units)
     from semradio.models.cdiff_latent import cond_channels_for, pad_latent
     from semradio.models.checkpoint import load_codec, read_config, resolve_device
     from semradio.models.jscc import count_parameters
@@ -131,13 +163,18 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     channel = ccfg.get("channel", "awgn")
     data = args.data or ccfg.get("train", {}).get("data", "natural32")
     c_img, h, w = (int(v) for v in ccfg["image_shape"])
-    n_lat = codec.latent_length((h, w))
+    cbrs = codec_cbrs(codec)
+    n_lat = max_latent_length(codec, (h, w))
     cond_shape = (cond_channels_for(n_lat, (h, w)), h, w)
-    name = args.name or "cdiff_" + args.codec.removeprefix("jscc_")
+    name = args.name or f"cdiff_{data.split(':')[0]}_{channel}"
     work = Path(args.work_dir) / name
     schedule = CDiffSchedule.make(args.T, args.beta_1, args.beta_T, args.w_max)
     torch.manual_seed(args.seed)
-    net = CDiffUNet(c_img, cond_shape[0], args.width, tuple(args.mults)).to(device)
+    net = CDiffUNet(c_img, cond_shape[0], args.width, tuple(args.mults), image_size=(h, w),
+                    proj_channels=args.proj_channels).to(device)
+    focus = timestep_schedule(args.T, args.focus_steps) if args.focus_steps else []
+    ema = copy.deepcopy(net).requires_grad_(False)
+    pair = torch.nn.ModuleDict({"net": net, "ema": ema})
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     gen = make_generator(args.seed, device)
     rng = np.random.default_rng(args.seed)
@@ -145,61 +182,95 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     command = "python tools/train.py " + shlex.join(argv)
     sig = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items() if k in SIG_KEYS}
     meta: dict[str, Any] = {"name": name, "command": command, "args": sig, "history": []}
-    resumed = resume_run(work, sig, net, opt, gen, rng, meta, command, args.fresh)
+    resumed = resume_run(work, sig, pair, opt, gen, rng, meta, command, args.fresh, ignore=("steps",))
     step, elapsed = resumed or (0, 0.0)
     if resumed is None and args.eval_only:
         raise SystemExit(f"train: no saved state in {work} to evaluate")
-    print(f"train: {name}: {count_parameters(net)} parameters, codec {args.codec} (2k = {n_lat}), conditioning "
-          f"{cond_shape}, {channel} {args.snr_db[0]:g}..{args.snr_db[1]:g} dB, T={args.T}, device {device}, "
-          f"threads {torch.get_num_threads()}", file=sys.stderr)
+    if resumed is None and args.init:  # warm start (network and EMA); the record travels in the state
+        from semradio.models.cdiff import load_cdiff
+
+        base, _, base_cfg = load_cdiff(args.init, device)
+        net.load_state_dict(base.state_dict())
+        ema.load_state_dict(base.state_dict())
+        meta["init"] = {"cdiff": args.init, "sha256": base_cfg.get("sha256"),
+                        "command": base_cfg["train"]["command"], "steps": base_cfg["train"]["steps"],
+                        "init": base_cfg["train"].get("init")}  # the whole chain of warm starts
+    elif resumed is not None:
+        meta["init"] = json.loads((work / "state.json").read_text()).get("init")
+    print(f"train: {name}: {count_parameters(net)} parameters, codec {args.codec} (CBRs {cbrs}, longest 2k = "
+          f"{n_lat}), conditioning {cond_shape}, {channel} {args.snr_db[0]:g}..{args.snr_db[1]:g} dB, T={args.T}, "
+          f"device {device}, threads {torch.get_num_threads()}", file=sys.stderr)
     lo, hi = args.snr_db
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
-    t_start = time.perf_counter() - elapsed
+
+    def loss_fn(_: int) -> torch.Tensor:
+        snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
+        cbr = cbrs[int(rng.integers(len(cbrs)))]
+        with torch.no_grad():
+            imgs = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
+            y = received_latent(codec, imgs, channel, snr, gen, args.keep_prob, cbr)
+            maps, mask = pad_latent(y, cond_shape)
+        return cdiff_loss(net, to_model_units(imgs), maps, mask, schedule, gen, focus, args.focus_frac)
+
+    @torch.no_grad()
+    def ema_update(done: int) -> None:
+        decay = min(args.ema, done / (9 + done)) if args.ema > 0 else 0.0
+        for pe, pn in zip(ema.parameters(), net.parameters()):
+            pe.lerp_(pn, 1.0 - decay)
+
+    def save(s: int, seconds: float) -> None:
+        save_state(work, pair, opt, gen, rng, s, seconds, meta)
+
+    t_train = time.perf_counter()
     if not args.eval_only:
-        bar = tqdm(total=args.steps, initial=step, desc=name, dynamic_ncols=True,
-                   mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
-        loss_avg = None
         net.train()
-        while step < stop_at:
-            lr = lr_at(step, args.steps, args.lr, args.lr_min, args.warmup)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
-            with torch.no_grad():
-                imgs = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
-                y = received_latent(codec, imgs, channel, snr, gen, args.keep_prob)
-                maps, mask = pad_latent(y, cond_shape)
-            loss = cdiff_loss(net, to_model_units(imgs), maps, mask, schedule, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            lv = float(loss.detach())
-            loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_avg:.3e}", lr=f"{lr:.1e}", refresh=False)
-            if step % 100 == 0:
-                meta["history"].append({"step": step, "seconds": round(time.perf_counter() - t_start, 1),
-                                        "train_loss": round(loss_avg, 5)})
-            if step % args.ckpt_every == 0 or step == stop_at:
-                save_state(work, net, opt, gen, rng, step, time.perf_counter() - t_start, meta)
-        bar.close()
+        step = run_steps(name, step, args.steps, stop_at, opt, (args.lr, args.lr_min, args.warmup), loss_fn,
+                         after_step=ema_update, save=save, ckpt_every=args.ckpt_every, history=meta["history"],
+                         elapsed=elapsed)
         if step < args.steps:
-            print(f"train: stopped at step {step} of {args.steps}; rerun the command to resume", file=sys.stderr)
             return {"name": name, "step": step, "finished": False}
-    net.eval()
+    final = ema if args.ema > 0 else net
+    final.eval()
     held = D.subset(D.load_images(data, "eval"), args.final_n or None, seed=0)
-    t0 = time.perf_counter()
-    by_snr = {f"{s:g}": evaluate(codec, net, schedule, held, channel, s, cond_shape, device, args.sample_steps,
-                                 args.eta) for s in args.final_snr_db}
+    t_eval = time.perf_counter()
+    lowest = cbrs[0]
+    by_snr = {f"{s:g}": evaluate(codec, final, schedule, held, channel, s, cond_shape, device, args.sample_steps,
+                                 args.eta, cbr=lowest) for s in args.final_snr_db}
+    by_cbr = {("-" if c is None else f"{c:.4g}"): evaluate(codec, final, schedule, held, channel, 0.0, cond_shape,
+                                                           device, args.sample_steps, args.eta, cbr=c) for c in cbrs}
+    train_seconds = round(elapsed if args.eval_only else elapsed + t_eval - t_train, 1)
     report = {"name": name, "command": command, "train_command": meta["command"], "codec": args.codec,
-              "step": step, "train_seconds": round(elapsed if args.eval_only else time.perf_counter() - t_start, 1),
-              "parameters": count_parameters(net), "data": data, "data_description": data_desc,
+              "step": step, "train_seconds": train_seconds,
+              "parameters": sum(p.numel() for p in final.parameters()), "data": data, "data_description": data_desc,
               "held_out_images": int(len(held)), "channel_seed": 1234, "sample_steps": args.sample_steps,
-              "eta": args.eta, "eval_seconds": round(time.perf_counter() - t0, 1), "by_snr_db": by_snr}
+              "eta": args.eta, "eval_seconds": round(time.perf_counter() - t_eval, 1),
+              "by_snr_db_at_lowest_cbr": by_snr, "by_cbr_at_0_db": by_cbr}
+    work.mkdir(parents=True, exist_ok=True)
     (work / "eval.json").write_text(json.dumps(report, indent=1))
     for s, r in by_snr.items():
-        print(f"{s:>4} dB: SSIM matched {r['ssim_matched']:.4f} cdiff {r['ssim_cdiff']:.4f} | PSNR matched "
-              f"{r['psnr_db_matched']:.2f} cdiff {r['psnr_db_cdiff']:.2f} dB", file=sys.stderr)
+        print(f"{s:>4} dB (CBR {lowest}): SSIM matched {r['ssim_matched']:.4f} cdiff {r['ssim_cdiff']:.4f} | PSNR "
+              f"matched {r['psnr_db_matched']:.2f} cdiff {r['psnr_db_cdiff']:.2f} dB", file=sys.stderr)
+    for c, r in by_cbr.items():
+        print(f"CBR {c} at 0 dB: SSIM matched {r['ssim_matched']:.4f} cdiff {r['ssim_cdiff']:.4f}", file=sys.stderr)
+    if step >= args.steps:  # finished run (re-evaluated runs are re-saved with the new sampler settings)
+        config = {"name": name, "description": f"CDiff conditional diffusion decoder (seed 001) for the latents of "
+                                               f"{args.codec}, {channel}",
+                  "codec": args.codec, "channel": channel, "cbrs": [c for c in cbrs if c is not None],
+                  "image_shape": [c_img, h, w], "cond_shape": list(cond_shape),
+                  "sample_steps": args.sample_steps, "eta": args.eta, "eval_command": command,
+                  "train": {"command": meta["command"], "resumed_with": meta.get("resumed_with", []), "data": data,
+                            "data_description": data_desc, "snr_db_range": [lo, hi], "steps": args.steps,
+                            "batch": args.batch, "lr": args.lr, "ema": args.ema, "keep_prob": args.keep_prob,
+                            "focus_steps": focus, "focus_frac": args.focus_frac if focus else 0.0,
+                            "init": meta.get("init"),
+                            "seed": args.seed, "seconds": train_seconds, "torch": torch.__version__,
+                            "parameters": sum(p.numel() for p in final.parameters()), "history": meta["history"]},
+                  "metrics": {k: v for k, v in report.items() if k.startswith("by_") or k in ("held_out_images",
+                                                                                              "channel_seed")}}
+        previous = Path(args.out_dir) / f"{name}.json"
+        if args.eval_only and previous.is_file():  # re-saved after re-evaluation: keep the training record
+            config["train"] = dict(json.loads(previous.read_text())["train"], parameters=config["train"]["parameters"])
+        js = save_cdiff(final.cpu(), schedule, Path(args.out_dir) / name, config)
+        print(f"train: wrote {js}", file=sys.stderr)
     print(f"train: wrote {work / 'eval.json'}", file=sys.stderr)
     return report

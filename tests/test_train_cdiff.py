@@ -1,0 +1,101 @@
+"""tools/train.py cdiff-codec and cdiff: tiny runs write loadable checkpoints with their commands
+and per-CBR metrics; an interrupted run resumes bit-exactly (EMA included); one CDiff decoder is
+trained over every CBR of an adaptive codec."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_train import folder, load_train  # noqa: F401  (fixture and tool loader)
+
+from semradio.models import load_codec
+from semradio.models.cdiff import load_cdiff
+
+
+def codec_args(folder, tmp_path, name, *extra):  # noqa: F811
+    return ["cdiff-codec", "--data", f"folder:{folder}", "--cbrs", "0.05", "0.1", "--widths", "4", "8",
+            "--steps", "4", "--batch", "4", "--final-snr-db", "0", "--threads", "1",
+            "--out-dir", str(tmp_path / "ck"), "--work-dir", str(tmp_path / "wk"), "--name", name, *extra]
+
+
+def test_codec_tiny_run_resume_and_config(folder, tmp_path):  # noqa: F811
+    train = load_train()
+    assert train.main(codec_args(folder, tmp_path, "straight", "--variant", "vae")) == 0
+    assert train.main(codec_args(folder, tmp_path, "resumed", "--variant", "vae", "--stop-after", "2")) == 0
+    assert not (tmp_path / "ck" / "resumed.json").exists()
+    assert train.main(codec_args(folder, tmp_path, "resumed", "--variant", "vae")) == 0
+    a, b = load_codec(tmp_path / "ck" / "straight"), load_codec(tmp_path / "ck" / "resumed")
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), ka
+    cfg = a.codec_config
+    assert cfg["architecture"] == "adaptive_cbr_codec" and cfg["kwargs"]["variant"] == "vae"
+    assert cfg["train"]["command"].startswith("python tools/train.py cdiff-codec --data folder:")
+    assert cfg["train"]["loss"] == "MSE + 0.01 KL"
+    # 16x16 RGB: k = int(768 cbr) -> 38 and 76 symbols
+    assert a.lengths == (76, 152) and cfg["cbrs"] == [0.05, 0.1]
+    assert set(cfg["metrics"]["by_cbr_snr_db"]) == {"0.05", "0.1"}
+    assert set(cfg["metrics"]["by_cbr_snr_db"]["0.1"]["0"]) == {"psnr_db", "ssim"}
+
+
+def test_cdiff_tiny_run_over_every_cbr_and_resume(folder, tmp_path):  # noqa: F811
+    train = load_train()
+    assert train.main(codec_args(folder, tmp_path, "enc")) == 0
+    codec = str(tmp_path / "ck" / "enc")
+
+    def args(name, *extra):
+        return ["cdiff", "--codec", codec, "--steps", "4", "--batch", "4", "--width", "8", "--proj-channels", "2",
+                "--T", "20", "--beta-1", "0.005", "--beta-T", "0.1", "--final-snr-db", "0", "--final-n", "4", "--sample-steps", "2", "--threads", "1",
+                "--out-dir", str(tmp_path / "ck"), "--work-dir", str(tmp_path / "wk"), "--name", name, *extra]
+
+    assert train.main(args("d1")) == 0
+    assert train.main(args("d2", "--stop-after", "3")) == 0
+    assert json.loads((tmp_path / "wk" / "d2" / "state.json").read_text())["step"] == 3
+    assert train.main(args("d2")) == 0
+    n1, sched, cfg = load_cdiff(tmp_path / "ck" / "d1")
+    n2, _, _ = load_cdiff(tmp_path / "ck" / "d2")
+    for (ka, va), (kb, vb) in zip(n1.state_dict().items(), n2.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), ka
+    assert sched.T == 20 and cfg["architecture"] == "cdiff_unet"
+    assert cfg["codec"] == codec and cfg["cbrs"] == [0.05, 0.1] and cfg["cond_shape"] == [1, 16, 16]
+    assert cfg["train"]["command"].startswith("python tools/train.py cdiff --codec")
+    # evaluated at every CBR of the codec with the one decoder, and at the lowest CBR per SNR
+    assert set(cfg["metrics"]["by_cbr_at_0_db"]) == {"0.05", "0.1"}
+    r = cfg["metrics"]["by_snr_db_at_lowest_cbr"]["0"]
+    assert set(r) == {"ssim_matched", "psnr_db_matched", "ssim_cdiff", "psnr_db_cdiff"}
+    assert all(np.isfinite(v) for v in r.values())
+    with pytest.raises(SystemExit, match="other settings"):
+        train.main(args("d2", "--proj-channels", "3"))
+
+
+def test_cdiff_warm_start_and_re_evaluation_keep_provenance(folder, tmp_path):  # noqa: F811
+    train = load_train()
+    assert train.main(codec_args(folder, tmp_path, "enc")) == 0
+    codec = str(tmp_path / "ck" / "enc")
+
+    def args(name, *extra):
+        return ["cdiff", "--codec", codec, "--steps", "3", "--batch", "4", "--width", "8", "--proj-channels", "0",
+                "--T", "20", "--beta-1", "0.005", "--beta-T", "0.1", "--final-snr-db", "0", "--final-n", "4",
+                "--threads", "1", "--out-dir", str(tmp_path / "ck"), "--work-dir", str(tmp_path / "wk"),
+                "--name", name, *extra]
+
+    assert train.main(args("base", "--sample-steps", "2")) == 0
+    _, _, base_cfg = load_cdiff(tmp_path / "ck" / "base")
+    assert base_cfg["train"]["parameters"] > 0  # EMA weights are frozen but counted
+    assert train.main(args("warm", "--init", str(tmp_path / "ck" / "base"), "--focus-steps", "1",
+                           "--sample-steps", "2")) == 0
+    n_warm, _, cfg = load_cdiff(tmp_path / "ck" / "warm")
+    assert cfg["train"]["init"]["sha256"] == base_cfg["sha256"]
+    assert cfg["train"]["focus_steps"] == [20] and cfg["sample_steps"] == 2
+    # re-evaluating with another step count re-saves the same weights with the new default and
+    # the training record of the run (not of the re-evaluation)
+    assert train.main(args("warm", "--init", str(tmp_path / "ck" / "base"), "--focus-steps", "1",
+                           "--sample-steps", "1", "--eval-only")) == 0
+    n_again, _, cfg2 = load_cdiff(tmp_path / "ck" / "warm")
+    assert cfg2["sample_steps"] == 1
+    for (ka, va), (kb, vb) in zip(n_warm.state_dict().items(), n_again.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), ka
+    assert cfg2["train"]["command"] == cfg["train"]["command"] and cfg2["train"]["init"] == cfg["train"]["init"]
+    assert "--eval-only" in cfg2["eval_command"]
