@@ -471,23 +471,7 @@ def save_cdiff(net: CDiffUNet, schedule: CDiffSchedule, path: str | Path, config
 def load_cdiff(name_or_path: str | Path, device: Any = None) -> tuple[CDiffUNet, CDiffSchedule, dict[str, Any]]:
     """A trained CDiff decoder (network in eval mode on ``device``, its schedule, its JSON config)
     from a shipped name (``models/checkpoints/NAME.json``) or a path; safetensors only."""
-    import json
+    from .checkpoint import load_weights
 
-    from safetensors.torch import load_file
-
-    from .checkpoint import CHECKPOINT_DIR, resolve_device
-
-    p = Path(name_or_path)
-    base = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
-    candidates = [base.with_name(base.name + ".json"), CHECKPOINT_DIR / f"{base.name}.json"]
-    js = next((c for c in candidates if c.is_file()), None)
-    if js is None:
-        raise FileNotFoundError(f"no CDiff checkpoint {str(name_or_path)!r}: tried {[str(c) for c in candidates]}")
-    cfg = json.loads(js.read_text())
-    if cfg.get("architecture") != ARCHITECTURE:
-        raise ValueError(f"{js}: architecture {cfg.get('architecture')!r} is not {ARCHITECTURE!r}")
-    net = CDiffUNet(**cfg["kwargs"])
-    net.load_state_dict(load_file(str(js.with_name(cfg["weights"])), device="cpu"), strict=True)
-    net.to(resolve_device(device)).eval()
-    cfg["_path"] = str(js)
+    net, cfg = load_weights(name_or_path, ARCHITECTURE, lambda kw: CDiffUNet(**kw), device, "CDiff")
     return net, CDiffSchedule.make(**cfg["schedule"]), cfg

@@ -73,6 +73,31 @@ def save_weights(model: nn.Module, path: str | Path, config: dict[str, Any], arc
     return js
 
 
+def load_weights(name_or_path: str | Path, architecture: str, build: Callable[[dict[str, Any]], nn.Module],
+                 device: Any = None, kind: str = "model") -> tuple[nn.Module, dict[str, Any]]:
+    """A network saved by :func:`save_weights` (shared by the denoiser families): find
+    ``NAME.json`` next to the given path or among the shipped checkpoints, check its
+    ``architecture``, build the network with ``build(kwargs)`` (a copy of the config's
+    ``kwargs``), load the safetensors state strictly (nothing is unpickled), and return it in
+    eval mode on ``device`` with the JSON config. FileNotFoundError names the places tried;
+    ValueError an architecture mismatch."""
+    from safetensors.torch import load_file
+
+    p = Path(name_or_path)
+    base = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
+    candidates = [base.with_name(base.name + ".json"), CHECKPOINT_DIR / f"{base.name}.json"]
+    js = next((c for c in candidates if c.is_file()), None)
+    if js is None:
+        raise FileNotFoundError(f"no {kind} checkpoint {str(name_or_path)!r}: tried {[str(c) for c in candidates]}")
+    cfg = json.loads(js.read_text())
+    if cfg.get("architecture") != architecture:
+        raise ValueError(f"{js}: architecture {cfg.get('architecture')!r} is not {architecture!r}")
+    net = build(dict(cfg["kwargs"]))
+    net.load_state_dict(load_file(str(js.with_name(cfg["weights"])), device="cpu"), strict=True)
+    net.to(resolve_device(device)).eval()
+    return net, cfg
+
+
 def save_codec(model: nn.Module, path: str | Path, config: dict[str, Any]) -> Path:
     """Write a codec checkpoint (a :class:`DeepJSCC` or an :class:`AdaptiveCBRCodec`; see
     :func:`save_weights`). Returns the JSON path."""

@@ -34,7 +34,6 @@ Sampling (Alg. 4): ``z^ = f(y~, t_m)``; for s = 2, ``z_{tau_2} = z^ + t_{tau_2} 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -183,19 +182,10 @@ def save_eecd(net: ConsistencyNet, grid_config: dict[str, Any], path: str | Path
 
 def load_eecd(name_or_path: str | Path, device: Any = None) -> tuple[ConsistencyNet, torch.Tensor, dict[str, Any]]:
     """A trained EECD consistency net (eval mode on ``device``), its grid and JSON config."""
-    from safetensors.torch import load_file
+    from .checkpoint import load_weights
 
-    from .checkpoint import resolve_device
-    from .ve import _find_json
-
-    js = _find_json(name_or_path, "EECD")
-    cfg = json.loads(js.read_text())
-    if cfg.get("architecture") != ARCHITECTURE:
-        raise ValueError(f"{js}: architecture {cfg.get('architecture')!r} is not {ARCHITECTURE!r}")
-    kw = dict(cfg["kwargs"])
-    net = ConsistencyNet(tuple(kw.pop("latent_shape")), **kw)
-    net.load_state_dict(load_file(str(js.with_name(cfg["weights"])), device="cpu"), strict=True)
-    net.to(resolve_device(device)).eval()
+    net, cfg = load_weights(name_or_path, ARCHITECTURE,
+                            lambda kw: ConsistencyNet(tuple(kw.pop("latent_shape")), **kw), device, "EECD")
     return net, karras_grid(**cfg["grid"]), cfg
 
 

@@ -277,26 +277,10 @@ def save_prior(net: PriorNet, schedule: NoiseSchedule, path: Any, config: dict[s
 def load_prior(name_or_path: Any, device: Any = None) -> tuple[PriorNet, NoiseSchedule, dict[str, Any]]:
     """A trained prior (eval mode on ``device``), its schedule and JSON config, from a shipped
     name (``models/checkpoints/NAME.json``) or a path; safetensors only."""
-    import json
-    from pathlib import Path
+    from .checkpoint import load_weights
 
-    from safetensors.torch import load_file
-
-    from .checkpoint import CHECKPOINT_DIR, resolve_device
-
-    p = Path(name_or_path)
-    base = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
-    candidates = [base.with_name(base.name + ".json"), CHECKPOINT_DIR / f"{base.name}.json"]
-    js = next((c for c in candidates if c.is_file()), None)
-    if js is None:
-        raise FileNotFoundError(f"no ICDM prior {str(name_or_path)!r}: tried {[str(c) for c in candidates]}")
-    cfg = json.loads(js.read_text())
-    if cfg.get("architecture") != ARCHITECTURE:
-        raise ValueError(f"{js}: architecture {cfg.get('architecture')!r} is not {ARCHITECTURE!r}")
-    kw = dict(cfg["kwargs"])
-    net = PriorNet(tuple(kw.pop("latent_shape")), **kw)
-    net.load_state_dict(load_file(str(js.with_name(cfg["weights"])), device="cpu"), strict=True)
-    net.to(resolve_device(device)).eval()
+    net, cfg = load_weights(name_or_path, ARCHITECTURE, lambda kw: PriorNet(tuple(kw.pop("latent_shape")), **kw),
+                            device, "ICDM prior")
     return net, NoiseSchedule.from_config(cfg["schedule"]), cfg
 
 

@@ -236,34 +236,14 @@ def save_ve(net: VENoiseNet, grid_config: dict[str, Any], path: str | Path, conf
     return save_weights(net, path, dict(config, grid=grid_config), ARCHITECTURE, net.config)
 
 
-def _find_json(name_or_path: str | Path, kind: str) -> Path:
-    from .checkpoint import CHECKPOINT_DIR
 
-    p = Path(name_or_path)
-    base = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
-    candidates = [base.with_name(base.name + ".json"), CHECKPOINT_DIR / f"{base.name}.json"]
-    js = next((c for c in candidates if c.is_file()), None)
-    if js is None:
-        raise FileNotFoundError(f"no {kind} checkpoint {str(name_or_path)!r}: tried {[str(c) for c in candidates]}")
-    return js
 
 
 def load_ve(name_or_path: str | Path, device: Any = None) -> tuple[VENoiseNet, torch.Tensor, dict[str, Any]]:
     """A trained VE teacher (eval mode on ``device``), its Karras grid (float64) and JSON config;
     from a shipped name (``models/checkpoints/NAME.json``) or a path; safetensors only."""
-    import json
+    from .checkpoint import load_weights
 
-    from safetensors.torch import load_file
-
-    from .checkpoint import resolve_device
-
-    js = _find_json(name_or_path, "VE teacher")
-    cfg = json.loads(js.read_text())
-    if cfg.get("architecture") != ARCHITECTURE:
-        raise ValueError(f"{js}: architecture {cfg.get('architecture')!r} is not {ARCHITECTURE!r}")
-    kw = dict(cfg["kwargs"])
-    net = VENoiseNet(tuple(kw.pop("latent_shape")), **kw)
-    net.load_state_dict(load_file(str(js.with_name(cfg["weights"])), device="cpu"), strict=True)
-    net.to(resolve_device(device)).eval()
+    net, cfg = load_weights(name_or_path, ARCHITECTURE, lambda kw: VENoiseNet(tuple(kw.pop("latent_shape")), **kw),
+                            device, "VE teacher")
     return net, karras_grid(**cfg["grid"]), cfg
-
