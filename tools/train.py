@@ -62,9 +62,10 @@ def run_steps(name: str, step: int, total: int, stop_at: int, opt: torch.optim.O
               elapsed: float = 0.0) -> int:
     """The optimizer loop shared by the trainers: from ``step`` up to ``stop_at`` (of ``total``)
     set the learning rate (:func:`lr_at` with ``lr = (lr, lr_min, warmup)``), take
-    ``loss = loss_fn(step)``, back-propagate, step ``opt``, then call ``after_step(step)`` (e.g. an
-    EMA update; ``step`` counts the steps done). Every ``history_every`` steps the running loss
-    (EMA 0.98) goes to ``history``; every ``ckpt_every`` steps and at ``stop_at``,
+    ``loss = loss_fn(step)``, back-propagate, step ``opt``, update the running loss (EMA 0.98),
+    then call ``after_step(step, loss_avg, seconds)`` (an EMA of the weights, a periodic held-out
+    evaluation; ``step`` counts the steps done). Every ``history_every`` steps the running loss
+    goes to ``history`` (when given); every ``ckpt_every`` steps and at ``stop_at``,
     ``save(step, seconds)`` writes the resumable state. A tqdm bar shows loss and lr. Returns the
     step reached."""
     from tqdm import tqdm
@@ -82,12 +83,12 @@ def run_steps(name: str, step: int, total: int, stop_at: int, opt: torch.optim.O
         loss.backward()
         opt.step()
         step += 1
-        if after_step is not None:
-            after_step(step)
         lv = float(loss.detach())
         loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
         bar.update(1)
         bar.set_postfix(loss=f"{loss_avg:.3e}", lr=f"{rate:.1e}", refresh=False)
+        if after_step is not None:
+            after_step(step, loss_avg, time.perf_counter() - t_start)
         if history is not None and step % history_every == 0:
             history.append({"step": step, "seconds": round(time.perf_counter() - t_start, 1),
                             "train_loss": round(loss_avg, 5)})

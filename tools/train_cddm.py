@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train import ROOT, lr_at, resume_run, save_state  # tools/ is on sys.path when train.py runs
+from train import ROOT, lr_at, resume_run, run_steps, save_state  # tools/ is on sys.path when train.py runs
 
 
 def add_cddm_arguments(p: argparse.ArgumentParser) -> None:
@@ -184,47 +184,35 @@ def run_cddm(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     step, elapsed = resume_run(work, sig, net, opt, gen, rng, meta, command, args.fresh, ignore=("steps",)) or (0, 0.0)
     print(f"train: {name}: {count_parameters(net)} parameters, latent {shape}, codec {codec_name}, "
           f"{args.channel} {lo:g}..{hi:g} dB, t_max {t_max} of T={args.T}, device {device}", file=sys.stderr)
-    bar = tqdm(total=args.steps, initial=step, desc=name, dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
-    t_start = time.perf_counter() - elapsed
-    loss_avg = None
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
     net.train()
-    while step < stop_at:
-        lr = lr_at(step, args.steps, args.lr, args.lr_min, args.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
+
+    def loss_fn(_: int) -> torch.Tensor:
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
         with torch.no_grad():
             imgs = torch.from_numpy(sampler.sample(args.batch)).to(device)
             d = LinkDraw(codec.encode(imgs, snr), args.channel, snr, gen)
-        loss = cddm_loss(net, d.x * math.sqrt(2.0), d.w_s, d.w_n, schedule, t_max, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        lv = float(loss.detach())
-        loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_avg:.3e}", lr=f"{lr:.1e}", refresh=False)
-        if step % args.eval_every == 0 or step == args.steps:
+        return cddm_loss(net, d.x * math.sqrt(2.0), d.w_s, d.w_n, schedule, t_max, gen)
+
+    def after_step(s: int, loss_avg: float, seconds: float) -> None:
+        if s % args.eval_every == 0 or s == args.steps:
             net.eval()
             ev = evaluate(codec, net, schedule, held_out, args.channel, args.eval_snr_db, device)
             net.train()
-            rec = {"step": step, "seconds": round(time.perf_counter() - t_start, 1), "train_loss": loss_avg,
-                   **{k: round(v, 3) for k, v in ev.items()}}
-            meta["history"].append(rec)
-            tqdm.write(f"step {step}: at {args.eval_snr_db:g} dB latent MSE {ev['latent_mse_db_mmse']:.2f} -> "
+            meta["history"].append({"step": s, "seconds": round(seconds, 1), "train_loss": loss_avg,
+                                    **{k: round(v, 3) for k, v in ev.items()}})
+            tqdm.write(f"step {s}: at {args.eval_snr_db:g} dB latent MSE {ev['latent_mse_db_mmse']:.2f} -> "
                        f"{ev['latent_mse_db_cddm']:.2f} dB, PSNR {ev['psnr_db_none']:.2f} -> {ev['psnr_db_cddm']:.2f} dB",
                        file=sys.stderr)
-        if step % args.ckpt_every == 0 or step == stop_at:
-            save_state(work, net, opt, gen, rng, step, time.perf_counter() - t_start, meta)
-    bar.close()
+
+    t0 = time.perf_counter()
+    step = run_steps(name, step, args.steps, stop_at, opt, (args.lr, args.lr_min, args.warmup), loss_fn, after_step,
+                     lambda s, sec: save_state(work, net, opt, gen, rng, s, sec, meta), args.ckpt_every,
+                     elapsed=elapsed)
     if step < args.steps:
-        print(f"train: stopped at step {step} of {args.steps}; rerun the command to resume", file=sys.stderr)
         return {"name": name, "step": step, "finished": False}
     net.eval()
-    seconds = time.perf_counter() - t_start
+    seconds = elapsed + time.perf_counter() - t0
     config = {
         "name": name, "description": f"CDDM channel denoiser for {codec_name} over {args.channel}",
         "codec": codec_name, "channel": args.channel, "t_max": t_max,

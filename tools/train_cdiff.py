@@ -213,7 +213,7 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         return cdiff_loss(net, to_model_units(imgs), maps, mask, schedule, gen, focus, args.focus_frac)
 
     @torch.no_grad()
-    def ema_update(done: int) -> None:
+    def ema_update(done: int, *_: float) -> None:
         decay = min(args.ema, done / (9 + done)) if args.ema > 0 else 0.0
         for pe, pn in zip(ema.parameters(), net.parameters()):
             pe.lerp_(pn, 1.0 - decay)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train import ROOT, lr_at, resume_run, save_state  # tools/ is on sys.path when train.py runs
+from train import ROOT, resume_run, run_steps, save_state  # tools/ is on sys.path when train.py runs
 
 CKPT_DIR = Path(__file__).resolve().parents[1] / "models" / "checkpoints"
 INTERFERER_CODEC = "jscc_natural32_awgn_cbr1-6_interferer"
@@ -167,44 +167,33 @@ def run_prior(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     step, elapsed = resume_run(work, sig, net, opt, gen, rng, meta, command, args.fresh) or (0, 0.0)
     print(f"train: {name}: {count_parameters(net)} parameters, latent {shape}, codec {codec_name}, "
           f"{'h_z-faded ' if fading else ''}{args.which} latents, device {device}", file=sys.stderr)
-    bar = tqdm(total=args.steps, initial=step, desc=name, dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
-    t_start = time.perf_counter() - elapsed
-    loss_avg = None
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
     net.train()
-    while step < stop_at:
-        lr = lr_at(step, args.steps, args.lr, args.lr_min, args.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
+
+    def loss_fn(_: int) -> torch.Tensor:
         idx = torch.from_numpy(rng.integers(0, len(pool), args.batch)).to(device)
         x = pool[idx]
         if fading:
             x = apply_fading(x, gen)
-        loss = prior_loss(net, x, schedule, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        lv = float(loss.detach())
-        loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_avg:.4f}", lr=f"{lr:.1e}", refresh=False)
-        if step % args.eval_every == 0 or step == args.steps:
+        return prior_loss(net, x, schedule, gen)
+
+    def after_step(s: int, loss_avg: float, seconds: float) -> None:
+        if s % args.eval_every == 0 or s == args.steps:
             net.eval()
             ev = heldout_loss(net, held, schedule, fading)
             net.train()
-            meta["history"].append({"step": step, "seconds": round(time.perf_counter() - t_start, 1),
-                                    "train_loss": round(loss_avg, 5), "heldout_loss": round(ev, 5)})
-            tqdm.write(f"step {step}: train loss {loss_avg:.4f}, held-out loss {ev:.4f}", file=sys.stderr)
-        if step % args.ckpt_every == 0 or step == stop_at:
-            save_state(work, net, opt, gen, rng, step, time.perf_counter() - t_start, meta)
-    bar.close()
+            meta["history"].append({"step": s, "seconds": round(seconds, 1), "train_loss": round(loss_avg, 5),
+                                    "heldout_loss": round(ev, 5)})
+            tqdm.write(f"step {s}: train loss {loss_avg:.4f}, held-out loss {ev:.4f}", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    step = run_steps(name, step, args.steps, stop_at, opt, (args.lr, args.lr_min, args.warmup), loss_fn, after_step,
+                     lambda s, sec: save_state(work, net, opt, gen, rng, s, sec, meta), args.ckpt_every,
+                     elapsed=elapsed)
     if step < args.steps:
-        print(f"train: stopped at step {step} of {args.steps}; rerun the command to resume", file=sys.stderr)
         return {"name": name, "step": step, "finished": False}
     net.eval()
-    seconds = time.perf_counter() - t_start
+    seconds = elapsed + time.perf_counter() - t0
     config = {
         "name": name,
         "description": (f"ICDM {args.which} prior ({'s_theta' if args.which == 'signal' else 's_phi'}) for "

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train import ROOT, lr_at, resume_run, save_state  # tools/ is on sys.path when train.py runs
+from train import ROOT, lr_at, resume_run, run_steps, save_state  # tools/ is on sys.path when train.py runs
 from train_cddm import LinkDraw
 
 SQRT2 = math.sqrt(2.0)
@@ -228,44 +228,33 @@ def run_ve(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                                teacher_estimators(net, grid, args.solver))
         meta["history"].append({"step": 0, "seconds": 0.0, **{k: round(v, 3) for k, v in ev.items()}})
         print(f"step 0 (CDDM init): {json.dumps(meta['history'][-1])}", file=sys.stderr)
-    bar = tqdm(total=args.steps, initial=step, desc=name, dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
-    t_start = time.perf_counter() - elapsed
-    loss_avg = None
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
     net.train()
-    while step < stop_at:
-        lr = lr_at(step, args.steps, args.lr, args.lr_min, args.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
+
+    def loss_fn(_: int) -> torch.Tensor:
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
         _, d = link_batch(codec, sampler.sample(args.batch), args.channel, snr, gen, device)
-        loss = ve_loss(net, d.x * SQRT2, d.w_s, d.w_n, grid, n_max, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        lv = float(loss.detach())
-        loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_avg:.3e}", lr=f"{lr:.1e}", refresh=False)
-        if step % args.eval_every == 0 or step == args.steps:
+        return ve_loss(net, d.x * SQRT2, d.w_s, d.w_n, grid, n_max, gen)
+
+    def after_step(s: int, loss_avg: float, seconds: float) -> None:
+        if s % args.eval_every == 0 or s == args.steps:
             net.eval()
             ev = evaluate_denoiser(codec, held_out, args.channel, args.eval_snr_db, device,
                                    teacher_estimators(net, grid, args.solver))
             net.train()
-            rec = {"step": step, "seconds": round(time.perf_counter() - t_start, 1), "train_loss": loss_avg,
+            rec = {"step": s, "seconds": round(seconds, 1), "train_loss": loss_avg,
                    **{k: round(v, 3) for k, v in ev.items()}}
             meta["history"].append(rec)
-            tqdm.write(f"step {step}: {json.dumps(rec)}", file=sys.stderr)
-        if step % args.ckpt_every == 0 or step == stop_at:
-            save_state(work, net, opt, gen, rng, step, time.perf_counter() - t_start, meta)
-    bar.close()
+            tqdm.write(f"step {s}: {json.dumps(rec)}", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    step = run_steps(name, step, args.steps, stop_at, opt, (args.lr, args.lr_min, args.warmup), loss_fn, after_step,
+                     lambda s, sec: save_state(work, net, opt, gen, rng, s, sec, meta), args.ckpt_every,
+                     elapsed=elapsed)
     if step < args.steps:
-        print(f"train: stopped at step {step} of {args.steps}; rerun the command to resume", file=sys.stderr)
         return {"name": name, "step": step, "finished": False}
     net.eval()
-    seconds = time.perf_counter() - t_start
+    seconds = elapsed + time.perf_counter() - t0
     metrics = {f"{s:g}": {k: round(v, 3) for k, v in evaluate_denoiser(
         codec, held_all, args.channel, s, device, teacher_estimators(net, grid, args.solver)).items()}
         for s in (0.0, 10.0, 20.0)}
