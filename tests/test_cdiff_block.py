@@ -25,12 +25,7 @@ shipped = (CHECKPOINT_DIR / f"{SHIPPED}.json").is_file()
 MNIST_LENGTHS = (312, 392, 470, 548, 626, 704)  # 2 int(784 cbr), cbr = 0.2 .. 0.45
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,7 @@ D_MNIST = default_mnist_dir().is_dir()
 MNIST_CBRS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small(variant: str = "ae", **kw) -> AdaptiveCBRCodec:

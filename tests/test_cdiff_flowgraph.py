@@ -30,12 +30,7 @@ def shipped(name: str) -> bool:
     return (CHECKPOINT_DIR / f"{name}.json").is_file()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 from semradio.blocks import image_data as D  # noqa: E402
