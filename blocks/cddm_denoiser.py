@@ -26,7 +26,8 @@ class CDDMDenoiser(SyncBlock):
     rescales to unit per-component power (``y~ = sqrt(2) y``), starts the reverse process at
     ``x_m = y~ / sqrt(1 + s2)`` with m the step whose ``abar_m`` matches ``1/(1 + s2)``
     (KL-matched), and runs the CDDM rule ``x_{t-1} = (x_t - (1 - alpha_t) W_n eps_theta /
-    sqrt(1 - abar_t)) / sqrt(alpha_t)`` (or DDIM) down to t = 0; the output is the estimate of
+    sqrt(1 - abar_t)) / sqrt(alpha_t)`` (or DDIM) down to t = 0, or takes one Tweedie step
+    ``E[x_0 | x_m]`` (rule "tweedie", 1 network evaluation); the output is the estimate of
     ``W_s x`` in the equalizer's scale (see :mod:`semradio.models.cddm`).
 
     Inputs: ``in``: float32 (B, 2k) equalizer output; numpy or torch.
@@ -36,7 +37,7 @@ class CDDMDenoiser(SyncBlock):
     Tags written: ``denoiser`` ("cddm" or "none" when bypassed), ``cddm_start_step`` (m),
     ``denoiser_nfe`` (network evaluations), ``denoiser_ms`` (wall time of the frame).
     Parameters: ``enabled`` (bool; False passes frames through, tagged "none"), ``rule``
-    ("cddm" or "ddim"), ``max_steps`` (int or None: caps m, trading accuracy for speed).
+    ("cddm", "ddim" or "tweedie"), ``max_steps`` (int or None: caps m, trading accuracy for speed).
     Constructor: ``model`` (shipped name or checkpoint path), ``device`` ("auto", "cpu", "cuda").
     Errors: ValueError naming the block for a wrong dtype/shape or missing W/noise_var tags.
     """
@@ -44,7 +45,7 @@ class CDDMDenoiser(SyncBlock):
     def __init__(self, model: str = DEFAULT_CDDM["rayleigh"], device: str = "auto", rule: str = "cddm",
                  enabled: bool = True, max_steps: int | None = None, name: str | None = None) -> None:
         super().__init__(name)
-        from semradio.models.cddm import load_cddm
+        from semradio.models.cddm import RULES, load_cddm
 
         try:
             self.net, self.schedule, self.config = load_cddm(model, device)
@@ -56,8 +57,8 @@ class CDDMDenoiser(SyncBlock):
         self.add_input("in", dtype="float32", shape=(dim,))
         self.add_output("out", dtype="float32", shape=(dim,))
         self.declare_param("enabled", bool(enabled), "apply the denoiser (False: pass through)", bool)
-        self.declare_param("rule", rule, "reverse-step rule: cddm (seed 002) or ddim",
-                           to_choice("rule", ("cddm", "ddim")))
+        self.declare_param("rule", rule, "reverse-step rule: cddm (seed 002), ddim or tweedie (1 evaluation)",
+                           to_choice("rule", RULES))
         self.declare_param("max_steps", max_steps, "cap on the start step m (None: KL-matched m)",
                            lambda v: None if v is None else max(0, int(v)))
 

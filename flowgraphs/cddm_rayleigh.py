@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     jscc_chain.add_arguments(p, "rayleigh")
     p.add_argument("--denoiser", choices=("none", "cddm"), default="cddm", help="denoiser after the equalizer")
     p.add_argument("--cddm-model", default=None, help="CDDM checkpoint (default: the shipped one for --channel)")
-    p.add_argument("--rule", choices=("cddm", "ddim"), default="cddm", help="reverse-step rule")
+    p.add_argument("--rule", choices=("cddm", "ddim", "tweedie"), default="cddm",
+                   help="reverse-step rule (tweedie: one network evaluation, E[x_0 | x_m])")
     p.add_argument("--max-steps", type=int, default=None, help="cap on the start step m")
     p.add_argument("--decoder-codec", default=None,
                    help="decoder checkpoint (default with CDDM: <codec>_cddm when shipped)")

@@ -14,7 +14,10 @@ two conditionals is zero there). Training minimizes ``||eps - eps_theta(x_t, t, 
 
 Reverse process (seed 002, "采样过程"): ``x_m = y~ / sqrt(1 + s2)`` then for t = m..0
 ``x_{t-1} = (x_t - (1 - alpha_t) W_n eps_theta / sqrt(1 - abar_t)) / sqrt(alpha_t)`` (the
-DDPM posterior mean without injected noise), or DDIM (eta = 0) as an option. For Gaussian
+DDPM posterior mean without injected noise), or DDIM (eta = 0) as an option, or one
+Tweedie step ``x_0 = (x_m - sqrt(1 - abar_m) W_n eps_theta(x_m, m)) / sqrt(abar_m)``: since
+``eps_theta`` estimates ``E[eps | x_m]``, this is the posterior mean ``E[x_0 | x_m]`` in a single
+network evaluation (DDIM with one step from m). For Gaussian
 ``x~`` and the exact eps the CDDM rule returns exactly the linear MMSE estimate of ``x_0``
 (tested): the denoiser estimates ``W_s x~``, in the scale the decoder already sees.
 """
@@ -29,7 +32,7 @@ from torch import nn
 
 from .schedules import NoiseSchedule
 
-RULES = ("cddm", "ddim")
+RULES = ("cddm", "ddim", "tweedie")
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -69,7 +72,8 @@ def cddm_sample(eps_fn: EpsFn, y: torch.Tensor, w_n: torch.Tensor, noise_var: fl
         w_n: (B, D) Lemma 1 noise weights.
         noise_var: channel s2 (complex noise variance; per real component s2/2 before the
             sqrt(2) rescale, s2 after).
-        rule: ``"cddm"`` (seed 002 sampling rule) or ``"ddim"`` (eta = 0).
+        rule: ``"cddm"`` (seed 002 sampling rule), ``"ddim"`` (eta = 0) or ``"tweedie"`` (one
+            network evaluation at m: ``E[x_0 | x_m]``).
         m: start step (default: KL-matched from ``noise_var``).
     Returns:
         (estimate of ``x_0 = W_s x~`` (B, D), number of network evaluations).
@@ -84,6 +88,10 @@ def cddm_sample(eps_fn: EpsFn, y: torch.Tensor, w_n: torch.Tensor, noise_var: fl
     x = (y.double() / math.sqrt(1.0 + noise_var)).to(dtype)
     wn = w_n.to(dtype)
     B = y.shape[0]
+    if rule == "tweedie":
+        tt = torch.full((B,), m, dtype=torch.long, device=y.device)
+        ab = float(abars[m])
+        return (x - math.sqrt(1.0 - ab) * wn * eps_fn(x, tt).to(dtype)) / math.sqrt(ab), 1
     for t in range(m, -1, -1):
         tt = torch.full((B,), t, dtype=torch.long, device=y.device)
         eps = eps_fn(x, tt).to(dtype)

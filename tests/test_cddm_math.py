@@ -41,9 +41,11 @@ def _rayleigh_weights(gen: torch.Generator, n: int, d: int, s2: float) -> tuple[
     return w_s, w_n
 
 
-def test_cddm_rule_with_exact_score_equals_linear_mmse_estimate():
+@pytest.mark.parametrize("rule,nfe_of_m", [("cddm", lambda m: m + 1), ("tweedie", lambda m: 1)])
+def test_cddm_rule_with_exact_score_equals_linear_mmse_estimate(rule, nfe_of_m):
     """Gaussian x~: the CDDM reverse process with the exact eps is the LMMSE estimator of
-    x_0 = W_s x~ from y~ (exactly when abar_m = 1/(1 + s2))."""
+    x_0 = W_s x~ from y~ (exactly when abar_m = 1/(1 + s2)); so is one Tweedie step, since
+    the exact eps gives E[x_0 | x_m] directly."""
     sch = NoiseSchedule.make("linear", T=1000)
     m = 120
     s2 = float((1 - sch.alpha_bars[m]) / sch.alpha_bars[m])  # exactly on the grid
@@ -53,8 +55,8 @@ def test_cddm_rule_with_exact_score_equals_linear_mmse_estimate():
     w_s, w_n = _rayleigh_weights(gen, n, d, s2)
     x = torch.randn(n, d, generator=gen, dtype=torch.float64) * var_x.sqrt()
     y = w_s * x + w_n * math.sqrt(s2) * torch.randn(n, d, generator=gen, dtype=torch.float64)
-    out, nfe = cddm_sample(gaussian_exact_eps(var_x, w_s, w_n, sch), y, w_n, s2, sch, rule="cddm")
-    assert nfe == m + 1
+    out, nfe = cddm_sample(gaussian_exact_eps(var_x, w_s, w_n, sch), y, w_n, s2, sch, rule=rule)
+    assert nfe == nfe_of_m(m)
     # LMMSE of x0 = W_s x from y = W_s x + W_n n:  W_s^2 var_x / (W_s^2 var_x + W_n^2 s2) * y
     lmmse = w_s**2 * var_x / (w_s**2 * var_x + w_n**2 * s2) * y
     torch.testing.assert_close(out, lmmse, rtol=1e-6, atol=1e-9)
@@ -63,8 +65,9 @@ def test_cddm_rule_with_exact_score_equals_linear_mmse_estimate():
     assert mse_out < mse_y
 
 
+@pytest.mark.parametrize("rule", ["cddm", "tweedie"])
 @pytest.mark.parametrize("snr_db", [0.0, 10.0, 17.0])
-def test_cddm_rule_reaches_lmmse_mse_for_off_grid_snr(snr_db):
+def test_cddm_rule_reaches_lmmse_mse_for_off_grid_snr(snr_db, rule):
     sch = NoiseSchedule.make("linear", T=1000)
     s2 = 10 ** (-snr_db / 10)
     gen = torch.Generator().manual_seed(1)
@@ -73,7 +76,7 @@ def test_cddm_rule_reaches_lmmse_mse_for_off_grid_snr(snr_db):
     w_s, w_n = _rayleigh_weights(gen, n, d, s2)
     x = torch.randn(n, d, generator=gen, dtype=torch.float64)
     y = w_s * x + w_n * math.sqrt(s2) * torch.randn(n, d, generator=gen, dtype=torch.float64)
-    out, _ = cddm_sample(gaussian_exact_eps(var_x, w_s, w_n, sch), y, w_n, s2, sch, rule="cddm")
+    out, _ = cddm_sample(gaussian_exact_eps(var_x, w_s, w_n, sch), y, w_n, s2, sch, rule=rule)
     lmmse = w_s**2 / (w_s**2 + w_n**2 * s2) * y
     mse_out = torch.mean((out - w_s * x) ** 2).item()
     mse_lmmse = torch.mean((lmmse - w_s * x) ** 2).item()

@@ -2,14 +2,16 @@
 
 For every shipped CDDM checkpoint, at SNR 0/10/20 dB and batch 1 and 64: frames of real
 latents with the Lemma 1 tags of a real channel draw (the block's own input format) go through
-``CDDMDenoiser.work``; reported: the start step m, NFE, median ms per frame and per image, on
-the CPU and, when present, on CUDA. Timing is the median of ``--repeat`` frames after one
+``CDDMDenoiser.work``, with each reverse-step rule of ``--cddm-rules`` (the seed's rule, m + 1
+evaluations; Tweedie, 1); reported: the rule, the start step m, NFE, median ms per frame and
+per image, on the CPU and, when present, on CUDA. Timing is the median of ``--repeat`` frames after one
 warm-up frame.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from typing import Any
@@ -35,6 +37,11 @@ def equalized_frame(dim: int, batch: int, channel: str, snr_db: float, seed: int
     return MMSEEqualizer().work(Frame(y_c, tags))
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cddm-rules", nargs="+", choices=("cddm", "ddim", "tweedie"), default=("cddm", "tweedie"),
+                   help="CDDM reverse-step rules to time")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -54,25 +61,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             channel = blk.config.get("channel", "rayleigh")
             dim = int(np.prod(blk.net.latent_shape))
             rows = []
-            for snr in args.snr_db:
-                for batch in args.batch:
-                    frame = equalized_frame(dim, batch, channel, snr, 0)
+            for rule, snr, batch in itertools.product(args.cddm_rules, args.snr_db, args.batch):
+                blk.set_param("rule", rule)
+                frame = equalized_frame(dim, batch, channel, snr, 0)
+                if dev == "cuda":
+                    frame = frame.replace(torch.from_numpy(frame.data).cuda())
+                blk.work(frame)  # warm-up
+                times = []
+                for _ in range(args.repeat):
                     if dev == "cuda":
-                        frame = frame.replace(torch.from_numpy(frame.data).cuda())
-                    blk.work(frame)  # warm-up
-                    times = []
-                    for _ in range(args.repeat):
-                        if dev == "cuda":
-                            torch.cuda.synchronize()
-                        t0 = time.perf_counter()
-                        res = blk.work(frame)
-                        if dev == "cuda":
-                            torch.cuda.synchronize()
-                        times.append((time.perf_counter() - t0) * 1e3)
-                    ms = statistics.median(times)
-                    rows.append({"snr_db": snr, "batch": batch, "start_step": res.tags["cddm_start_step"],
-                                 "nfe": res.tags["denoiser_nfe"], "ms_per_frame": round(ms, 2),
-                                 "ms_per_image": round(ms / batch, 3)})
+                        torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                    res = blk.work(frame)
+                    if dev == "cuda":
+                        torch.cuda.synchronize()
+                    times.append((time.perf_counter() - t0) * 1e3)
+                ms = statistics.median(times)
+                rows.append({"rule": rule, "snr_db": snr, "batch": batch, "start_step": res.tags["cddm_start_step"],
+                             "nfe": res.tags["denoiser_nfe"], "ms_per_frame": round(ms, 2),
+                             "ms_per_image": round(ms / batch, 3)})
             out[f"{name}@{dev}"] = rows
     if not models:
         out["note"] = "no shipped CDDM checkpoint found"
