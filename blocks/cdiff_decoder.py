@@ -17,8 +17,10 @@ from . import arrays as A
 from .denoiser_io import as_float_tensor
 from .validation import block_error, to_float, to_seed
 
-#: Shipped CDiff decoders per dataset (AWGN, trained over SNR -10..10 dB on the adaptive-CBR
-#: encoder ``acbr_<data>_awgn_ae``).
+#: Shipped CDiff decoders per dataset (AWGN, trained over SNR -10..10 dB). Each config's
+#: ``codec`` names the encoder it decodes: ``acbr_natural32_awgn_ae`` (frozen) for the patches,
+#: ``acbr_mnist_awgn_cdiff`` for MNIST (the ``_ae`` encoder trained on jointly with CDiff, as
+#: seed 001 trains them).
 DEFAULT_CDIFF = {"mnist": "cdiff_mnist_awgn", "natural32": "cdiff_natural32_awgn"}
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Diffusion-autoencoder semantic communication (seed 001): one adaptive-CBR encoder, three
+"""Diffusion-autoencoder semantic communication (seed 001): adaptive-CBR encoders and three
 selectable decoders -- the CDiff conditional diffusion decoder, the matched autoencoder decoder
-and the VAE benchmark -- over AWGN, single-user or with multi-user interference.
+and the VAE benchmark -- over AWGN, single-user or with multi-user interference. Each decoder
+gets its own encoder: ``acbr_<data>_awgn_ae`` for the matched decoder, ``_vae`` for the VAE, and
+the encoder named in the CDiff checkpoint's config for CDiff (the same ``_ae`` encoder, or one
+trained jointly with CDiff as in seed 001).
 
     python flowgraphs/cdiff_decoder.py --decoder cdiff --cbr 1/24 --snr-db 0 --frames 2
     python flowgraphs/cdiff_decoder.py --decoder matched --data mnist --cbr 0.2 --json
@@ -10,7 +13,7 @@ and the VAE benchmark -- over AWGN, single-user or with multi-user interference.
 
 Flowgraph (single user)::
 
-    ImageSource -> JSCCEncoder(acbr_<data>_awgn_ae | _vae) -> PowerNormalizer -> AWGNChannel
+    ImageSource -> JSCCEncoder(_ae | _vae | CDiff's) -> PowerNormalizer -> AWGNChannel
          |                                                                          -> MMSEEqualizer
          |                               {CDiffDecoder | JSCCDecoder(ae) | JSCCDecoder(vae)} <-+
          +--------------------------------------------------------------> MetricSink (ref, rec)

@@ -99,3 +99,36 @@ def test_cdiff_warm_start_and_re_evaluation_keep_provenance(folder, tmp_path):  
         assert ka == kb and torch.equal(va, vb), ka
     assert cfg2["train"]["command"] == cfg["train"]["command"] and cfg2["train"]["init"] == cfg["train"]["init"]
     assert "--eval-only" in cfg2["eval_command"]
+
+
+def test_joint_encoder_training_then_decoder_refit(folder, tmp_path):  # noqa: F811
+    """--train-encoder trains the encoding path only and saves it as a codec the CDiff config
+    names; cdiff-codec --init --freeze-encoder then refits the decoder and keeps the encoder."""
+    from safetensors.torch import load_file
+
+    train = load_train()
+    assert train.main(codec_args(folder, tmp_path, "enc")) == 0
+    ck = tmp_path / "ck"
+    assert train.main(["cdiff", "--codec", str(ck / "enc"), "--train-encoder", "joint", "--steps", "3", "--batch", "4",
+                       "--width", "8", "--proj-channels", "2", "--T", "20", "--beta-1", "0.005", "--beta-T", "0.1",
+                       "--final-snr-db", "0", "--final-n", "4",
+                       "--sample-steps", "1", "--threads", "1", "--out-dir", str(ck), "--work-dir",
+                       str(tmp_path / "wk"), "--name", "dj"]) == 0
+    base, joint = load_file(ck / "enc.safetensors"), load_file(ck / "joint.safetensors")
+    encoding = ("trunk.", "heads.")
+    assert any(not torch.equal(base[k], joint[k]) for k in base if k.startswith(encoding))
+    assert all(torch.equal(base[k], joint[k]) for k in base if not k.startswith(encoding))
+    _, _, cfg = load_cdiff(ck / "dj")
+    assert cfg["codec"] == "joint" and cfg["matched_codec"] == str(ck / "enc")
+    jcfg = json.loads((ck / "joint.json").read_text())
+    assert jcfg["decoder_matched"] is False and jcfg["joint_training"]["cdiff"] == "dj"
+
+    assert train.main(codec_args(folder, tmp_path, "joint", "--init", str(ck / "joint"), "--freeze-encoder")) == 0
+    refit = load_file(ck / "joint.safetensors")
+    assert all(torch.equal(joint[k], refit[k]) for k in joint if k.startswith(encoding))
+    assert any(not torch.equal(joint[k], refit[k]) for k in joint if k.startswith("dec_"))
+    rcfg = json.loads((ck / "joint.json").read_text())
+    assert rcfg["decoder_matched"] is True and rcfg["joint_training"]["cdiff"] == "dj"
+    assert rcfg["train"]["freeze_encoder"] is True
+    with pytest.raises(SystemExit, match="needs --init"):
+        train.main(codec_args(folder, tmp_path, "x", "--freeze-encoder"))

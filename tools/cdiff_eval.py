@@ -5,9 +5,10 @@
     python tools/cdiff_eval.py cbr  --data mnist --snr-db 0 10    # vs CBR (one CDiff decoder for all)
     python tools/cdiff_eval.py sinr --data mnist --snr-db 10      # multi-user: vs SINR (convex combination)
 
-Each point: the held-out images (``--n``, default all) -> encoder of the decoder's family (the
-adaptive-CBR encoder ``acbr_<data>_awgn_ae`` for ``matched`` and ``cdiff``, its VAE twin for
-``vae``) at the CBR -> power normalizer -> AWGN at the SNR (fixed channel seed, the same draws for
+Each point: the held-out images (``--n``, default all) -> the decoder's own encoder (the
+adaptive-CBR encoder ``acbr_<data>_awgn_ae`` for ``matched``, its VAE twin for ``vae``, the
+encoder named in the CDiff config for ``cdiff``: the same ``_ae`` encoder, or one trained jointly
+with CDiff as in seed 001) at the CBR -> power normalizer -> AWGN at the SNR (fixed channel seed, the same draws for
 every decoder) [-> multi-user: ``y = a x + b sum z_i + n``, :mod:`semradio.models.cdiff_multiuser`]
 -> decoder. Writes ``out/cdiff/<data>_<mode>.csv`` and ``.png`` (PSNR and SSIM panels) and
 prints a table; ``--json`` prints the rows.
@@ -31,13 +32,14 @@ DECODERS = ("matched", "vae", "cdiff")
 
 
 def load_family(data: str, device: torch.device) -> dict[str, Any]:
-    """The shipped models of one dataset: ae and vae codecs, CDiff network + schedule + config."""
+    """The shipped models of one dataset: ae and vae codecs, CDiff network + schedule + config and
+    CDiff's encoder (``cdiff_encoder``)."""
     from semradio.models.cdiff import load_cdiff
     from semradio.models.checkpoint import load_codec
 
     net, schedule, cfg = load_cdiff(f"cdiff_{data}_awgn", device)
-    return {"ae": load_codec(cfg["codec"], device), "vae": load_codec(f"acbr_{data}_awgn_vae", device),
-            "cdiff": net, "schedule": schedule, "cfg": cfg}
+    return {"ae": load_codec(f"acbr_{data}_awgn_ae", device), "vae": load_codec(f"acbr_{data}_awgn_vae", device),
+            "cdiff_encoder": load_codec(cfg["codec"], device), "cdiff": net, "schedule": schedule, "cfg": cfg}
 
 
 @torch.no_grad()
@@ -52,7 +54,7 @@ def decode_point(fam: dict[str, Any], decoder: str, images: np.ndarray, cbr: flo
     from semradio.models.cdiff_multiuser import convex_weight_for_sinr, superpose
     from semradio.models.link import make_generator, simulate_link
 
-    codec = fam["vae"] if decoder == "vae" else fam["ae"]
+    codec = {"matched": fam["ae"], "vae": fam["vae"], "cdiff": fam["cdiff_encoder"]}[decoder]
     gen = make_generator(seed, device)
     sgen = make_generator(seed + 1, device)
     zrng = np.random.default_rng(seed + 2)

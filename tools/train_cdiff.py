@@ -10,6 +10,12 @@ latent ``y`` (B, 2k), optionally soft-masked before the channel (``--keep-prob``
 padded to the conditioning maps (:func:`semradio.models.cdiff_latent.pad_latent`). Loss eq. 6
 (x0 prediction, t ~ U{1..T}), Adam with warm-up + cosine decay.
 
+``--train-encoder NAME`` trains the codec's encoder jointly with the decoder (seed 001 optimizes
+its encoder and CDiff together; the loss eq. 6 reaches the encoder through the differentiable
+link) and saves it as the codec NAME, with the codec's decoder unchanged: refit it for the new
+encoder with ``train.py cdiff-codec --init NAME --freeze-encoder`` (the saved config says so). The
+evaluation's matched benchmark stays ``--codec``'s own encoder and decoder.
+
 With an adaptive-CBR codec (``train.py cdiff-codec``) every batch draws one CBR of the codec's
 set, so one decoder serves all of them (padding + mask). The evaluated and saved weights are an
 exponential moving average (``--ema``, seed 001 appendix D).
@@ -39,7 +45,7 @@ import torch
 from train import ROOT, make_batches, resume_run, run_steps, save_state  # tools/ is on sys.path when train.py runs
 
 SIG_KEYS = ("codec", "data", "snr_db", "batch", "lr", "width", "mults", "T", "beta_1", "beta_T", "w_max",
-            "keep_prob", "seed", "proj_channels", "ema", "focus_steps", "focus_frac", "init")
+            "keep_prob", "seed", "proj_channels", "ema", "focus_steps", "focus_frac", "init", "train_encoder", "encoder_init")
 
 
 def add_cdiff_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,6 +68,11 @@ def add_cdiff_arguments(p: argparse.ArgumentParser) -> None:
                    help="train a fraction --focus-frac of the items on the t grid of this many sampler steps "
                         "(0: plain t ~ U{1..T}); see cdiff_loss")
     p.add_argument("--focus-frac", type=float, default=0.5)
+    p.add_argument("--train-encoder", default=None, metavar="NAME",
+                   help="train the codec's encoder jointly with the decoder and save it as codec NAME")
+    p.add_argument("--encoder-init", default=None, metavar="CODEC",
+                   help="with --train-encoder: start the encoder from this codec (default --codec, which stays "
+                        "the evaluation's matched benchmark)")
     p.add_argument("--init", default=None, metavar="CDIFF",
                    help="warm start (network and EMA) from this CDiff checkpoint; recorded in the config")
     p.add_argument("--T", type=int, default=200)
@@ -112,17 +123,40 @@ def received_latent(codec: Any, images: torch.Tensor, channel: str, snr_db: floa
     return simulate_link(z, channel, snr_db, gen)
 
 
+def save_joint_encoder(joint: Any, base_cfg: dict[str, Any], args: argparse.Namespace, cdiff_name: str,
+                       train: dict[str, Any]) -> Path:
+    """Save the encoder trained jointly with CDiff as codec ``args.train_encoder`` (``decoder_matched``
+    false: its decoder weights are the starting codec's until refit); the record of an earlier
+    joint round (``--encoder-init``) is kept under ``joint_training.earlier``."""
+    from semradio.models.checkpoint import read_config, save_codec
+
+    start = args.encoder_init or args.codec
+    start_cfg = read_config(start) if args.encoder_init else base_cfg
+    keep = ("cbr", "cbrs", "k", "image_shape", "channel")
+    cfg = {k: base_cfg[k] for k in keep if k in base_cfg}
+    cfg.update(name=args.train_encoder, decoder_matched=False,
+               description=f"Adaptive-CBR encoder trained jointly with the CDiff decoder {cdiff_name} (seed 001), "
+                           f"from {args.codec}; its decoder is not matched to it until refit",
+               joint_training={"cdiff": cdiff_name, "init_codec": start, "init_codec_sha256": start_cfg.get("sha256"),
+                               "command": train["command"], "steps": train["steps"], "seconds": train["seconds"],
+                               "earlier": start_cfg.get("joint_training")})
+    return save_codec(joint.cpu(), Path(args.out_dir) / args.train_encoder, cfg)
+
+
 @torch.no_grad()
 def evaluate(codec: Any, net: Any, schedule: Any, images: np.ndarray, channel: str, snr_db: float,
              cond_shape: tuple[int, int, int], device: torch.device, steps: int, eta: float,
-             seed: int = 1234, batch: int = 250, cbr: float | None = None) -> dict[str, float]:
-    """Mean SSIM/PSNR of the matched codec decoder and of CDiff on the same channel draws."""
+             seed: int = 1234, batch: int = 250, cbr: float | None = None,
+             encoder: Any = None) -> dict[str, float]:
+    """Mean SSIM/PSNR of the matched codec decoder and of CDiff on the same channel draws; CDiff
+    decodes the latents of ``encoder`` (default: the codec's own) under the same noise draws."""
     from semradio.models import metrics as M
     from semradio.models.cdiff import bind_condition, cdiff_sample, from_model_units, image_cond
     from semradio.models.cdiff_latent import pad_latent
     from semradio.models.link import make_generator
 
     gen = make_generator(seed, device)
+    cgen = make_generator(seed, device) if encoder is not None else None
     sgen = make_generator(seed + 1, device)
     res: dict[str, list[np.ndarray]] = {"ssim_matched": [], "psnr_db_matched": [], "ssim_cdiff": [],
                                         "psnr_db_cdiff": []}
@@ -130,6 +164,8 @@ def evaluate(codec: Any, net: Any, schedule: Any, images: np.ndarray, channel: s
         x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch])).to(device)
         y = received_latent(codec, x, channel, snr_db, gen, cbr=cbr)
         ref = codec.decode(y, snr_db)
+        if encoder is not None:
+            y = received_latent(encoder, x, channel, snr_db, cgen, cbr=cbr)
         maps, mask = pad_latent(y, cond_shape)
         x0 = cdiff_sample(bind_condition(net, maps, mask), image_cond(maps, x.shape[1]), schedule, steps, eta, sgen)
         out = from_model_units(x0)
@@ -175,7 +211,13 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     focus = timestep_schedule(args.T, args.focus_steps) if args.focus_steps else []
     ema = copy.deepcopy(net).requires_grad_(False)
     pair = torch.nn.ModuleDict({"net": net, "ema": ema})
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    joint = None
+    if args.train_encoder:  # a trainable copy of the codec; its decoder gets no gradient
+        joint = load_codec(args.encoder_init or args.codec, device).requires_grad_(True)
+        joint.eval()  # normalization statistics stay those of the codec
+        pair["encoder"] = joint
+    opt = torch.optim.Adam(list(net.parameters()) + (list(joint.parameters()) if joint is not None else []),
+                           lr=args.lr)
     gen = make_generator(args.seed, device)
     rng = np.random.default_rng(args.seed)
     batches, data_desc = make_batches(data, args.seed, rng)
@@ -206,9 +248,9 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     def loss_fn(_: int) -> torch.Tensor:
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
         cbr = cbrs[int(rng.integers(len(cbrs)))]
-        with torch.no_grad():
-            imgs = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
-            y = received_latent(codec, imgs, channel, snr, gen, args.keep_prob, cbr)
+        imgs = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
+        with torch.set_grad_enabled(joint is not None):
+            y = received_latent(joint if joint is not None else codec, imgs, channel, snr, gen, args.keep_prob, cbr)
             maps, mask = pad_latent(y, cond_shape)
         return cdiff_loss(net, to_model_units(imgs), maps, mask, schedule, gen, focus, args.focus_frac)
 
@@ -234,12 +276,17 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     held = D.subset(D.load_images(data, "eval"), args.final_n or None, seed=0)
     t_eval = time.perf_counter()
     lowest = cbrs[0]
+    if joint is not None:
+        joint.requires_grad_(False)
     by_snr = {f"{s:g}": evaluate(codec, final, schedule, held, channel, s, cond_shape, device, args.sample_steps,
-                                 args.eta, cbr=lowest) for s in args.final_snr_db}
+                                 args.eta, cbr=lowest, encoder=joint) for s in args.final_snr_db}
     by_cbr = {("-" if c is None else f"{c:.4g}"): evaluate(codec, final, schedule, held, channel, 0.0, cond_shape,
-                                                           device, args.sample_steps, args.eta, cbr=c) for c in cbrs}
+                                                           device, args.sample_steps, args.eta, cbr=c, encoder=joint)
+              for c in cbrs}
     train_seconds = round(elapsed if args.eval_only else elapsed + t_eval - t_train, 1)
-    report = {"name": name, "command": command, "train_command": meta["command"], "codec": args.codec,
+    enc_name = args.train_encoder or args.codec
+    report = {"name": name, "command": command, "train_command": meta["command"], "codec": enc_name,
+              "matched_codec": args.codec,
               "step": step, "train_seconds": train_seconds,
               "parameters": sum(p.numel() for p in final.parameters()), "data": data, "data_description": data_desc,
               "held_out_images": int(len(held)), "channel_seed": 1234, "sample_steps": args.sample_steps,
@@ -254,15 +301,16 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         print(f"CBR {c} at 0 dB: SSIM matched {r['ssim_matched']:.4f} cdiff {r['ssim_cdiff']:.4f}", file=sys.stderr)
     if step >= args.steps:  # finished run (re-evaluated runs are re-saved with the new sampler settings)
         config = {"name": name, "description": f"CDiff conditional diffusion decoder (seed 001) for the latents of "
-                                               f"{args.codec}, {channel}",
-                  "codec": args.codec, "channel": channel, "cbrs": [c for c in cbrs if c is not None],
+                                               f"{enc_name}, {channel}",
+                  "codec": enc_name, "matched_codec": args.codec, "channel": channel, "cbrs": [c for c in cbrs if c is not None],
                   "image_shape": [c_img, h, w], "cond_shape": list(cond_shape),
                   "sample_steps": args.sample_steps, "eta": args.eta, "eval_command": command,
                   "train": {"command": meta["command"], "resumed_with": meta.get("resumed_with", []), "data": data,
                             "data_description": data_desc, "snr_db_range": [lo, hi], "steps": args.steps,
                             "batch": args.batch, "lr": args.lr, "ema": args.ema, "keep_prob": args.keep_prob,
                             "focus_steps": focus, "focus_frac": args.focus_frac if focus else 0.0,
-                            "init": meta.get("init"),
+                            "init": meta.get("init"), "train_encoder": args.train_encoder,
+                            "encoder_init": args.encoder_init,
                             "seed": args.seed, "seconds": train_seconds, "torch": torch.__version__,
                             "parameters": sum(p.numel() for p in final.parameters()), "history": meta["history"]},
                   "metrics": {k: v for k, v in report.items() if k.startswith("by_") or k in ("held_out_images",
@@ -272,5 +320,9 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             config["train"] = dict(json.loads(previous.read_text())["train"], parameters=config["train"]["parameters"])
         js = save_cdiff(final.cpu(), schedule, Path(args.out_dir) / name, config)
         print(f"train: wrote {js}", file=sys.stderr)
+        if joint is not None:
+            js = save_joint_encoder(joint, ccfg, args, name, config["train"])
+            print(f"train: wrote {js} (refit its decoder: train.py cdiff-codec --init {args.train_encoder} "
+                  f"--freeze-encoder)", file=sys.stderr)
     print(f"train: wrote {work / 'eval.json'}", file=sys.stderr)
     return report

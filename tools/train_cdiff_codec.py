@@ -14,6 +14,11 @@ collapses to the mean image (measured: 11 dB PSNR on MNIST at every SNR and CBR)
 (``MSE / (2 sigma_x^2) + KL_sum / D``, divided by 1/(2 sigma_x^2), with latent/pixel ratio ~0.2-0.4). ``--keep-prob`` < 1 applies
 stochastic (soft) masking before the channel (appendix D).
 
+``--init CODEC --freeze-encoder`` refits only the decoder of an existing codec (its architecture
+and CBR set come from CODEC): this is how an encoder trained jointly with CDiff (``train.py cdiff
+--train-encoder NAME``) gets a matched decoder; the encoder weights are kept bit for bit and the
+record of their joint training is carried over.
+
 The codec is saved as ``models/checkpoints/NAME`` (default ``acbr_<data>_<channel>_<variant>``,
 architecture ``adaptive_cbr_codec``) with PSNR/SSIM on the held-out split per CBR and SNR.
 Resumable and seeded like ``train.py jscc`` (state in ``out/train/NAME/``).
@@ -34,7 +39,9 @@ import torch
 from train import ROOT, data_tag, eval_images, make_batches, resume_run, run_steps, save_state
 
 SIG_KEYS = ("data", "channel", "variant", "cbrs", "widths", "batchnorm", "output", "snr_db", "batch", "lr",
-            "keep_prob", "seed", "kl_weight")
+            "keep_prob", "seed", "kl_weight", "init", "freeze_encoder")
+#: Parameters of the encoding path of an AdaptiveCBRCodec (frozen by ``--freeze-encoder``).
+ENCODER_PREFIXES = ("trunk.", "heads.", "logvar_heads.")
 #: Default CBR sets: the seed's for MNIST; for 32x32 colour patches k = 128, 256, 384, 512 symbols.
 DEFAULT_CBRS = {"mnist": (0.2, 0.25, 0.3, 0.35, 0.4, 0.45), "natural32": (1 / 24, 1 / 12, 1 / 8, 1 / 6)}
 DEFAULT_WIDTHS = {"mnist": (8, 16, 32), "natural32": (32, 64, 128)}
@@ -66,6 +73,9 @@ def add_codec_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work-dir", default=str(ROOT / "out" / "train"))
     p.add_argument("--ckpt-every", type=int, default=500)
     p.add_argument("--final-snr-db", type=float, nargs="+", default=(-10.0, 0.0, 10.0, 20.0))
+    p.add_argument("--init", default=None, metavar="CODEC",
+                   help="start from this adaptive-CBR codec (architecture and CBRs from it; --variant must match)")
+    p.add_argument("--freeze-encoder", action="store_true", help="train the decoder only (needs --init)")
     p.add_argument("--fresh", action="store_true")
     p.add_argument("--stop-after", type=int, default=None)
 
@@ -114,6 +124,17 @@ def run_codec(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.freeze_encoder and not args.init:
+        raise SystemExit("train: --freeze-encoder needs --init CODEC")
+    init_cfg: dict[str, Any] = {}
+    if args.init:
+        from semradio.models.checkpoint import load_codec, read_config
+
+        init_cfg = read_config(args.init)
+        kw = init_cfg["kwargs"]
+        if kw.get("variant") != args.variant:
+            raise SystemExit(f"train: --init {args.init} is variant {kw.get('variant')!r}, not {args.variant!r}")
+        args.cbrs, args.widths, args.batchnorm, args.output = kw["cbrs"], kw["widths"], kw["batchnorm"], kw["output"]
     tag = data_tag(args.data)
     args.cbrs = list(args.cbrs or DEFAULT_CBRS.get(tag, DEFAULT_CBRS["natural32"]))
     args.widths = list(args.widths or DEFAULT_WIDTHS.get(tag, DEFAULT_WIDTHS["natural32"]))
@@ -123,7 +144,13 @@ def run_codec(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     model = AdaptiveCBRCodec(int(in_ch), (int(h), int(w)), args.cbrs, args.widths, args.batchnorm, args.variant,
                              args.output).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if args.init:
+        model.load_state_dict(load_codec(args.init, device).state_dict())
+    trained = [p for n, p in model.named_parameters()
+               if not (args.freeze_encoder and n.startswith(ENCODER_PREFIXES))]
+    for n, p in model.named_parameters():
+        p.requires_grad_(not (args.freeze_encoder and n.startswith(ENCODER_PREFIXES)))
+    opt = torch.optim.Adam(trained, lr=args.lr)
     gen = make_generator(args.seed, device)
     rng = np.random.default_rng(args.seed)
     batches, data_desc = make_batches(args.data, args.seed, rng)
@@ -136,6 +163,10 @@ def run_codec(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     lo, hi = args.snr_db
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
     model.train()
+    if args.freeze_encoder:  # frozen encoder: its normalization statistics stay as they are too
+        for n, m in model.named_modules():
+            if n.startswith(ENCODER_PREFIXES[0].rstrip(".")):
+                m.eval()
 
     def loss_fn(_: int) -> torch.Tensor:
         cbr = float(args.cbrs[int(rng.integers(len(args.cbrs)))])
@@ -168,10 +199,15 @@ def run_codec(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                   "batch": args.batch, "lr": args.lr, "seed": args.seed, "keep_prob": args.keep_prob,
                   "loss": "MSE" + (f" + {args.kl_weight:g} KL" if args.variant == "vae" else ""), "device": str(device),
                   "seconds": round(seconds, 1), "torch": torch.__version__,
-                  "parameters": count_parameters(model), "history": meta["history"]},
+                  "parameters": count_parameters(model), "history": meta["history"],
+                  "init": args.init, "init_sha256": init_cfg.get("sha256"), "freeze_encoder": args.freeze_encoder},
         "metrics": {"data": f"{args.data} held-out split", "images": int(len(full)), "channel_seed": 1234,
                     "by_cbr_snr_db": metrics},
     }
+    if args.freeze_encoder:  # a refit decoder: say so, and keep the encoder's own record
+        config["description"] = (f"{init_cfg.get('description', args.init)}; decoder refit for this encoder "
+                                 f"(encoder frozen)").replace("; its decoder is not matched to it until refit", "")
+        config.update({k: init_cfg[k] for k in ("joint_training",) if k in init_cfg}, decoder_matched=True)
     js = save_codec(model.cpu(), Path(args.out_dir) / name, config)
     print(f"train: wrote {js} ({seconds:.0f} s)", file=sys.stderr)
     for c, row in metrics.items():
