@@ -45,7 +45,8 @@ import torch
 from train import ROOT, make_batches, resume_run, run_steps, save_state  # tools/ is on sys.path when train.py runs
 
 SIG_KEYS = ("codec", "data", "snr_db", "batch", "lr", "width", "mults", "T", "beta_1", "beta_T", "w_max",
-            "keep_prob", "seed", "proj_channels", "ema", "focus_steps", "focus_frac", "init", "train_encoder", "encoder_init")
+            "keep_prob", "seed", "proj_channels", "ema", "focus_steps", "focus_frac", "init", "train_encoder",
+            "encoder_init")
 
 
 def add_cdiff_arguments(p: argparse.ArgumentParser) -> None:
@@ -302,7 +303,8 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     if step >= args.steps:  # finished run (re-evaluated runs are re-saved with the new sampler settings)
         config = {"name": name, "description": f"CDiff conditional diffusion decoder (seed 001) for the latents of "
                                                f"{enc_name}, {channel}",
-                  "codec": enc_name, "matched_codec": args.codec, "channel": channel, "cbrs": [c for c in cbrs if c is not None],
+                  "codec": enc_name, "matched_codec": args.codec, "channel": channel,
+                  "cbrs": [c for c in cbrs if c is not None],
                   "image_shape": [c_img, h, w], "cond_shape": list(cond_shape),
                   "sample_steps": args.sample_steps, "eta": args.eta, "eval_command": command,
                   "train": {"command": meta["command"], "resumed_with": meta.get("resumed_with", []), "data": data,
