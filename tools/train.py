@@ -333,43 +333,32 @@ def run_jscc(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
           f"channel {args.channel}, SNR {args.snr_db[0]:g}..{args.snr_db[1]:g} dB, device {device}, "
           f"threads {torch.get_num_threads()}", file=sys.stderr)
     model.train()
-    bar = tqdm(total=args.steps, initial=step, desc=name, dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
     t_start = time.perf_counter() - elapsed
     lo, hi = args.snr_db
-    loss_avg = None
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
-    while step < stop_at:
-        lr = lr_at(step, args.steps, args.lr, args.lr_min, args.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
+
+    def loss_fn(_: int) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
         y = model(x, lambda z: simulate_link(z, args.channel, snr, gen), snr)
-        loss = torch.nn.functional.mse_loss(y, x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        lv = float(loss.detach())
-        loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_avg:.2e}", psnr=f"{-10 * math.log10(loss_avg):.2f}", lr=f"{lr:.1e}",
-                        refresh=False)
-        if step % args.eval_every == 0 or step == args.steps:
+        return torch.nn.functional.mse_loss(y, x)
+
+    def held_out_eval(done: int, loss_avg: float, seconds: float) -> None:
+        if done % args.eval_every == 0 or done == args.steps:
             ev = evaluate(model, held_out, args.channel, args.eval_snr_db, device)
-            rec = {"step": step, "seconds": round(time.perf_counter() - t_start, 1),
-                   "train_loss": loss_avg, f"eval_psnr_db@{args.eval_snr_db:g}": round(ev["psnr_db"], 3),
-                   "eval_ssim": round(ev["ssim"], 4)}
+            rec = {"step": done, "seconds": round(seconds, 1), "train_loss": loss_avg,
+                   f"eval_psnr_db@{args.eval_snr_db:g}": round(ev["psnr_db"], 3), "eval_ssim": round(ev["ssim"], 4)}
             meta["history"].append(rec)
-            tqdm.write(f"step {step}: train PSNR {-10 * math.log10(loss_avg):.2f} dB, held-out PSNR "
+            tqdm.write(f"step {done}: train PSNR {-10 * math.log10(loss_avg):.2f} dB, held-out PSNR "
                        f"{ev['psnr_db']:.2f} dB / SSIM {ev['ssim']:.4f} at {args.eval_snr_db:g} dB "
                        f"({rec['seconds']:.0f} s)", file=sys.stderr)
-        if step % args.ckpt_every == 0 or step == stop_at:
-            save_state(work, model, opt, gen, rng, step, time.perf_counter() - t_start, meta)
-    bar.close()
+
+    def save(done: int, seconds: float) -> None:
+        save_state(work, model, opt, gen, rng, done, seconds, meta)
+
+    step = run_steps(name, step, args.steps, stop_at, opt, (args.lr, args.lr_min, args.warmup), loss_fn,
+                     after_step=held_out_eval, save=save, ckpt_every=args.ckpt_every, elapsed=elapsed)
     if step < args.steps:
-        print(f"train: stopped at step {step} of {args.steps}; rerun the command to resume", file=sys.stderr)
         return {"name": name, "step": step, "finished": False}
     seconds = time.perf_counter() - t_start
     full = eval_images(args.data, None)
