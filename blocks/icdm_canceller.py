@@ -43,7 +43,8 @@ class ICDMCanceller(Block):
     "dps", "gdm", "projection"; default: the priors' ``default_guidance``, the variant that
     tuned best on training patches, else "icdm"), ``beta``/``gamma`` (None: the weights tuned for the frame's
     SINR, stored with the priors), ``corrector`` ("unconditional" as in Algorithm 2, or
-    "joint"), ``sampler`` ("conjpc", "ddim", "ddpm"), ``seed`` (initial draws; each frame uses
+    "joint"), ``sampler`` ("conjpc", "ddim", "ddpm"), ``eta`` (DDIM only: 0 deterministic, 1
+    ancestral, which re-noises each step and so corrects guidance errors), ``seed`` (initial draws; each frame uses
     seed + seq, so runs are reproducible), ``samples`` (1: one ODE solve per item as in the seed;
     k > 1 averages k independent solves, a Monte Carlo posterior mean, at k times the cost).
     Constructor: ``channel`` ("awgn" or "rayleigh": picks the shipped priors), ``signal`` /
@@ -55,8 +56,8 @@ class ICDMCanceller(Block):
     def __init__(self, channel: str = "rayleigh", signal: str | None = None, interference: str | None = None,
                  device: str = "auto", steps: int = 40, order: int = 2, guidance: str | None = None,
                  beta: float | None = None, gamma: float | None = None, corrector: str = "unconditional",
-                 sampler: str = "conjpc", seed: int = 0, samples: int = 1, enabled: bool = True,
-                 name: str | None = None) -> None:
+                 sampler: str = "conjpc", eta: float = 0.0, seed: int = 0, samples: int = 1,
+                 enabled: bool = True, name: str | None = None) -> None:
         super().__init__(name)
         from semradio.models.icdm import VARIANTS
         from semradio.models.icdm_sampler import CORRECTORS, SAMPLERS, ICDMPriors
@@ -84,6 +85,7 @@ class ICDMCanceller(Block):
         self.declare_param("gamma", gamma, "interference guidance weight (None: tuned per SINR)", opt_float("gamma"))
         self.declare_param("corrector", corrector, "ConJPC corrector", to_choice("corrector", CORRECTORS))
         self.declare_param("sampler", sampler, "sampler", to_choice("sampler", SAMPLERS))
+        self.declare_param("eta", eta, "DDIM stochasticity (0 deterministic, 1 ancestral)", _unit_interval)
         self.declare_param("seed", int(seed), "seed of the initial draws (plus the frame's seq)", int)
         self.declare_param("samples", samples, "independent draws averaged per item (1: the seed's single run)",
                            lambda v: _positive_int("samples", v))
@@ -130,41 +132,28 @@ class ICDMCanceller(Block):
     def work(self, frame: Frame) -> dict[str, Frame]:  # type: ignore[override]
         import torch
 
-        from semradio.models.icdm_sampler import average_draws, conjpc_sample, ddim_sample, ddpm_sample, repeat_link
-
         p = self.params
         if not p["enabled"]:
             return {"out": frame.replace(denoiser="none"), "interference": frame.replace(denoiser="none")}
         t0 = time.perf_counter()
         link = self.link_of(frame)
         sinr = 10 * math.log10(link.px / max(link.pz + link.s2, 1e-30))
-        tb, tg = self.priors.guidance_for(sinr, p["guidance"])
+        tb, tg = self.priors.guidance_for(sinr, p["guidance"], p["sampler"], p["eta"])
         beta = tb if p["beta"] is None else p["beta"]
         gamma = tg if p["gamma"] is None else p["gamma"]
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(p["seed"]) + int(frame.seq or 0))
-        pr = self.priors
-        k = int(p["samples"])
-        link = repeat_link(link, k)
-        with torch.no_grad():
-            if p["sampler"] == "conjpc":
-                x, z, nfe = conjpc_sample(pr.signal, pr.interference, link, pr.schedule, steps=p["steps"],
-                                          order=p["order"], guidance=p["guidance"], beta=beta, gamma=gamma,
-                                          generator=gen, corrector=p["corrector"])
-            elif p["sampler"] == "ddim":
-                x, z, nfe = ddim_sample(pr.signal, pr.interference, link, pr.schedule, steps=p["steps"],
-                                        guidance=p["guidance"], beta=beta, gamma=gamma, generator=gen)
-            else:
-                x, z, nfe = ddpm_sample(pr.signal, pr.interference, link, pr.schedule, guidance=p["guidance"],
-                                        beta=beta, gamma=gamma, generator=gen)
-        x, z, nfe = average_draws(x, k), average_draws(z, k), nfe * k
+        x, z, nfe = self.priors.cancel(link, steps=p["steps"], order=p["order"], guidance=p["guidance"], beta=beta,
+                                       gamma=gamma, sampler=p["sampler"], samples=int(p["samples"]),
+                                       corrector=p["corrector"], eta=p["eta"], generator=gen)
         if not (bool(torch.isfinite(x).all()) and bool(torch.isfinite(z).all())):
             raise block_error(self, f"the sampler diverged (beta {beta:g}, gamma {gamma:g}); lower the guidance weights")
         x = (x / math.sqrt(2.0)).to(torch.float32)
         z = (z / math.sqrt(2.0)).to(torch.float32)
         numpy_out = isinstance(frame.data, np.ndarray)
         tags = dict(denoiser="icdm", icdm_beta=beta, icdm_gamma=gamma, icdm_guidance=p["guidance"],
-                    denoiser_nfe=2 * nfe, denoiser_ms=round((time.perf_counter() - t0) * 1e3, 3))
+                    icdm_sampler=p["sampler"], denoiser_nfe=2 * nfe,
+                    denoiser_ms=round((time.perf_counter() - t0) * 1e3, 3))
         return {"out": frame.replace(x.cpu().numpy() if numpy_out else x, **tags),
                 "interference": frame.replace(z.cpu().numpy() if numpy_out else z, **tags)}
 
@@ -181,6 +170,13 @@ def _positive_int(name: str, v: Any) -> int:
     if iv < 1:
         raise ValueError(f"{name} must be >= 1, got {v!r}")
     return iv
+
+
+def _unit_interval(v: Any) -> float:
+    fv = float(v)
+    if not 0.0 <= fv <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {v!r}")
+    return fv
 
 
 def _nonneg(name: str, v: Any) -> float:

@@ -6,6 +6,7 @@ ICDM interference canceller between the equalizer and the decoder (seed 000).
     python flowgraphs/icdm_interference.py --canceller none --json
     python flowgraphs/icdm_interference.py --canceller cddm --channel awgn --sinr-db 3
     python flowgraphs/icdm_interference.py --guidance dps --steps 60 --order 2
+    python flowgraphs/icdm_interference.py --sampler ddim --eta 1 --guidance dps   # ancestral steps
 
 Flowgraph::
 
@@ -64,6 +65,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta", type=float, default=None, help="default: tuned for the SINR")
     p.add_argument("--gamma", type=float, default=None, help="default: tuned for the SINR")
     p.add_argument("--corrector", default="unconditional", choices=("unconditional", "joint"))
+    p.add_argument("--sampler", default="conjpc", choices=("conjpc", "ddim", "ddpm"),
+                   help="conjpc: the seed's ConJPC; ddim with --eta 1: ancestral steps")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (0 deterministic, 1 ancestral)")
+    p.add_argument("--samples", type=int, default=1, help="independent draws averaged per item")
     p.add_argument("--frames", type=int, default=0, help="frames to send (0: one pass over the held-out patches)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="channel seed")
@@ -114,7 +119,8 @@ def build(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
         blocks.update(adapter=adapt, canceller=den)
     else:
         can = ICDMCanceller(args.channel, device=device, steps=args.steps, order=args.order, guidance=args.guidance,
-                            beta=args.beta, gamma=args.gamma, corrector=args.corrector, name="icdm")
+                            beta=args.beta, gamma=args.gamma, corrector=args.corrector, sampler=args.sampler,
+                            eta=args.eta, samples=args.samples, name="icdm")
         fg.connect(eq, can)
         fg.connect((can, "out"), dec)
         blocks["canceller"] = can
@@ -132,7 +138,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     s = blocks["sink"].summary()
     g = s["groups"][0] if len(s["groups"]) == 1 else None
     return {"flowgraph": fg.name, "canceller": args.canceller, "channel": args.channel, "snr_db": args.snr_db,
-            "sinr_db": args.sinr_db, "steps": args.steps, "order": args.order,
+            "sinr_db": args.sinr_db, "steps": args.steps, "order": args.order, "sampler": args.sampler,
+            "eta": args.eta, "samples": args.samples,
             "guidance": blocks["canceller"].params["guidance"] if args.canceller == "icdm" else None,
             "frames": s["frames"], "images": s["images"], "seconds": round(seconds, 2),
             "psnr_db": None if g is None else g["psnr_db"], "ssim": None if g is None else g["ssim"],

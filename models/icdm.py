@@ -284,11 +284,22 @@ def load_prior(name_or_path: Any, device: Any = None) -> tuple[PriorNet, NoiseSc
     return net, NoiseSchedule.from_config(cfg["schedule"]), cfg
 
 
-def default_guidance(config: dict[str, Any], sinr_db: float, variant: str = "icdm") -> tuple[float, float]:
+def guidance_key(variant: str, sampler: str = "conjpc", eta: float = 0.0) -> str:
+    """Key of a tuned-weights table: the variant for ConJPC (the seed's sampler), else
+    ``"<variant>@<sampler>"`` plus ``"-eta<eta>"`` for a stochastic DDIM (e.g. ``dps@ddim-eta1``)."""
+    if sampler == "conjpc":
+        return variant
+    return f"{variant}@{sampler}" + (f"-eta{eta:g}" if sampler == "ddim" and eta > 0 else "")
+
+
+def default_guidance(config: dict[str, Any], sinr_db: float, variant: str = "icdm", sampler: str = "conjpc",
+                     eta: float = 0.0) -> tuple[float, float]:
     """(beta, gamma) stored by ``train.py icdm-tune`` in a signal prior's config
-    (``guidance[variant]`` = list of {"sinr_db", "beta", "gamma"}), nearest SINR; (1, 1) when
+    (``guidance[key]`` = list of {"sinr_db", "beta", "gamma"}, key from :func:`guidance_key`;
+    the variant's ConJPC table when that sampler was not tuned), nearest SINR; (1, 1) when
     none was tuned."""
-    table = (config.get("guidance") or {}).get(variant) or []
+    tables = config.get("guidance") or {}
+    table = tables.get(guidance_key(variant, sampler, eta)) or tables.get(variant) or []
     if not table:
         return 1.0, 1.0
     best = min(table, key=lambda r: abs(float(r["sinr_db"]) - sinr_db))
@@ -296,5 +307,5 @@ def default_guidance(config: dict[str, Any], sinr_db: float, variant: str = "icd
 
 
 __all__ = ["ARCHITECTURE", "DEFAULT_SCHEDULE", "Link", "PriorNet", "VARIANTS", "apply_w_z", "apply_w_z_t",
-           "default_guidance", "gaussian_prior_eps", "guidance_terms", "interference_power", "joint_eps",
+           "default_guidance", "gaussian_prior_eps", "guidance_key", "guidance_terms", "interference_power", "joint_eps",
            "joint_lmmse", "likelihood_terms", "load_prior", "prior_loss", "save_prior", "tweedie_x0"]

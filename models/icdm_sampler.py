@@ -1,6 +1,6 @@
 """ICDM samplers (seed 000, section III-C): the p-order ConJPC sampler (Algorithms 2 and 3,
-eqs. 41-49) and plain DDIM / DDPM samplers with the same joint gradients (the speed comparison
-of section IV-B), plus :class:`ICDMPriors` (the two trained priors and their tuned weights)
+eqs. 41-49) and DDIM (deterministic, or ancestral with eta = 1) / DDPM samplers with the same
+joint gradients (the speed comparison of section IV-B), plus :class:`ICDMPriors` (the two trained priors and their tuned weights)
 and :func:`simulate_interference` (one simulated transmission for training and evaluation).
 
 ConJPC is UniPC (Zhao et al., [33]) in its noise-prediction form, run jointly on (x, z):
@@ -167,6 +167,7 @@ def conjpc_sample(eps_x: EpsFn, eps_z: EpsFn | None, link: Link | None, schedule
     hist_z: list[torch.Tensor] = []
     lams: list[float] = []
     last_x = last_z = None
+    x_prev_pt = pts[0]  # the point of the last predictor step (set before its first use)
     this_order = 0
     lower = 0
     B = shp[0]
@@ -234,10 +235,19 @@ def _correct(p0: _Point, p1: _Point, last: torch.Tensor, hist: list[torch.Tensor
 def ddim_sample(eps_x: EpsFn, eps_z: EpsFn, link: Link, schedule: NoiseSchedule, steps: int = 200,
                 guidance: str = "icdm", beta: float = 1.0, gamma: float = 1.0,
                 generator: torch.Generator | None = None, x_init: torch.Tensor | None = None,
-                z_init: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Deterministic DDIM (the Euler step of the probability-flow ODE in lambda) with the joint
-    gradients of eq. (40): ``v_next = sqrt(abar') v0_hat + sqrt(1 - abar') r`` with
-    ``v0_hat = (v - sqrt(1 - abar) r)/sqrt(abar)``; ``steps`` evaluations per prior."""
+                z_init: torch.Tensor | None = None, eta: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """DDIM (Song et al., eq. 12) with the joint gradients of eq. (40), from step tau to tau'::
+
+        v0_hat = (v - sqrt(1 - abar) r) / sqrt(abar)
+        s      = eta sqrt((1 - abar') / (1 - abar)) sqrt(1 - abar / abar')
+        v'     = sqrt(abar') v0_hat + sqrt(1 - abar' - s^2) r + s noise
+
+    ``eta = 0``: deterministic (the Euler step of the probability-flow ODE in lambda);
+    ``eta = 1``: ancestral (the DDPM posterior step over the skipped interval), whose fresh
+    noise lets later steps correct the errors of the approximate guidance. ``steps``
+    evaluations per prior; the last step lands on the schedule's step 0."""
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
     x = _init(tuple(link.y.shape), link.y.device, link.y.dtype, generator, x_init)
     z = _init(tuple(link.y.shape), link.y.device, link.y.dtype, generator, z_init)
     pts = _trajectory(schedule, steps)
@@ -247,8 +257,15 @@ def ddim_sample(eps_x: EpsFn, eps_z: EpsFn, link: Link, schedule: NoiseSchedule,
         p, q = pts[i], pts[i + 1]
         tt = torch.full((B,), p.t, dtype=torch.long, device=x.device)
         rx, rz = guide(x, z, eps_x(x, tt), eps_z(z, tt), p.abar)
-        x = q.alpha * (x - p.sigma * rx) / p.alpha + q.sigma * rx
-        z = q.alpha * (z - p.sigma * rz) / p.alpha + q.sigma * rz
+        s = eta * math.sqrt((1 - q.abar) / (1 - p.abar) * (1 - p.abar / q.abar)) if eta > 0 else 0.0
+        c = math.sqrt(max(1 - q.abar - s * s, 0.0))
+        out = []
+        for v, r in ((x, rx), (z, rz)):
+            nxt = q.alpha * (v - p.sigma * r) / p.alpha + c * r
+            if s > 0:
+                nxt = nxt + s * torch.randn(v.shape, generator=generator, device=v.device, dtype=v.dtype)
+            out.append(nxt)
+        x, z = out
     return x, z, steps
 
 
@@ -301,37 +318,42 @@ class ICDMPriors:
             raise ValueError("the two priors were trained on different schedules")
         return cls(s, i, sched, scfg, icfg)
 
-    def guidance_for(self, sinr_db: float, variant: str = "icdm") -> tuple[float, float]:
+    def guidance_for(self, sinr_db: float, variant: str = "icdm", sampler: str = "conjpc",
+                     eta: float = 0.0) -> tuple[float, float]:
         """Tuned (beta, gamma) nearest to ``sinr_db`` (see :func:`models.icdm.default_guidance`)."""
         from .icdm import default_guidance
 
-        return default_guidance(self.signal_config, sinr_db, variant)
+        return default_guidance(self.signal_config, sinr_db, variant, sampler, eta)
 
     @torch.no_grad()
     def cancel(self, link: Link, steps: int = 40, order: int = 2, guidance: str = "icdm",
                beta: float | None = None, gamma: float | None = None, sampler: str = "conjpc",
-               seed: int | None = 0, sinr_db: float | None = None, samples: int = 1
-               ) -> tuple[torch.Tensor, torch.Tensor, int]:
+               seed: int | None = 0, sinr_db: float | None = None, samples: int = 1,
+               corrector: str = "unconditional", eta: float = 0.0,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Signal and interference estimates (diffusion units) for ``link``; beta/gamma default
-        to the tuned weights at ``sinr_db`` (computed from the link when None). ``samples`` > 1
-        averages that many independent draws (a Monte Carlo posterior mean; NFE x samples)."""
+        to the weights tuned for (guidance, sampler, eta) at ``sinr_db`` (computed from the link
+        when None). ``sampler``: "conjpc" (order, corrector), "ddim" (eta: 0 deterministic, 1
+        ancestral) or "ddpm" (all T steps). ``samples`` > 1 averages that many independent draws
+        (a Monte Carlo posterior mean; NFE x samples). Draws come from ``generator`` or else a
+        fresh one seeded with ``seed``. Returns ``(x_hat, z_hat, NFE per prior)``."""
         if beta is None or gamma is None:
             if sinr_db is None:
                 sinr_db = 10 * math.log10(link.px / max(link.pz + link.s2, 1e-30))
-            b, g = self.guidance_for(sinr_db, guidance)
+            b, g = self.guidance_for(sinr_db, guidance, sampler, eta)
             beta = b if beta is None else beta
             gamma = g if gamma is None else gamma
         link = repeat_link(link.to(self.device), samples)
-        gen = None
-        if seed is not None:
+        gen = generator
+        if gen is None and seed is not None:
             gen = torch.Generator(device=self.device)
             gen.manual_seed(int(seed))
         if sampler == "conjpc":
             x, z, n = conjpc_sample(self.signal, self.interference, link, self.schedule, steps=steps, order=order,
-                                    guidance=guidance, beta=beta, gamma=gamma, generator=gen)
+                                    guidance=guidance, beta=beta, gamma=gamma, generator=gen, corrector=corrector)
         elif sampler == "ddim":
             x, z, n = ddim_sample(self.signal, self.interference, link, self.schedule, steps=steps,
-                                  guidance=guidance, beta=beta, gamma=gamma, generator=gen)
+                                  guidance=guidance, beta=beta, gamma=gamma, generator=gen, eta=eta)
         elif sampler == "ddpm":
             x, z, n = ddpm_sample(self.signal, self.interference, link, self.schedule, guidance=guidance,
                                   beta=beta, gamma=gamma, generator=gen)

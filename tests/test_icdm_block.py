@@ -123,6 +123,29 @@ def test_trained_priors_reduce_latent_mse_at_sinr_0db() -> None:
     assert icdm_db < none_db - 1.0, (none_db, icdm_db)
 
 
+def test_ancestral_sampler_uses_its_own_tuned_weights_and_beats_conjpc() -> None:
+    """``sampler="ddim", eta=1``: the block reads the weights tuned for that sampler (not
+    ConJPC's), and at equal steps (T = 40) its estimate is closer to the transmitted latent
+    than ConJPC's (578 patches: -7.98 vs -5.07 dB with the ``exact`` gradient)."""
+    from semradio.blocks import image_data as D
+    from semradio.models.icdm import default_guidance
+
+    blk = ICDMCanceller("rayleigh", device="cpu", guidance="exact", sampler="ddim", eta=1.0)
+    cfg = blk.priors.signal_config
+    frame, x = interference_frame(images=D.natural_patches("eval", 32)[::18][:32], seed=3)
+    out = blk.work(frame)["out"]
+    tuned = default_guidance(cfg, 0.0, "exact", "ddim", 1.0)
+    assert (out.tags["icdm_beta"], out.tags["icdm_gamma"]) == tuned != default_guidance(cfg, 0.0, "exact")
+    assert out.tags["icdm_sampler"] == "ddim" and out.tags["denoiser_nfe"] == 80
+    anc_db = 10 * math.log10(float(np.mean((out.data - x) ** 2)))
+    blk.set_param("sampler", "conjpc")
+    blk.set_param("eta", 0.0)
+    cj_db = 10 * math.log10(float(np.mean((blk.work(frame)["out"].data - x) ** 2)))
+    assert anc_db < cj_db - 1.5, (anc_db, cj_db)
+    with pytest.raises(ValueError):
+        blk.set_param("eta", 2.0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_block_matches_shapes() -> None:
     blk = ICDMCanceller("rayleigh", device="cuda", steps=5)

@@ -9,7 +9,7 @@ import torch
 
 from semradio.blocks import channel_math as cm
 from semradio.models.icdm import (VARIANTS, Link, PriorNet, apply_w_z, apply_w_z_t, default_guidance,
-                                  gaussian_prior_eps, guidance_terms, interference_power, joint_eps,
+                                  gaussian_prior_eps, guidance_key, guidance_terms, interference_power, joint_eps,
                                   joint_lmmse, likelihood_terms, prior_loss, tweedie_x0)
 from semradio.models.icdm_sampler import (_unipc_coefficients, conjpc_sample, ddim_sample, spaced_timesteps)
 from semradio.models.schedules import NoiseSchedule
@@ -187,6 +187,34 @@ def test_conjpc_with_exact_gaussian_scores_reaches_joint_lmmse(channel: str) -> 
     assert float(((xm - mean[:, :4]) ** 2).mean()) < float(((xm - base.y.double()) ** 2).mean())
 
 
+@pytest.mark.parametrize("channel", ["awgn", "rayleigh"])
+def test_ancestral_ddim_with_exact_gaussian_scores_samples_the_posterior(channel: str) -> None:
+    """x, z ~ N(0, I), exact scores and the exact likelihood (beta = gamma = 1): DDIM with
+    eta = 1 (ancestral steps) draws from the joint posterior: mean of the draws = joint LMMSE
+    estimate, spread = posterior standard deviation. eta = 0 from the same starts is a
+    different (deterministic) map, so the two runs must differ."""
+    base = make_link(channel, B=2, k=2, snr_db=10.0, sinr_db=0.0, seed=13)
+    M = 1500
+    rep = lambda t: t.repeat_interleave(M, 0).double()  # noqa: E731
+    link = Link(rep(base.y), rep(base.w_x), rep(base.w_n), rep(base.w_z), s2=base.s2, px=1.0, pz=base.pz)
+    eps = gaussian_prior_eps(SCHED)
+    g = torch.Generator().manual_seed(3)
+    x0, z0 = torch.randn(2 * M, 4, generator=g, dtype=torch.float64), torch.randn(2 * M, 4, generator=g, dtype=torch.float64)
+    x, z, nfe = ddim_sample(eps, eps, link, SCHED, steps=100, guidance="exact", x_init=x0, z_init=z0, eta=1.0,
+                            generator=torch.Generator().manual_seed(4))
+    assert nfe == 100
+    xm, zm, cov = joint_lmmse(base)
+    v = torch.cat([x, z], -1).reshape(2, M, 8)
+    post_sd = torch.diagonal(cov, dim1=1, dim2=2).sqrt()
+    err = (v.mean(1) - torch.cat([xm, zm], -1)).abs() / post_sd
+    assert float(err.max()) < 0.12, err
+    assert torch.allclose(v.std(1), post_sd, rtol=0.12), (v.std(1), post_sd)
+    xd, _, _ = ddim_sample(eps, eps, link, SCHED, steps=100, guidance="exact", x_init=x0, z_init=z0, eta=0.0)
+    assert float((xd - x).abs().max()) > 0.1
+    with pytest.raises(ValueError):
+        ddim_sample(eps, eps, link, SCHED, steps=10, eta=1.5)
+
+
 @pytest.mark.parametrize("order", [1, 2, 3])
 def test_conjpc_orders_run_and_converge_on_gaussian(order: int) -> None:
     """Every order runs; with a fixed start the deterministic ODE solution agrees across orders
@@ -239,6 +267,11 @@ def test_default_guidance_nearest_sinr() -> None:
     assert default_guidance(cfg, -3.0) == (0.1, 0.2)
     assert default_guidance(cfg, 4.0) == (0.3, 0.4)
     assert default_guidance({}, 0.0) == (1.0, 1.0)
+    # a sampler-specific table wins; without one the variant's (ConJPC) table serves
+    cfg["guidance"]["icdm@ddim-eta1"] = [{"sinr_db": 0, "beta": 7.0, "gamma": 8.0}]
+    assert guidance_key("icdm", "ddim", 1.0) == "icdm@ddim-eta1" and guidance_key("dps") == "dps"
+    assert default_guidance(cfg, 4.0, "icdm", "ddim", 1.0) == (7.0, 8.0)
+    assert default_guidance(cfg, 4.0, "icdm", "ddim", 0.0) == (0.3, 0.4)
 
 
 def test_unguided_conjpc_reproduces_diffusers_unipc() -> None:

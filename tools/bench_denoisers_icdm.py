@@ -1,6 +1,6 @@
 """ICDM section of ``tools/bench.py denoisers``: ms per frame of ``ICDMCanceller`` with the
-p-order ConJPC sampler (T = 40) versus DDIM/Euler (200 steps) and ancestral DDPM (1000 steps)
-with the same two priors and the same joint gradients (seed 000 section IV-B: 1.57 s vs 7.8 s vs
+p-order ConJPC sampler (T = 40) versus DDIM/Euler (200 steps) and ancestral DDPM (1000 steps),
+plus ancestral DDIM (eta = 1) at 40 steps, with the same two priors and the same joint gradients (seed 000 section IV-B: 1.57 s vs 7.8 s vs
 39.2 s on an RTX 4090 with DiT priors at 128x128).
 
 Frames: the block's own input format (an MMSE equalizer frame of a Rayleigh draw with its W
@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-SAMPLER_STEPS = (("conjpc", 40), ("ddim", 200), ("ddpm", 1000))
+#: (sampler, steps, eta): the seed's three, plus ancestral DDIM at ConJPC's step count.
+SAMPLER_STEPS = (("conjpc", 40, 0.0), ("ddim", 200, 0.0), ("ddpm", 1000, 0.0), ("ddim", 40, 1.0))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,9 +48,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if dev == "cuda":
             frame = frame.replace(torch.from_numpy(frame.data).cuda())
         rows = []
-        for sampler, steps in SAMPLER_STEPS:
+        for sampler, steps, eta in SAMPLER_STEPS:
             blk.set_param("sampler", sampler)
             blk.set_param("steps", steps)
+            blk.set_param("eta", eta)
             blk.work(frame)  # warm-up
             times = []
             for _ in range(max(1, args.icdm_repeat)):
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     torch.cuda.synchronize()
                 times.append((time.perf_counter() - t0) * 1e3)
             ms = statistics.median(times)
-            rows.append({"sampler": sampler, "steps": steps, "nfe": res["out"].tags["denoiser_nfe"],
+            rows.append({"sampler": sampler, "steps": steps, "eta": eta, "nfe": res["out"].tags["denoiser_nfe"],
                          "ms_per_frame": round(ms, 2), "ms_per_image": round(ms / args.icdm_batch, 3)})
         base = rows[0]["ms_per_frame"]
         for r in rows:

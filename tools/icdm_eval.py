@@ -47,7 +47,8 @@ def heldout_pairs(n: int | None, interferer_seed: int = 1) -> tuple[np.ndarray, 
 @torch.no_grad()
 def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n: int | None = None,
              steps: int = 40, order: int = 2, seed: int = 0, batch: int = 192, corrector: str = "unconditional",
-             weights: dict[str, tuple[float, float]] | None = None, samples: int = 1) -> list[dict[str, Any]]:
+             weights: dict[str, tuple[float, float]] | None = None, samples: int = 1, sampler: str = "conjpc",
+             eta: float = 0.0) -> list[dict[str, Any]]:
     """One row per method: latent MSE (dB), PSNR (dB), SSIM, seconds, beta/gamma used."""
     from semradio.models import metrics as M
     from semradio.models.cddm import bind_condition, cddm_sample, from_diffusion_units, load_cddm, to_diffusion_units
@@ -79,11 +80,10 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
                                    sim.link.w_n, s2, sched)
                 est = from_diffusion_units(x)
             else:
-                b, g = (weights or {}).get(m) or priors.guidance_for(sinr_db, m)
+                b, g = (weights or {}).get(m) or priors.guidance_for(sinr_db, m, sampler, eta)
                 used[m] = (b, g)
-                x, _, _ = priors.cancel(sim.link, steps=steps, order=order, guidance=m, beta=b, gamma=g,
-                                        seed=seed + i, samples=samples) if corrector == "unconditional" else _cancel_joint(
-                                            priors, sim.link, steps, order, m, b, g, seed + i)
+                x, _, _ = priors.cancel(sim.link, steps=steps, order=order, guidance=m, beta=b, gamma=g, seed=seed + i,
+                                        samples=samples, corrector=corrector, sampler=sampler, eta=eta)
                 est = x / math.sqrt(2.0)
             rec = codec.decode(est.float(), snr_db)
             a = acc[m]
@@ -98,6 +98,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
         b, g = used.get(m, (None, None))
         rows.append({"channel": channel, "snr_db": snr_db, "sinr_db": sinr_db, "method": m,
                      "steps": steps if m in ICDM_METHODS else None, "order": order if m in ICDM_METHODS else None,
+                     "sampler": (sampler + (f"-eta{eta:g}" if eta else "")) if m in ICDM_METHODS else None,
                      "samples": samples if m in ICDM_METHODS else None,
                      "beta": b, "gamma": g, "images": len(imgs),
                      "latent_mse_db": round(10 * math.log10(sum(a["se"]) / count), 3),
@@ -107,16 +108,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
     return rows
 
 
-def _cancel_joint(priors: Any, link: Any, steps: int, order: int, guidance: str, beta: float, gamma: float,
-                  seed: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    from semradio.models.icdm_sampler import conjpc_sample
-
-    gen = torch.Generator().manual_seed(seed)
-    return conjpc_sample(priors.signal, priors.interference, link, priors.schedule, steps=steps, order=order,
-                         guidance=guidance, beta=beta, gamma=gamma, generator=gen, corrector="joint")
-
-
-FIELDS = ["channel", "snr_db", "sinr_db", "method", "steps", "order", "samples", "beta", "gamma", "images", "latent_mse_db",
+FIELDS = ["channel", "snr_db", "sinr_db", "method", "steps", "order", "sampler", "samples", "beta", "gamma", "images", "latent_mse_db",
           "latent_gain_db", "psnr_db", "ssim", "seconds"]
 
 
@@ -167,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--order", type=int, default=2)
         p.add_argument("--corrector", default="unconditional", choices=("unconditional", "joint"))
         p.add_argument("--samples", type=int, default=1, help="ICDM draws averaged per item")
+        p.add_argument("--sampler", default="conjpc", choices=("conjpc", "ddim", "ddpm"))
+        p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (1: ancestral)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--out-dir", default=str(ROOT / "out" / "icdm"))
@@ -177,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for sinr in args.sinr_db:
         rs = evaluate(args.channel, args.snr_db, sinr, args.methods, args.n, args.steps, args.order, args.seed,
-                      corrector=args.corrector, samples=args.samples)
+                      corrector=args.corrector, samples=args.samples, sampler=args.sampler, eta=args.eta)
         for r in rs:
             print(json.dumps(r), file=sys.stderr)
         rows += rs

@@ -233,6 +233,9 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
                    help="also record VARIANT as the priors' default guidance (read by ICDMCanceller)")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--order", type=int, default=2)
+    p.add_argument("--sampler", default="conjpc", choices=("conjpc", "ddim", "ddpm"),
+                   help="tune for this sampler (weights stored under models.icdm.guidance_key)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (1: ancestral)")
     p.add_argument("--n", type=int, default=128, help="training patches per evaluation")
     p.add_argument("--seed", type=int, default=55)
     p.add_argument("--threads", type=int, default=0)
@@ -249,6 +252,7 @@ def run_tune(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Grid search (beta, gamma) per SINR and variant on training patches; store in the JSON."""
     from semradio.blocks import image_data as D
     from semradio.models.checkpoint import load_codec, resolve_device
+    from semradio.models.icdm import guidance_key
     from semradio.models.icdm_sampler import ICDMPriors, simulate_interference
 
     if args.threads:
@@ -261,6 +265,7 @@ def run_tune(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     imgs_z = D.PatchSampler("train", 32, seed=args.seed + 1).sample(args.n)
     t0 = time.perf_counter()
     table: dict[str, list[dict[str, Any]]] = {}
+    diverged: list[dict[str, Any]] = []
     for variant in args.guidance:
         grid_b = args.beta or DEFAULT_GRIDS[variant]
         grid_g = args.gamma or grid_b
@@ -273,21 +278,26 @@ def run_tune(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             pairs = [(b, b) for b in grid_b] if args.tied else [(b, g) for b in grid_b for g in grid_g]
             for b, g in pairs:
                 xh, _, _ = priors.cancel(sim.link, steps=args.steps, order=args.order, guidance=variant,
-                                         beta=b, gamma=g, seed=args.seed)
+                                         beta=b, gamma=g, seed=args.seed, sampler=args.sampler, eta=args.eta)
                 err = float(torch.mean((xh / math.sqrt(2) - sim.x_eq) ** 2))
                 mse = 10 * math.log10(err) if math.isfinite(err) and err > 0 else math.inf
                 if math.isfinite(mse) and (best is None or mse < best[0]):
                     best = (mse, b, g)
-            if best is None:
-                raise SystemExit(f"tune: every ({variant}) weight diverged at SINR {sinr:g} dB")
+            if best is None:  # counted, not stored: the nearest tuned SINR serves this one
+                diverged.append({"guidance": variant, "sinr_db": sinr})
+                print(f"tune: every {variant} weight diverged at SINR {sinr:g} dB; no entry stored", file=sys.stderr)
+                continue
             rows.append({"sinr_db": sinr, "beta": best[1], "gamma": best[2], "latent_mse_db": round(best[0], 3),
                          "latent_mse_db_none": round(base, 3)})
             print(f"{variant} SINR {sinr:g} dB: beta {best[1]:g} gamma {best[2]:g}: latent MSE {base:.2f} -> "
                   f"{best[0]:.2f} dB", file=sys.stderr)
-        table[variant] = rows
+        if not rows:
+            raise SystemExit(f"tune: every {variant} weight diverged at every SINR")
+        table[guidance_key(variant, args.sampler, args.eta)] = rows
     record = {"command": "python tools/train.py " + shlex.join(argv), "seconds": round(time.perf_counter() - t0, 1),
-              "table": table,
-              "snr_db": args.snr_db, "steps": args.steps, "order": args.order, "patches": args.n,
+              "table": table, "diverged": diverged,
+              "snr_db": args.snr_db, "steps": args.steps, "order": args.order, "sampler": args.sampler,
+              "eta": args.eta, "patches": args.n,
               "data": f"training patches (PatchSampler seeds {args.seed}, {args.seed + 1})"}
     if not args.dry_run:
         js = CKPT_DIR / f"{priors.signal_config['name']}.json"
