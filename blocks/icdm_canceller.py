@@ -44,8 +44,8 @@ class ICDMCanceller(Block):
     tuned best on training patches, else "icdm"), ``beta``/``gamma`` (None: the weights tuned for the frame's
     SINR, stored with the priors), ``corrector`` ("unconditional" as in Algorithm 2, or
     "joint"), ``sampler`` ("conjpc", "ddim", "ddpm"), ``eta`` (DDIM only: 0 deterministic, 1
-    ancestral, which re-noises each step and so corrects guidance errors), ``seed`` (initial draws; each frame uses
-    seed + seq, so runs are reproducible), ``samples`` (1: one ODE solve per item as in the seed;
+    ancestral, which re-noises each step and so corrects guidance errors), ``seed`` (initial
+    draws; each frame uses seed + seq, so runs are reproducible), ``samples`` (1: one ODE solve per item as in the seed;
     k > 1 averages k independent solves, a Monte Carlo posterior mean, at k times the cost).
     Constructor: ``channel`` ("awgn" or "rayleigh": picks the shipped priors), ``signal`` /
     ``interference`` (prior names or paths, overriding), ``device`` ("auto", "cpu", "cuda").
@@ -137,10 +137,7 @@ class ICDMCanceller(Block):
             return {"out": frame.replace(denoiser="none"), "interference": frame.replace(denoiser="none")}
         t0 = time.perf_counter()
         link = self.link_of(frame)
-        sinr = 10 * math.log10(link.px / max(link.pz + link.s2, 1e-30))
-        tb, tg = self.priors.guidance_for(sinr, p["guidance"], p["sampler"], p["eta"])
-        beta = tb if p["beta"] is None else p["beta"]
-        gamma = tg if p["gamma"] is None else p["gamma"]
+        beta, gamma = self.priors.weights(link, p["guidance"], p["sampler"], p["eta"], p["beta"], p["gamma"])
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(p["seed"]) + int(frame.seq or 0))
         x, z, nfe = self.priors.cancel(link, steps=p["steps"], order=p["order"], guidance=p["guidance"], beta=beta,

@@ -284,12 +284,15 @@ def load_prior(name_or_path: Any, device: Any = None) -> tuple[PriorNet, NoiseSc
     return net, NoiseSchedule.from_config(cfg["schedule"]), cfg
 
 
+def sampler_tag(sampler: str = "conjpc", eta: float = 0.0) -> str:
+    """The sampler's name, plus ``"-eta<eta>"`` for a stochastic DDIM (e.g. ``ddim-eta1``)."""
+    return sampler + (f"-eta{eta:g}" if sampler == "ddim" and eta > 0 else "")
+
+
 def guidance_key(variant: str, sampler: str = "conjpc", eta: float = 0.0) -> str:
     """Key of a tuned-weights table: the variant for ConJPC (the seed's sampler), else
-    ``"<variant>@<sampler>"`` plus ``"-eta<eta>"`` for a stochastic DDIM (e.g. ``dps@ddim-eta1``)."""
-    if sampler == "conjpc":
-        return variant
-    return f"{variant}@{sampler}" + (f"-eta{eta:g}" if sampler == "ddim" and eta > 0 else "")
+    ``"<variant>@<sampler_tag>"`` (e.g. ``dps@ddim-eta1``)."""
+    return variant if sampler == "conjpc" else f"{variant}@{sampler_tag(sampler, eta)}"
 
 
 def default_guidance(config: dict[str, Any], sinr_db: float, variant: str = "icdm", sampler: str = "conjpc",
@@ -307,5 +310,6 @@ def default_guidance(config: dict[str, Any], sinr_db: float, variant: str = "icd
 
 
 __all__ = ["ARCHITECTURE", "DEFAULT_SCHEDULE", "Link", "PriorNet", "VARIANTS", "apply_w_z", "apply_w_z_t",
-           "default_guidance", "gaussian_prior_eps", "guidance_key", "guidance_terms", "interference_power", "joint_eps",
-           "joint_lmmse", "likelihood_terms", "load_prior", "prior_loss", "save_prior", "tweedie_x0"]
+           "default_guidance", "gaussian_prior_eps", "guidance_key", "guidance_terms", "interference_power",
+           "joint_eps", "joint_lmmse", "likelihood_terms", "load_prior", "prior_loss", "sampler_tag", "save_prior",
+           "tweedie_x0"]

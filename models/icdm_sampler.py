@@ -1,7 +1,8 @@
 """ICDM samplers (seed 000, section III-C): the p-order ConJPC sampler (Algorithms 2 and 3,
 eqs. 41-49) and DDIM (deterministic, or ancestral with eta = 1) / DDPM samplers with the same
-joint gradients (the speed comparison of section IV-B), plus :class:`ICDMPriors` (the two trained priors and their tuned weights)
-and :func:`simulate_interference` (one simulated transmission for training and evaluation).
+joint gradients (the speed comparison of section IV-B), plus :class:`ICDMPriors` (the two
+trained priors and their tuned weights) and :func:`simulate_interference` (one simulated
+transmission for training and evaluation).
 
 ConJPC is UniPC (Zhao et al., [33]) in its noise-prediction form, run jointly on (x, z):
 
@@ -325,6 +326,18 @@ class ICDMPriors:
 
         return default_guidance(self.signal_config, sinr_db, variant, sampler, eta)
 
+    def weights(self, link: Link, guidance: str = "icdm", sampler: str = "conjpc", eta: float = 0.0,
+                beta: float | None = None, gamma: float | None = None, sinr_db: float | None = None
+                ) -> tuple[float, float]:
+        """``(beta, gamma)``: the given ones, else those tuned for (guidance, sampler, eta) at
+        ``sinr_db`` (default: the link's ``10 log10(Px / (Pz + s2))``)."""
+        if beta is not None and gamma is not None:
+            return beta, gamma
+        if sinr_db is None:
+            sinr_db = 10 * math.log10(link.px / max(link.pz + link.s2, 1e-30))
+        b, g = self.guidance_for(sinr_db, guidance, sampler, eta)
+        return (b if beta is None else beta), (g if gamma is None else gamma)
+
     @torch.no_grad()
     def cancel(self, link: Link, steps: int = 40, order: int = 2, guidance: str = "icdm",
                beta: float | None = None, gamma: float | None = None, sampler: str = "conjpc",
@@ -337,12 +350,7 @@ class ICDMPriors:
         ancestral) or "ddpm" (all T steps). ``samples`` > 1 averages that many independent draws
         (a Monte Carlo posterior mean; NFE x samples). Draws come from ``generator`` or else a
         fresh one seeded with ``seed``. Returns ``(x_hat, z_hat, NFE per prior)``."""
-        if beta is None or gamma is None:
-            if sinr_db is None:
-                sinr_db = 10 * math.log10(link.px / max(link.pz + link.s2, 1e-30))
-            b, g = self.guidance_for(sinr_db, guidance, sampler, eta)
-            beta = b if beta is None else beta
-            gamma = g if gamma is None else gamma
+        beta, gamma = self.weights(link, guidance, sampler, eta, beta, gamma, sinr_db)
         link = repeat_link(link.to(self.device), samples)
         gen = generator
         if gen is None and seed is not None:

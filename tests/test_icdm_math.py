@@ -199,7 +199,8 @@ def test_ancestral_ddim_with_exact_gaussian_scores_samples_the_posterior(channel
     link = Link(rep(base.y), rep(base.w_x), rep(base.w_n), rep(base.w_z), s2=base.s2, px=1.0, pz=base.pz)
     eps = gaussian_prior_eps(SCHED)
     g = torch.Generator().manual_seed(3)
-    x0, z0 = torch.randn(2 * M, 4, generator=g, dtype=torch.float64), torch.randn(2 * M, 4, generator=g, dtype=torch.float64)
+    x0 = torch.randn(2 * M, 4, generator=g, dtype=torch.float64)
+    z0 = torch.randn(2 * M, 4, generator=g, dtype=torch.float64)
     x, z, nfe = ddim_sample(eps, eps, link, SCHED, steps=100, guidance="exact", x_init=x0, z_init=z0, eta=1.0,
                             generator=torch.Generator().manual_seed(4))
     assert nfe == 100

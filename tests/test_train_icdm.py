@@ -29,8 +29,8 @@ def tune_args(*extra: str) -> argparse.Namespace:
 
 
 def test_tune_keys_the_table_by_sampler_and_drops_diverged_weights() -> None:
-    table = tune_module().run_tune(tune_args("--sinr-db", "0", "--beta", "30", "1e38", "--sampler", "ddim", "--eta", "1"),
-                                [])
+    args = tune_args("--sinr-db", "0", "--beta", "30", "1e38", "--sampler", "ddim", "--eta", "1")
+    table = tune_module().run_tune(args, [])
     assert list(table) == ["dps@ddim-eta1"]
     (row,) = table["dps@ddim-eta1"]
     assert row["beta"] == row["gamma"] == 30.0  # 1e38 overflows to a non-finite estimate and is dropped

@@ -1,7 +1,7 @@
 """ICDM section of ``tools/bench.py denoisers``: ms per frame of ``ICDMCanceller`` with the
 p-order ConJPC sampler (T = 40) versus DDIM/Euler (200 steps) and ancestral DDPM (1000 steps),
-plus ancestral DDIM (eta = 1) at 40 steps, with the same two priors and the same joint gradients (seed 000 section IV-B: 1.57 s vs 7.8 s vs
-39.2 s on an RTX 4090 with DiT priors at 128x128).
+plus ancestral DDIM (eta = 1) at 40 steps, with the same two priors and the same joint gradients
+(seed 000 section IV-B: 1.57 s vs 7.8 s vs 39.2 s on an RTX 4090 with DiT priors at 128x128).
 
 Frames: the block's own input format (an MMSE equalizer frame of a Rayleigh draw with its W
 tags) plus ``sinr_db``. Reported per sampler and device: steps, NFE (both priors), median ms

@@ -53,6 +53,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
     from semradio.models import metrics as M
     from semradio.models.cddm import bind_condition, cddm_sample, from_diffusion_units, load_cddm, to_diffusion_units
     from semradio.models.checkpoint import load_codec
+    from semradio.models.icdm import sampler_tag
     from semradio.models.icdm_sampler import ICDMPriors, simulate_interference
 
     dev = torch.device("cpu")
@@ -98,7 +99,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
         b, g = used.get(m, (None, None))
         rows.append({"channel": channel, "snr_db": snr_db, "sinr_db": sinr_db, "method": m,
                      "steps": steps if m in ICDM_METHODS else None, "order": order if m in ICDM_METHODS else None,
-                     "sampler": (sampler + (f"-eta{eta:g}" if eta else "")) if m in ICDM_METHODS else None,
+                     "sampler": sampler_tag(sampler, eta) if m in ICDM_METHODS else None,
                      "samples": samples if m in ICDM_METHODS else None,
                      "beta": b, "gamma": g, "images": len(imgs),
                      "latent_mse_db": round(10 * math.log10(sum(a["se"]) / count), 3),
@@ -108,8 +109,8 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
     return rows
 
 
-FIELDS = ["channel", "snr_db", "sinr_db", "method", "steps", "order", "sampler", "samples", "beta", "gamma", "images", "latent_mse_db",
-          "latent_gain_db", "psnr_db", "ssim", "seconds"]
+FIELDS = ["channel", "snr_db", "sinr_db", "method", "steps", "order", "sampler", "samples", "beta", "gamma", "images",
+          "latent_mse_db", "latent_gain_db", "psnr_db", "ssim", "seconds"]
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:

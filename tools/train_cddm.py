@@ -17,8 +17,8 @@ every K steps, so the decoder does not memorize the pool), then the decoder alon
 with MSE. ``--finetune-rule tweedie --finetune-pool 0`` makes the latents with one Tweedie step
 ``E[x_0 | x_m]`` (1 network evaluation instead of m + 1, the same held-out PSNR within 0.01 dB)
 and denoises a fresh batch for every step; the result is a new codec checkpoint ``<codec>_cddm``
-(same encoder). Fine-tuning can be continued in rounds (``--finetune-only --finetune-init <codec>_cddm``); the JSON lists every round
-with its held-out metrics.
+(same encoder). Fine-tuning can be continued in rounds (``--finetune-only --finetune-init
+<codec>_cddm``); the JSON lists every round with its held-out metrics.
 
 Resumable and seeded like ``train.py jscc`` (state in ``out/train/NAME/``, safetensors + JSON).
 """

@@ -146,11 +146,10 @@ def run_codec(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                              args.output).to(device)
     if args.init:
         model.load_state_dict(load_codec(args.init, device).state_dict())
-    trained = [p for n, p in model.named_parameters()
-               if not (args.freeze_encoder and n.startswith(ENCODER_PREFIXES))]
+    frozen = (lambda n: (n + ".").startswith(ENCODER_PREFIXES)) if args.freeze_encoder else (lambda n: False)
     for n, p in model.named_parameters():
-        p.requires_grad_(not (args.freeze_encoder and n.startswith(ENCODER_PREFIXES)))
-    opt = torch.optim.Adam(trained, lr=args.lr)
+        p.requires_grad_(not frozen(n))
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     gen = make_generator(args.seed, device)
     rng = np.random.default_rng(args.seed)
     batches, data_desc = make_batches(args.data, args.seed, rng)
@@ -163,10 +162,9 @@ def run_codec(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     lo, hi = args.snr_db
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
     model.train()
-    if args.freeze_encoder:  # frozen encoder: its normalization statistics stay as they are too
-        for n, m in model.named_modules():
-            if n.startswith(ENCODER_PREFIXES[0].rstrip(".")):
-                m.eval()
+    for n, m in model.named_modules():  # a frozen encoder keeps its normalization statistics too
+        if n and frozen(n):
+            m.eval()
 
     def loss_fn(_: int) -> torch.Tensor:
         cbr = float(args.cbrs[int(rng.integers(len(args.cbrs)))])
