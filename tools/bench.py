@@ -5,6 +5,7 @@
     python tools/bench.py channel --json     # channel blocks in a flowgraph vs plain numpy
     python tools/bench.py scopes --json      # demo flowgraph throughput with live scopes on vs off
     python tools/bench.py bridges --json     # ZMQ bridges: native / GNU Radio format over tcp
+    python tools/bench.py metrics --json     # MSE/PSNR, SSIM, LPIPS ms per image
 
 Each suite lives in ``tools/bench_<suite>.py`` and exposes ``add_arguments(parser)`` and
 ``run(args) -> dict``. Benchmarks report speed; tests check correctness.
@@ -20,7 +21,7 @@ import platform
 import sys
 import time
 
-SUITES = ("runtime", "channel", "e2e", "bridges", "scopes", "denoisers")
+SUITES = ("runtime", "channel", "e2e", "bridges", "scopes", "denoisers", "metrics")
 
 
 def main(argv: list[str] | None = None) -> int:
