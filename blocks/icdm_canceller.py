@@ -45,8 +45,9 @@ class ICDMCanceller(Block):
     SINR, stored with the priors), ``corrector`` ("unconditional" as in Algorithm 2, or
     "joint"), ``sampler`` ("conjpc", "ddim", "ddpm"), ``eta`` (DDIM only: 0 deterministic, 1
     ancestral, which re-noises each step and so corrects guidance errors), ``seed`` (initial
-    draws; each frame uses seed + seq, so runs are reproducible), ``samples`` (1: one ODE solve per item as in the seed;
-    k > 1 averages k independent solves, a Monte Carlo posterior mean, at k times the cost).
+    draws; each frame uses seed + seq, so runs are reproducible), ``samples`` (1: one solve per
+    item as in the seed; k > 1 averages k independent solves, a Monte Carlo posterior mean, at k
+    times the cost, with the weights tuned for averaged draws when stored: ``-mean`` tables).
     Constructor: ``channel`` ("awgn" or "rayleigh": picks the shipped priors), ``signal`` /
     ``interference`` (prior names or paths, overriding), ``device`` ("auto", "cpu", "cuda").
     Errors: ValueError naming the block for a wrong dtype/shape, missing tags, or tags of
@@ -137,7 +138,8 @@ class ICDMCanceller(Block):
             return {"out": frame.replace(denoiser="none"), "interference": frame.replace(denoiser="none")}
         t0 = time.perf_counter()
         link = self.link_of(frame)
-        beta, gamma = self.priors.weights(link, p["guidance"], p["sampler"], p["eta"], p["beta"], p["gamma"])
+        beta, gamma = self.priors.weights(link, p["guidance"], p["sampler"], p["eta"], p["beta"], p["gamma"],
+                                          samples=p["samples"])
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(p["seed"]) + int(frame.seq or 0))
         x, z, nfe = self.priors.cancel(link, steps=p["steps"], order=p["order"], guidance=p["guidance"], beta=beta,

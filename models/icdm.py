@@ -308,20 +308,23 @@ def sampler_tag(sampler: str = "conjpc", eta: float = 0.0) -> str:
     return sampler + (f"-eta{eta:g}" if sampler == "ddim" and eta > 0 else "")
 
 
-def guidance_key(variant: str, sampler: str = "conjpc", eta: float = 0.0) -> str:
+def guidance_key(variant: str, sampler: str = "conjpc", eta: float = 0.0, samples: int = 1) -> str:
     """Key of a tuned-weights table: the variant for ConJPC (the seed's sampler), else
-    ``"<variant>@<sampler_tag>"`` (e.g. ``dps@ddim-eta1``)."""
-    return variant if sampler == "conjpc" else f"{variant}@{sampler_tag(sampler, eta)}"
+    ``"<variant>@<sampler_tag>"`` (e.g. ``dps@ddim-eta1``); with ``samples`` > 1 (draws averaged
+    into a posterior mean, which wants weaker guidance than one draw) ``"-mean"`` is appended."""
+    key = variant if sampler == "conjpc" else f"{variant}@{sampler_tag(sampler, eta)}"
+    return key + ("-mean" if samples > 1 else "")
 
 
 def default_guidance(config: dict[str, Any], sinr_db: float, variant: str = "icdm", sampler: str = "conjpc",
-                     eta: float = 0.0) -> tuple[float, float]:
+                     eta: float = 0.0, samples: int = 1) -> tuple[float, float]:
     """(beta, gamma) stored by ``train.py icdm-tune`` in a signal prior's config
     (``guidance[key]`` = list of {"sinr_db", "beta", "gamma"}, key from :func:`guidance_key`;
-    the variant's ConJPC table when that sampler was not tuned), nearest SINR; (1, 1) when
-    none was tuned."""
+    falling back from the averaged table to the one-draw table of the sampler, then to the
+    variant's ConJPC table), nearest SINR; (1, 1) when none was tuned."""
     tables = config.get("guidance") or {}
-    table = tables.get(guidance_key(variant, sampler, eta)) or tables.get(variant) or []
+    table = (tables.get(guidance_key(variant, sampler, eta, samples)) or tables.get(guidance_key(variant, sampler, eta))
+             or tables.get(variant) or [])
     if not table:
         return 1.0, 1.0
     best = min(table, key=lambda r: abs(float(r["sinr_db"]) - sinr_db))

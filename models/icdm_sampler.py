@@ -320,22 +320,23 @@ class ICDMPriors:
         return cls(s, i, sched, scfg, icfg)
 
     def guidance_for(self, sinr_db: float, variant: str = "icdm", sampler: str = "conjpc",
-                     eta: float = 0.0) -> tuple[float, float]:
+                     eta: float = 0.0, samples: int = 1) -> tuple[float, float]:
         """Tuned (beta, gamma) nearest to ``sinr_db`` (see :func:`models.icdm.default_guidance`)."""
         from .icdm import default_guidance
 
-        return default_guidance(self.signal_config, sinr_db, variant, sampler, eta)
+        return default_guidance(self.signal_config, sinr_db, variant, sampler, eta, samples)
 
     def weights(self, link: Link, guidance: str = "icdm", sampler: str = "conjpc", eta: float = 0.0,
-                beta: float | None = None, gamma: float | None = None, sinr_db: float | None = None
-                ) -> tuple[float, float]:
-        """``(beta, gamma)``: the given ones, else those tuned for (guidance, sampler, eta) at
-        ``sinr_db`` (default: the link's ``10 log10(Px / (Pz + s2))``)."""
+                beta: float | None = None, gamma: float | None = None, sinr_db: float | None = None,
+                samples: int = 1) -> tuple[float, float]:
+        """``(beta, gamma)``: the given ones, else those tuned for (guidance, sampler, eta,
+        one draw or an average of ``samples``) at ``sinr_db`` (default: the link's
+        ``10 log10(Px / (Pz + s2))``)."""
         if beta is not None and gamma is not None:
             return beta, gamma
         if sinr_db is None:
             sinr_db = 10 * math.log10(link.px / max(link.pz + link.s2, 1e-30))
-        b, g = self.guidance_for(sinr_db, guidance, sampler, eta)
+        b, g = self.guidance_for(sinr_db, guidance, sampler, eta, samples)
         return (b if beta is None else beta), (g if gamma is None else gamma)
 
     @torch.no_grad()
@@ -350,7 +351,7 @@ class ICDMPriors:
         ancestral) or "ddpm" (all T steps). ``samples`` > 1 averages that many independent draws
         (a Monte Carlo posterior mean; NFE x samples). Draws come from ``generator`` or else a
         fresh one seeded with ``seed``. Returns ``(x_hat, z_hat, NFE per prior)``."""
-        beta, gamma = self.weights(link, guidance, sampler, eta, beta, gamma, sinr_db)
+        beta, gamma = self.weights(link, guidance, sampler, eta, beta, gamma, sinr_db, samples)
         link = repeat_link(link.to(self.device), samples)
         gen = generator
         if gen is None and seed is not None:

@@ -273,6 +273,13 @@ def test_default_guidance_nearest_sinr() -> None:
     assert guidance_key("icdm", "ddim", 1.0) == "icdm@ddim-eta1" and guidance_key("dps") == "dps"
     assert default_guidance(cfg, 4.0, "icdm", "ddim", 1.0) == (7.0, 8.0)
     assert default_guidance(cfg, 4.0, "icdm", "ddim", 0.0) == (0.3, 0.4)
+    # averaged draws (a posterior mean) have their own table, else the one-draw table serves
+    assert guidance_key("icdm", "ddim", 1.0, samples=8) == "icdm@ddim-eta1-mean"
+    assert guidance_key("icdm", samples=1) == "icdm"
+    assert default_guidance(cfg, 4.0, "icdm", "ddim", 1.0, samples=8) == (7.0, 8.0)
+    cfg["guidance"]["icdm@ddim-eta1-mean"] = [{"sinr_db": 0, "beta": 5.0, "gamma": 5.0}]
+    assert default_guidance(cfg, 4.0, "icdm", "ddim", 1.0, samples=8) == (5.0, 5.0)
+    assert default_guidance(cfg, 4.0, "icdm", "ddim", 1.0, samples=1) == (7.0, 8.0)
 
 
 def test_unguided_conjpc_reproduces_diffusers_unipc() -> None:

@@ -1,5 +1,6 @@
-"""tools/train.py icdm-tune: weights are stored per (variant, sampler) key, and a SINR at which
-every weight diverges is counted and skipped rather than aborting the whole search."""
+"""tools/train.py icdm-tune: weights are stored per (variant, sampler, one draw or a mean) key,
+and a SINR at which every weight diverges is counted and skipped rather than aborting the whole
+search."""
 
 from __future__ import annotations
 
@@ -40,3 +41,11 @@ def test_tune_keys_the_table_by_sampler_and_drops_diverged_weights() -> None:
 def test_tune_without_any_finite_weight_exits_with_a_message() -> None:
     with pytest.raises(SystemExit, match="diverged at every SINR"):
         tune_module().run_tune(tune_args("--sinr-db", "0", "--beta", "1e38"), [])
+
+
+def test_tune_of_averaged_draws_has_its_own_key() -> None:
+    args = tune_args("--sinr-db", "0", "--beta", "10", "--sampler", "ddim", "--eta", "1", "--samples", "3")
+    table = tune_module().run_tune(args, [])
+    assert list(table) == ["dps@ddim-eta1-mean"]
+    (row,) = table["dps@ddim-eta1-mean"]
+    assert row["latent_mse_db"] < row["latent_mse_db_none"]

@@ -95,7 +95,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
                                    sim.link.w_n, s2, sched)
                 est = from_diffusion_units(x)
             else:
-                b, g = (weights or {}).get(m) or priors.guidance_for(sinr_db, m, sampler, eta)
+                b, g = (weights or {}).get(m) or priors.guidance_for(sinr_db, m, sampler, eta, samples)
                 used[m] = (b, g)
                 x, _, _ = priors.cancel(sim.link, steps=steps, order=order, guidance=m, beta=b, gamma=g, seed=seed + i,
                                         samples=samples, corrector=corrector, sampler=sampler, eta=eta)

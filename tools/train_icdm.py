@@ -236,6 +236,8 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", default="conjpc", choices=("conjpc", "ddim", "ddpm"),
                    help="tune for this sampler (weights stored under models.icdm.guidance_key)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (1: ancestral)")
+    p.add_argument("--samples", type=int, default=1,
+                   help="tune the average of this many draws (a posterior mean; stored under the -mean key)")
     p.add_argument("--n", type=int, default=128, help="training patches per evaluation")
     p.add_argument("--seed", type=int, default=55)
     p.add_argument("--threads", type=int, default=0)
@@ -278,7 +280,8 @@ def run_tune(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             pairs = [(b, b) for b in grid_b] if args.tied else [(b, g) for b in grid_b for g in grid_g]
             for b, g in pairs:
                 xh, _, _ = priors.cancel(sim.link, steps=args.steps, order=args.order, guidance=variant,
-                                         beta=b, gamma=g, seed=args.seed, sampler=args.sampler, eta=args.eta)
+                                         beta=b, gamma=g, seed=args.seed, sampler=args.sampler, eta=args.eta,
+                                         samples=args.samples)
                 err = float(torch.mean((xh / math.sqrt(2) - sim.x_eq) ** 2))
                 mse = 10 * math.log10(err) if math.isfinite(err) and err > 0 else math.inf
                 if math.isfinite(mse) and (best is None or mse < best[0]):
@@ -293,11 +296,11 @@ def run_tune(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                   f"{best[0]:.2f} dB", file=sys.stderr)
         if not rows:
             raise SystemExit(f"tune: every {variant} weight diverged at every SINR")
-        table[guidance_key(variant, args.sampler, args.eta)] = rows
+        table[guidance_key(variant, args.sampler, args.eta, args.samples)] = rows
     record = {"command": "python tools/train.py " + shlex.join(argv), "seconds": round(time.perf_counter() - t0, 1),
               "table": table, "diverged": diverged,
               "snr_db": args.snr_db, "steps": args.steps, "order": args.order, "sampler": args.sampler,
-              "eta": args.eta, "patches": args.n,
+              "eta": args.eta, "samples": args.samples, "patches": args.n,
               "data": f"training patches (PatchSampler seeds {args.seed}, {args.seed + 1})"}
     if not args.dry_run:
         js = CKPT_DIR / f"{priors.signal_config['name']}.json"
