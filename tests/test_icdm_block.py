@@ -187,3 +187,18 @@ def test_flowgraph_reports_lpips_on_request(capsys: pytest.CaptureFixture[str]) 
                      "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["images"] == 4 and 0.0 < out["lpips"] < 1.0
+
+
+def test_averaged_draws_use_the_weights_tuned_for_a_mean() -> None:
+    """``samples`` > 1: the block reads the ``-mean`` table (weaker guidance than one draw needs)
+    and reports K times the NFE."""
+    from semradio.models.icdm import default_guidance
+
+    blk = ICDMCanceller("rayleigh", device="cpu", guidance="dps", sampler="ddim", eta=1.0, steps=4, samples=2)
+    cfg = blk.priors.signal_config
+    assert "dps@ddim-eta1-mean" in cfg["guidance"]
+    frame, _ = interference_frame(batch=2)
+    out = blk.work(frame)["out"]
+    mean_w = default_guidance(cfg, 0.0, "dps", "ddim", 1.0, samples=2)
+    assert (out.tags["icdm_beta"], out.tags["icdm_gamma"]) == mean_w != default_guidance(cfg, 0.0, "dps", "ddim", 1.0)
+    assert out.tags["denoiser_nfe"] == 2 * 8
