@@ -62,7 +62,6 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
     from semradio.models.checkpoint import load_codec
     from semradio.models.icdm import sampler_tag
     from semradio.models.icdm_sampler import ICDMPriors, simulate_interference
-
     from semradio.models.lpips import load_lpips
 
     dev = torch.device("cpu")
@@ -76,7 +75,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
     cddm = load_cddm(f"cddm_natural32_{channel}_cbr1-6", dev) if "cddm" in methods else None
     imgs, imgs_z = heldout_pairs(n)
     acc: dict[str, dict[str, list[Any]]] = {m: {"se": [], "psnr": [], "ssim": [], "sec": [],
-                                                **{f"lpips_{n}": [] for n in lpips}} for m in methods}
+                                                **{f"lpips_{net}": [] for net in lpips}} for m in methods}
     ref_se: list[float] = []
     used: dict[str, tuple[float, float]] = {}
     for i in range(0, len(imgs), batch):
@@ -121,7 +120,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
                      "latent_mse_db": round(10 * math.log10(sum(a["se"]) / count), 3),
                      "latent_gain_db": round(10 * math.log10(sum(ref_se) / sum(a["se"])), 3),
                      "psnr_db": round(float(np.mean(a["psnr"])), 3), "ssim": round(float(np.mean(a["ssim"])), 4),
-                     **{f"lpips_{n}": round(float(np.mean(a[f"lpips_{n}"])), 4) for n in lpips},
+                     **{f"lpips_{net}": round(float(np.mean(a[f"lpips_{net}"])), 4) for net in lpips},
                      "seconds": round(sum(a["sec"]), 2)})
     return rows
 
@@ -170,8 +169,7 @@ def interference_bound(channel: str, snr_db: float, sinr_db: float, n_profile: i
 
 
 FIELDS = ["channel", "snr_db", "sinr_db", "method", "steps", "order", "sampler", "samples", "beta", "gamma", "images",
-          "decoder",
-          "latent_mse_db", "latent_gain_db", "psnr_db", "ssim", "lpips_alex", "lpips_vgg", "seconds"]
+          "decoder", "latent_mse_db", "latent_gain_db", "psnr_db", "ssim", "lpips_alex", "lpips_vgg", "seconds"]
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
