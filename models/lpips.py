@@ -120,8 +120,8 @@ class LPIPS(nn.Module):
                 backbone's minimum side (:data:`MIN_SIDE`).
         """
         dev = self.shift.device
-        a = torch.as_tensor(np.asarray(ref) if not torch.is_tensor(ref) else ref, dtype=torch.float32).to(dev)
-        b = torch.as_tensor(np.asarray(rec) if not torch.is_tensor(rec) else rec, dtype=torch.float32).to(dev)
+        a = torch.as_tensor(ref, dtype=torch.float32, device=dev)
+        b = torch.as_tensor(rec, dtype=torch.float32, device=dev)
         if a.shape != b.shape or a.dim() != 4 or a.shape[1] not in (1, 3):
             raise ValueError(f"LPIPS takes two (B, 1|3, H, W) batches of one shape, got {tuple(a.shape)} "
                              f"and {tuple(b.shape)}")

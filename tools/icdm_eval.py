@@ -34,6 +34,15 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 ICDM_METHODS = ("icdm", "exact", "dps", "gdm", "projection")
+INTERFERER_CODEC = "jscc_natural32_awgn_cbr1-6_interferer"
+
+
+def load_codecs(channel: str, device: Any = "cpu") -> tuple[Any, Any]:
+    """(the channel's shipped natural32 codec, the interfering transmitter's codec), eval mode."""
+    from semradio.models.checkpoint import load_codec
+
+    return (load_codec(f"jscc_natural32_{channel}_cbr1-6", device).eval(),
+            load_codec(INTERFERER_CODEC, device).eval())
 
 
 def heldout_pairs(n: int | None, interferer_seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +75,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
 
     dev = torch.device("cpu")
     lp_nets = {net: load_lpips(net=net) for net in lpips}
-    codec = load_codec(f"jscc_natural32_{channel}_cbr1-6", dev).eval()
-    interferer = load_codec("jscc_natural32_awgn_cbr1-6_interferer", dev).eval()
+    codec, interferer = load_codecs(channel, dev)
     dec_codec = codec if decoder is None else load_codec(decoder, dev).eval()
     if any(not torch.equal(v, codec.encoder.state_dict()[k]) for k, v in dec_codec.encoder.state_dict().items()):
         raise SystemExit(f"icdm_eval: decoder codec {decoder} has another encoder than the {channel} codec")
@@ -139,11 +147,9 @@ def interference_bound(channel: str, snr_db: float, sinr_db: float, n_profile: i
     interference keeps its phase, so these rows do not bound it (reported for reference)."""
     from semradio.blocks import channel_math as cm
     from semradio.blocks import image_data as D
-    from semradio.models.checkpoint import load_codec
     from semradio.models.icdm import per_symbol_lmmse
 
-    codec = load_codec(f"jscc_natural32_{channel}_cbr1-6", "cpu").eval()
-    interferer = load_codec("jscc_natural32_awgn_cbr1-6_interferer", "cpu").eval()
+    codec, interferer = load_codecs(channel)
 
     def enc(c: Any, a: np.ndarray) -> torch.Tensor:
         return torch.cat([cm.normalize_power(c.encode(torch.from_numpy(np.ascontiguousarray(a[i:i + 256])), snr_db))
