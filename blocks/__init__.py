@@ -1,57 +1,130 @@
-"""semradio.blocks: the block library (sources, channel, equalizer, codecs, denoisers, sinks)."""
+"""semradio.blocks: the block library, one subpackage per family, as GNU Radio users know them.
 
-from .basic import ArraySource, CollectSink, CountingSource, NullSink, PassThrough, Throttle
+========================= =================================================================
+``basic``                 ArraySource, CountingSource, ImageSource, SymbolSource, CollectSink,
+                          NullSink, PassThrough, Throttle
+``channels``              PowerNormalizer, ComplexToReal, AWGNChannel, RayleighChannel,
+                          RicianChannel, InterferenceChannel, Superpose
+``digital``               MMSEEqualizer, ZFEqualizer
+``codecs``                JSCCEncoder, JSCCDecoder, CDiffDecoder
+``denoisers``             CDDMDenoiser, VELatentDenoiser, ConsistencyDenoiser, ICDMCanceller
+                          (and the registry behind a chain's ``--denoiser``)
+``metrics``               MetricSink, ChannelMeter
+``zeromq``                ZMQSink, ZMQSource (native and gr-zeromq formats, PMT, CURVE)
+``fileio``                IQFileSource, IQFileSink, SigMFSource, SigMFSink
+``qtgui``                 ConstellationScope, TimeScope, ImageScope, MetricScope, the window
+``hier``                  typed hierarchical blocks (the JSCC chain)
+========================= =================================================================
 
-__all__ = ["ArraySource", "CollectSink", "CountingSource", "NullSink", "PassThrough", "Throttle"]
+Every block class is also importable from here (``from semradio.blocks import AWGNChannel``).
+Names resolve lazily (``lazy_loader``): ``import semradio.blocks`` imports no family, no ZeroMQ
+bridge and no torch; a family is imported on first use, and the blocks that run networks import
+torch only when they are built.
 
-# Channel side (issue #3): power normalizer, channels, equalizers, test source and meter.
-from .channel import AWGNChannel, InterferenceChannel, RayleighChannel, RicianChannel, make_channel
-from .channel_meter import ChannelMeter
-from .equalizer import MMSEEqualizer, ZFEqualizer
-from .power import ComplexToReal, PowerNormalizer
-from .symbol_source import SymbolSource
+Modules that moved when the families were introduced stay importable under their old names
+(``semradio.blocks.channel_math`` is :mod:`semradio.dsp.channel`, ``semradio.blocks.jscc_chain``
+is :mod:`semradio.blocks.hier.jscc_chain`, ...; see ``MOVED_MODULES``).
+"""
 
-__all__ += ["AWGNChannel", "InterferenceChannel", "RayleighChannel", "RicianChannel", "make_channel",
-            "ChannelMeter", "MMSEEqualizer", "ZFEqualizer", "ComplexToReal", "PowerNormalizer",
-            "SymbolSource"]
+from __future__ import annotations
 
-# Bridges (issue #9): ZeroMQ in native and GNU Radio formats, raw IQ and SigMF files.
-from .iq_files import IQFileSink, IQFileSource
-from .sigmf_files import SigMFSink, SigMFSource
-from .zmq_bridge import ZMQSink, ZMQSource
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+from typing import Any
 
-__all__ += ["ZMQSink", "ZMQSource", "IQFileSink", "IQFileSource", "SigMFSink", "SigMFSource"]
+import lazy_loader as _lazy
 
-# JSCC side (issue #4): image sources, JSCC encoder/decoder, metric sink.
-from .image_source import ImageSource
-from .jscc import JSCCDecoder, JSCCEncoder
-from .metric_sink import MetricSink
+#: Block classes (and helpers) by family subpackage: what ``from semradio.blocks import X`` finds.
+FAMILY_EXPORTS: dict[str, list[str]] = {
+    "basic": ["ArraySource", "CollectSink", "CountingSource", "ImageSource", "NullSink", "PassThrough",
+              "SymbolSource", "Throttle"],
+    "channels": ["AWGNChannel", "ComplexToReal", "InterferenceChannel", "PowerNormalizer", "RayleighChannel",
+                 "RicianChannel", "Superpose", "make_channel"],
+    "digital": ["MMSEEqualizer", "ZFEqualizer"],
+    "codecs": ["CDiffDecoder", "JSCCDecoder", "JSCCEncoder"],
+    "denoisers": ["CDDMDenoiser", "ConsistencyDenoiser", "ICDMCanceller", "VELatentDenoiser"],
+    "metrics": ["ChannelMeter", "MetricSink"],
+    "zeromq": ["ZMQSink", "ZMQSource"],
+    "fileio": ["IQFileSink", "IQFileSource", "SigMFSink", "SigMFSource"],
+    "qtgui": ["ConstellationScope", "ImageScope", "MetricScope", "TimeScope"],
+}
 
-__all__ += ["ImageSource", "JSCCEncoder", "JSCCDecoder", "MetricSink"]
+#: Old module names under ``semradio.blocks`` -> where the module lives now.
+MOVED_MODULES: dict[str, str] = {
+    "arrays": "semradio.dsp.arrays",
+    "channel_math": "semradio.dsp.channel",
+    "image_data": "semradio.models.data",
+    "image_source": "semradio.blocks.basic.image_source",
+    "symbol_source": "semradio.blocks.basic.symbol_source",
+    "channel": "semradio.blocks.channels.fading",
+    "power": "semradio.blocks.channels.power",
+    "superpose": "semradio.blocks.channels.superpose",
+    "equalizer": "semradio.blocks.digital.equalizer",
+    "jscc": "semradio.blocks.codecs.jscc",
+    "cdiff_decoder": "semradio.blocks.codecs.cdiff_decoder",
+    "cddm_denoiser": "semradio.blocks.denoisers.cddm",
+    "ve_denoiser": "semradio.blocks.denoisers.ve",
+    "icdm_canceller": "semradio.blocks.denoisers.icdm",
+    "chain_denoisers": "semradio.blocks.denoisers.registry",
+    "denoiser_io": "semradio.blocks.denoisers.io",
+    "metric_sink": "semradio.blocks.metrics.metric_sink",
+    "channel_meter": "semradio.blocks.metrics.channel_meter",
+    "zmq_bridge": "semradio.blocks.zeromq.bridge",
+    "pmt": "semradio.blocks.zeromq.pmt",
+    "gr_tag_header": "semradio.blocks.zeromq.tag_header",
+    "gr_tags": "semradio.blocks.zeromq.gr_tags",
+    "zmq_security": "semradio.blocks.zeromq.security",
+    "iq_files": "semradio.blocks.fileio.iq_files",
+    "sigmf_files": "semradio.blocks.fileio.sigmf_files",
+    "jscc_chain": "semradio.blocks.hier.jscc_chain",
+    "scopes": "semradio.blocks.qtgui",
+}
 
-# Scopes (issue #10): sinks for the live pyqtgraph scopes (they import no Qt; the widgets are in
-# semradio.blocks.scopes.qt, --gui/--snapshot in semradio.blocks.scopes.gui_support).
-from .scopes import ConstellationScope, ImageScope, MetricScope, TimeScope
+_lazy_getattr, _lazy_dir, _names = _lazy.attach(
+    __name__, submodules=["validation", "hier", *FAMILY_EXPORTS], submod_attrs=FAMILY_EXPORTS)
 
-__all__ += ["ConstellationScope", "ImageScope", "MetricScope", "TimeScope"]
+__all__ = sorted(name for names in FAMILY_EXPORTS.values() for name in names)
 
-# Denoisers (issue #5): CDDM channel denoising between the equalizer and the decoder.
-from .cddm_denoiser import CDDMDenoiser
 
-__all__ += ["CDDMDenoiser"]
+def __getattr__(name: str) -> Any:
+    if name in MOVED_MODULES:
+        return importlib.import_module(MOVED_MODULES[name])
+    return _lazy_getattr(name)
 
-# VE latent diffusion and EECD consistency denoisers (issue #7; seed 003).
-from .ve_denoiser import ConsistencyDenoiser, VELatentDenoiser
 
-__all__ += ["ConsistencyDenoiser", "VELatentDenoiser"]
+def __dir__() -> list[str]:
+    return sorted(set(_lazy_dir()) | set(MOVED_MODULES))
 
-# ICDM interference canceller (issue #6; seed 000): two diffusion priors + ConJPC sampler.
-from .icdm_canceller import ICDMCanceller
 
-__all__ += ["ICDMCanceller"]
+def _moved_target(fullname: str) -> str | None:
+    """New module path of an old ``semradio.blocks.<name>[.<sub>...]`` path, or None."""
+    prefix = __name__ + "."
+    if not fullname.startswith(prefix):
+        return None
+    head, _, rest = fullname[len(prefix):].partition(".")
+    if head not in MOVED_MODULES:
+        return None
+    return MOVED_MODULES[head] + (f".{rest}" if rest else "")
 
-# CDiff conditional diffusion decoder (issue #8; seed 001) and the multi-user superposition.
-from .cdiff_decoder import CDiffDecoder
-from .superpose import Superpose
 
-__all__ += ["CDiffDecoder", "Superpose"]
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Lets ``import semradio.blocks.<old name>`` statements find the moved module (the same
+    module object, registered under both names)."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        new = _moved_target(fullname)
+        if new is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: Any) -> Any:
+        return importlib.import_module(_moved_target(spec.name))  # type: ignore[arg-type]
+
+    def exec_module(self, module: Any) -> None:
+        return None
+
+
+if not any(isinstance(f, _MovedModuleFinder) for f in sys.meta_path):
+    sys.meta_path.insert(0, _MovedModuleFinder())  # before the path finder: old names never load a copy

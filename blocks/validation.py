@@ -11,9 +11,7 @@ from typing import Any, Callable
 
 from semradio.runtime import Block
 
-from . import arrays as A
-
-
+from semradio.dsp import arrays as A
 def block_error(block: Block, message: str) -> ValueError:
     """``ValueError("<Class> '<name>': <message>")``."""
     return ValueError(f"{type(block).__name__} {block.name!r}: {message}")

@@ -23,8 +23,8 @@ import argparse
 import json
 import sys
 
-from semradio.blocks import jscc_chain
-from semradio.blocks.cddm_denoiser import chain_denoiser
+from semradio.blocks.hier import jscc_chain
+from semradio.blocks.denoisers.cddm import chain_denoiser
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -20,14 +20,14 @@ Flowgraph (single user)::
 
 Multi-user mode (``--interferers N``): N more ImageSources (held-out images, each shuffled with
 its own seed) go through encoders of the same kind (the VAE encoder for ``--decoder vae``) and
-PowerNormalizers, are summed by :class:`~semradio.blocks.superpose.Superpose` (``sum z_i /
-sqrt(N)``) into the ``z`` port of an AWGN :class:`~semradio.blocks.channel.InterferenceChannel`,
+PowerNormalizers, are summed by :class:`~semradio.blocks.channels.superpose.Superpose` (``sum z_i /
+sqrt(N)``) into the ``z`` port of an AWGN :class:`~semradio.blocks.channels.fading.InterferenceChannel`,
 so the receiver sees seed 001's convex combination (Figs. 3, 4, 7, 9)::
 
     y = a x + sum_i b_i z_i + n,  a + sum_i b_i = 1,  b_i = (1 - a)/N,  n ~ CN(0, s2),  s2 = 10^(-SNR/10)
 
 with ``a`` from ``--sinr-db`` through ``SINR = a^2 / ((1 - a)^2/N + s2)`` (closed form in
-:func:`~semradio.blocks.superpose.convex_weight_for_sinr`; a SINR above the SNR is refused) or
+:func:`~semradio.blocks.channels.superpose.convex_weight_for_sinr`; a SINR above the SNR is refused) or
 given directly by ``--weight`` (the seed's 0.8 at 0 dB is SINR -2.1 dB). The channel gets
 ``px = a^2``, ``pz = (1 - a)^2/N``, ``normalize_z=False`` and ``snr_db = 10 log10(a^2/s2)``
 (its SNR is Px/s2), so its noise variance is the test SNR's s2; its ``snr_db`` tag (and the
@@ -100,7 +100,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def mixing(args: argparse.Namespace) -> tuple[float, float | None]:
     """``(a, sinr_db)``: the desired weight and the target SINR of the arguments (a = 1, None
     for a single user). ValueError for inconsistent or unreachable settings."""
-    from semradio.blocks.superpose import convex_sinr_db, convex_weight_for_sinr
+    from semradio.blocks.channels.superpose import convex_sinr_db, convex_weight_for_sinr
 
     n = int(args.interferers)
     if n < 0:
@@ -119,14 +119,14 @@ def mixing(args: argparse.Namespace) -> tuple[float, float | None]:
 
 def build(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
     """The flowgraph and its blocks by name (``info`` holds a, sinr_db, codec names, cbr)."""
-    from semradio.blocks.cdiff_decoder import CDiffDecoder
-    from semradio.blocks.channel import AWGNChannel, InterferenceChannel
-    from semradio.blocks.equalizer import MMSEEqualizer
-    from semradio.blocks.image_source import ImageSource
-    from semradio.blocks.jscc import JSCCDecoder, JSCCEncoder
-    from semradio.blocks.metric_sink import MetricSink
-    from semradio.blocks.power import PowerNormalizer
-    from semradio.blocks.superpose import Superpose
+    from semradio.blocks.codecs.cdiff_decoder import CDiffDecoder
+    from semradio.blocks.channels.fading import AWGNChannel, InterferenceChannel
+    from semradio.blocks.digital.equalizer import MMSEEqualizer
+    from semradio.blocks.basic.image_source import ImageSource
+    from semradio.blocks.codecs.jscc import JSCCDecoder, JSCCEncoder
+    from semradio.blocks.metrics.metric_sink import MetricSink
+    from semradio.blocks.channels.power import PowerNormalizer
+    from semradio.blocks.channels.superpose import Superpose
     from semradio.models.checkpoint import resolve_device
 
     if args.data not in DATASETS:

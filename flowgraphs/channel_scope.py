@@ -27,8 +27,8 @@ import time
 from typing import Any
 
 from semradio.blocks import ChannelMeter, SymbolSource, make_channel
-from semradio.blocks.equalizer import equalizer_for
-from semradio.blocks.scopes.gui_support import add_gui_arguments, run_flowgraph
+from semradio.blocks.digital.equalizer import equalizer_for
+from semradio.blocks.qtgui.gui_support import add_gui_arguments, run_flowgraph
 from semradio.runtime import Flowgraph
 
 

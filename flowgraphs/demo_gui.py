@@ -28,7 +28,7 @@ images decoded without it (a second decoder on a paced real-time tap) next to th
 With ``--gui`` the source runs forever (``--frames`` unset) and is paced at ``--realtime``
 frames/s (default 10 images frames of 16, 4 with a denoiser, 25 symbol frames); headless
 runs are unpaced unless ``--realtime`` is given. Scopes are
-attached through real-time edges by :mod:`semradio.blocks.scopes.gui_support` (``--gui``,
+attached through real-time edges by :mod:`semradio.blocks.qtgui.gui_support` (``--gui``,
 ``--snapshot DIR``).
 """
 
@@ -43,7 +43,7 @@ import time
 from typing import Any
 
 import semradio.blocks as B
-from semradio.blocks.scopes.gui_support import add_gui_arguments, run_flowgraph
+from semradio.blocks.qtgui.gui_support import add_gui_arguments, run_flowgraph
 from semradio.runtime import Block, Flowgraph
 
 log = logging.getLogger("semradio")
@@ -109,7 +109,7 @@ def _denoiser(args: argparse.Namespace, strict: bool = False) -> Block | None:
         return None
     if choice in ("auto", "cddm"):
         try:
-            from semradio.blocks.cddm_denoiser import DEFAULT_CDDM, CDDMDenoiser
+            from semradio.blocks.denoisers.cddm import DEFAULT_CDDM, CDDMDenoiser
 
             family = "awgn" if args.model == "awgn" else "rayleigh"
             steps = None if args.denoiser_steps in ("auto", "none") else int(args.denoiser_steps)
@@ -156,7 +156,7 @@ def build_channel_chain(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, 
 def build_image_chain(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
     """ImageSource -> [Throttle] -> JSCC encoder -> power normalizer -> channel -> MMSE ->
     [denoiser] -> JSCC decoder -> MetricSink (raises when the codec cannot be loaded)."""
-    from semradio.blocks.jscc_chain import default_codec
+    from semradio.blocks.hier.jscc_chain import default_codec
     from semradio.models.checkpoint import resolve_device
 
     codec = args.codec or default_codec(args.data, args.model if args.model != "rician" else "rayleigh", args.cbr)
@@ -228,7 +228,7 @@ def sweep_values(spec: str) -> list[float]:
 def start_sweep(fg: Flowgraph, values: list[float], period: float) -> threading.Event:
     """Post the SNR values in turn (looping) every ``period`` s to every block with an
     ``snr_db`` parameter, through their ``ctrl`` ports; set the returned event to stop."""
-    from semradio.blocks.scopes import discover_controls, send_control
+    from semradio.blocks.qtgui import discover_controls, send_control
 
     spec = next((c for c in discover_controls(fg.blocks.values()) if c.param == "snr_db"), None)
     done = threading.Event()

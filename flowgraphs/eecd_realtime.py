@@ -34,9 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from semradio.blocks import jscc_chain
-
-
+from semradio.blocks.hier import jscc_chain
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The JSCC chain's options (batch 1, 300 frames, 30 frames/s by default) plus EECD's."""
     jscc_chain.add_arguments(p, "rayleigh")
@@ -55,7 +53,7 @@ def _warm_up(blocks: dict[str, Any], batch: int) -> None:
     (this also performs the blocks' lazy imports)."""
     import torch
 
-    from semradio.blocks import channel_math as cm
+    from semradio.dsp import channel as cm
     from semradio.models import metrics as M
     from semradio.runtime import Frame
 
@@ -81,8 +79,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     import torch
 
-    from semradio.blocks.scopes.gui_support import run_flowgraph
-    from semradio.blocks.ve_denoiser import DEFAULT_EECD, ConsistencyDenoiser
+    from semradio.blocks.qtgui.gui_support import run_flowgraph
+    from semradio.blocks.denoisers.ve import DEFAULT_EECD, ConsistencyDenoiser
 
     if args.threads:
         torch.set_num_threads(args.threads)

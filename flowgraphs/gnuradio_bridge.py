@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from semradio.blocks import ZMQSink, ZMQSource, make_channel, pmt
-from semradio.blocks.scopes.gui_support import add_gui_arguments, close_scopes, open_scopes
+from semradio.blocks.qtgui.gui_support import add_gui_arguments, close_scopes, open_scopes
 from semradio.runtime import Flowgraph
 
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "gr_peer.py")

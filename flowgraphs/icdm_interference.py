@@ -82,14 +82,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
     """The flowgraph and its blocks by name."""
-    from semradio.blocks.cddm_denoiser import DEFAULT_CDDM, CDDMDenoiser
-    from semradio.blocks.channel import InterferenceChannel
-    from semradio.blocks.equalizer import equalizer_for
-    from semradio.blocks.icdm_canceller import ICDMCanceller
-    from semradio.blocks.image_source import ImageSource
-    from semradio.blocks.jscc import JSCCDecoder, JSCCEncoder
-    from semradio.blocks.metric_sink import MetricSink
-    from semradio.blocks.power import PowerNormalizer
+    from semradio.blocks.denoisers.cddm import DEFAULT_CDDM, CDDMDenoiser
+    from semradio.blocks.channels.fading import InterferenceChannel
+    from semradio.blocks.digital.equalizer import equalizer_for
+    from semradio.blocks.denoisers.icdm import ICDMCanceller
+    from semradio.blocks.basic.image_source import ImageSource
+    from semradio.blocks.codecs.jscc import JSCCDecoder, JSCCEncoder
+    from semradio.blocks.metrics.metric_sink import MetricSink
+    from semradio.blocks.channels.power import PowerNormalizer
     from semradio.models.checkpoint import resolve_device
 
     device = str(resolve_device(args.device))

@@ -13,14 +13,14 @@ Flowgraph::
 
 Default data: held-out 32x32 patches of the photos bundled with scikit-image/scikit-learn
 (no download), the shipped codec for the channel and CBR. Prints PSNR/SSIM, images/s and
-latency (``--json``: one JSON object). The graph is built by semradio.blocks.jscc_chain.
+latency (``--json``: one JSON object). The graph is built by semradio.blocks.hier.jscc_chain.
 """
 
 from __future__ import annotations
 
 import sys
 
-from semradio.blocks.jscc_chain import main
+from semradio.blocks.hier.jscc_chain import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], channel="awgn", doc=__doc__))

@@ -12,7 +12,7 @@ Flowgraph::
                                              \\-> SigMFSink (with --out)
 
 Annotations become frame tags (``label``, ``semradio:*`` fields, ``center_freq``...; see
-``semradio.blocks.sigmf_files``); the channel's tags (``snr_db``, ``noise_var``...) become the
+``semradio.blocks.fileio.sigmf_files``); the channel's tags (``snr_db``, ``noise_var``...) become the
 annotations of the output recording. The summary (``--json``: one JSON object) gives frames,
 samples, wall time, the achieved sample rate (first to last frame) and its ratio to the
 capture's rate, the mean
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from semradio.blocks import ArraySource, SigMFSink, SigMFSource, make_channel
-from semradio.blocks.scopes.gui_support import add_gui_arguments, run_flowgraph
+from semradio.blocks.qtgui.gui_support import add_gui_arguments, run_flowgraph
 from semradio.runtime import Flowgraph, Frame, SinkBlock, SyncBlock
 
 

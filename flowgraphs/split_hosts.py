@@ -34,8 +34,8 @@ import time
 from typing import Any
 
 from semradio.blocks import ChannelMeter, SymbolSource, ZMQSink, ZMQSource, make_channel
-from semradio.blocks.zmq_security import generate_keys
-from semradio.blocks.scopes.gui_support import add_gui_arguments, run_flowgraph
+from semradio.blocks.zeromq.security import generate_keys
+from semradio.blocks.qtgui.gui_support import add_gui_arguments, run_flowgraph
 from semradio.runtime import Flowgraph
 
 

@@ -1,8 +1,20 @@
-"""semradio.models: neural networks, noise schedules, samplers and shipped checkpoints."""
+"""semradio.models: neural networks, diffusion schedulers and samplers, data loaders, the
+checkpoint registry, and the training and evaluation code behind ``semradio train`` and
+``semradio eval``.
 
-# JSCC codecs (issue #4): Deep JSCC / ADJSCC, GDN, checkpoints, image metrics.
-from .checkpoint import list_codecs, load_codec, read_config, save_codec
-from .gdn import GDN
-from .jscc import DeepJSCC, latent_channels_for
+Names resolve lazily, so ``import semradio.models`` does not import torch; the JSCC codec API is
+re-exported here (``from semradio.models import load_codec``).
+"""
 
-__all__ = ["DeepJSCC", "GDN", "latent_channels_for", "load_codec", "save_codec", "list_codecs", "read_config"]
+from __future__ import annotations
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "checkpoint": ["list_codecs", "load_codec", "read_config", "save_codec"],
+        "gdn": ["GDN"],
+        "jscc": ["DeepJSCC", "latent_channels_for"],
+    },
+)

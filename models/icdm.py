@@ -9,7 +9,7 @@ reads::
 
 so the seed's ``(s2/2) W_n^2`` becomes ``s2 W_n^2`` here. ``W_x`` (= the tag ``W_s``) and
 ``W_n`` are diagonals (B, 2k); ``W_z`` is the compact (B, 2k) form of
-:func:`semradio.blocks.channel_math.apply_w_z` (real form of multiplying by conj(c)).
+:func:`semradio.dsp.channel.apply_w_z` (real form of multiplying by conj(c)).
 
 Time. The seed runs from noise (t = 0) to clean (t = T) with ``alpha_t`` the *cumulative*
 signal fraction; here a trajectory is a decreasing list of DDPM steps ``tau_0 > ... > tau_{N-1}``

@@ -401,8 +401,7 @@ def simulate_interference(codec: Any, interferer: Any, images: Any, images_z: An
                           sinr_db: float, seed: int = 1234, device: Any = "cpu") -> InterferenceDraw:
     """Encode both image sets, normalize power, pass eq. (1) (AWGN or fast Rayleigh h_x, h_z)
     at the SNR and SINR, equalize (MMSE; identity under AWGN). Deterministic in ``seed``."""
-    from semradio.blocks import channel_math as cm
-
+    from semradio.dsp import channel as cm
     from .link import make_generator
 
     gen = make_generator(seed, device)

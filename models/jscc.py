@@ -18,7 +18,7 @@ by 4 maps to ``c`` latent feature maps of (H/4, W/4), flattened channel-major to
 so CBR = c / (32 C): for 3x32x32 images c = 16 gives k = 512 (CBR 1/6) and c = 8 gives k = 256
 (CBR 1/12). The networks are fully convolutional: one model codes any H, W divisible by 4 at
 the same CBR. The encoder output is *not* power normalized: the channel side does that
-(:func:`semradio.blocks.channel_math.normalize_power`, first half real, second half imaginary).
+(:func:`semradio.dsp.channel.normalize_power`, first half real, second half imaginary).
 The decoder maps a real (B, 2k) vector (the equalized channel output) back to (B, C, H, W)
 images in [0, 1].
 """

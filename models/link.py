@@ -1,7 +1,7 @@
 """The differentiable link used to train codecs: power normalize -> channel -> equalize.
 
 It is the torch path of the very functions the channel blocks run
-(:mod:`semradio.blocks.channel_math`), so a codec trained here sees exactly what the flowgraph
+(:mod:`semradio.dsp.channel`), so a codec trained here sees exactly what the flowgraph
 ``PowerNormalizer -> AWGNChannel/RayleighChannel -> MMSEEqualizer`` produces::
 
     x_c = sqrt(P / mean|x_c|^2) (x[:k] + j x[k:])              (PowerNormalizer, P = 1)
@@ -20,9 +20,8 @@ from typing import Any
 
 import torch
 
-from semradio.blocks import arrays as A
-from semradio.blocks import channel_math as cm
-
+from semradio.dsp import arrays as A
+from semradio.dsp import channel as cm
 #: Channels :func:`simulate_link` models.
 LINK_CHANNELS = ("awgn", "rayleigh")
 

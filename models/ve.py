@@ -2,7 +2,7 @@
 eqs. 17-28).
 
 Units and the mapping to the equalizer's Lemma 1 weights. The MMSE equalizer emits the real
-vector ``y = W_s x + W_n n'`` (seed 000 Lemma 1; :func:`semradio.blocks.channel_math.equalize`)
+vector ``y = W_s x + W_n n'`` (seed 000 Lemma 1; :func:`semradio.dsp.channel.equalize`)
 with ``x`` the real form of unit-power complex symbols (per-component variance ~1/2) and
 ``n'`` the rotated channel noise (per-component variance ``s2/2``). Multiplying by sqrt(2)
 (:func:`semradio.models.cddm.to_diffusion_units`) gives, per component,

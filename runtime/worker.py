@@ -35,7 +35,7 @@ Spec (TOML shown; JSON has the same structure)::
 Defaults: the worker binds every endpoint (peers connect, so a restarted worker is found
 again by ZeroMQ's reconnection), PUSH/PULL, native format; TCP binds only to loopback unless
 ``--allow-remote``; ``--curve-secret`` / ``--curve-authorized`` make every bound endpoint a
-CURVE server (see :mod:`semradio.blocks.zmq_security`).
+CURVE server (see :mod:`semradio.blocks.zeromq.security`).
 
 The worker prints JSON lines on stdout: ``{"event": "ready", "endpoints": {name: endpoint}}``
 once every endpoint is bound (a ``tcp://127.0.0.1:*`` endpoint shows its port), and

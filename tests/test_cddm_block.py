@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not (CHECKPOINT_DIR / "cddm_natural32_rayleigh_c
 def _received(channel: str, snr_db: float, n: int = 64, seed: int = 0):
     """Held-out patches through the shipped codec's encoder and the real channel blocks."""
     from semradio.blocks import MMSEEqualizer, PowerNormalizer, make_channel
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.checkpoint import load_codec
     from semradio.runtime import Frame
 
@@ -39,7 +39,7 @@ def _received(channel: str, snr_db: float, n: int = 64, seed: int = 0):
 
 @pytest.mark.parametrize("rule", ["cddm", "tweedie"])
 def test_trained_cddm_lowers_latent_mse_at_10db_rayleigh(rule):
-    from semradio.blocks.cddm_denoiser import CDDMDenoiser, latent_mse_db
+    from semradio.blocks.denoisers.cddm import CDDMDenoiser, latent_mse_db
 
     _, _, x, f = _received("rayleigh", 10.0)
     out = CDDMDenoiser("cddm_natural32_rayleigh_cbr1-6", device="cpu", rule=rule).work(f)
@@ -51,7 +51,7 @@ def test_trained_cddm_lowers_latent_mse_at_10db_rayleigh(rule):
 
 
 def test_block_contracts():
-    from semradio.blocks.cddm_denoiser import CDDMDenoiser
+    from semradio.blocks.denoisers.cddm import CDDMDenoiser
     from semradio.runtime import Frame
 
     blk = CDDMDenoiser(device="cpu", name="cd")

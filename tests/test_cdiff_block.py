@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from semradio.blocks import arrays as A
-from semradio.blocks.cdiff_decoder import CDiffDecoder
+from semradio.dsp import arrays as A
+from semradio.blocks.codecs.cdiff_decoder import CDiffDecoder
 from semradio.models.cdiff import (CDiffSchedule, CDiffUNet, bind_condition, cdiff_sample, from_model_units,
                                    image_cond, save_cdiff, timestep_schedule)
 from semradio.models.cdiff_latent import pad_latent
 from semradio.models.checkpoint import CHECKPOINT_DIR
 from semradio.runtime import Frame
-from semradio.blocks.image_data import default_mnist_dir
+from semradio.models.data import default_mnist_dir
 
 D_MNIST = default_mnist_dir().is_dir()
 
@@ -200,7 +200,7 @@ def test_shipped_mnist_decoder_beats_the_mean_image_at_every_cbr():
     """Held-out MNIST over AWGN 10 dB: at CBR 0.2 (100 images) CDiff's mean SSIM is far above
     the SSIM of the training-set mean image, and the same decoder decodes every other CBR of
     the set (10 images each) above that reference too."""
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models import metrics as M
     from semradio.models.checkpoint import load_codec
     from semradio.models.link import make_generator, simulate_link
@@ -233,7 +233,7 @@ def test_shipped_mnist_decoder_beats_the_matched_autoencoder(snr_db):
     """Held-out MNIST (300 images), CBR 0.2, the same channel draws: CDiff on the encoder it was
     trained with is above the matched autoencoder benchmark in SSIM (2000 images: 0.787 vs
     0.777 at 0 dB, 0.813 vs 0.805 at 10 dB; 300 images at 0 dB: 0.780 vs 0.772)."""
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models import metrics as M
     from semradio.models.checkpoint import load_codec
     from semradio.models.link import make_generator, simulate_link
@@ -256,7 +256,7 @@ def test_shipped_natural_decoder_beats_the_matched_decoder_at_10_db():
     """Bundled held-out patches (no dataset needed), CBR 1/24, AWGN 10 dB, the same channel draw
     for both decoders: the shipped CDiff's mean SSIM is above the matched autoencoder's
     (578 patches: 0.510 vs 0.469) and its latent is decoded at every CBR of the set."""
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models import metrics as M
     from semradio.models.checkpoint import load_codec
     from semradio.models.link import make_generator, simulate_link

@@ -11,7 +11,7 @@ import torch
 
 from semradio.models.cdiff_codec import AdaptiveCBRCodec, kl_divergence, reparameterize, symbols_for
 from semradio.models.checkpoint import CHECKPOINT_DIR, load_codec, save_codec
-from semradio.blocks.image_data import default_mnist_dir
+from semradio.models.data import default_mnist_dir
 
 D_MNIST = default_mnist_dir().is_dir()
 
@@ -136,7 +136,7 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
 def test_jscc_blocks_drive_the_adaptive_codec():
     """JSCCEncoder/JSCCDecoder work with the codec through the shared interface; the encoder's
     tags follow the active CBR."""
-    from semradio.blocks.jscc import JSCCDecoder, JSCCEncoder
+    from semradio.blocks.codecs.jscc import JSCCDecoder, JSCCEncoder
     from semradio.runtime import Frame
 
     codec = small()
@@ -156,7 +156,7 @@ def test_jscc_blocks_drive_the_adaptive_codec():
 @pytest.mark.skipif(not (CHECKPOINT_DIR / "acbr_mnist_awgn_ae.json").is_file(), reason="acbr_mnist_awgn_ae not shipped")
 def test_shipped_mnist_autoencoder_at_10_db():
     """Held-out MNIST (100 images), AWGN 10 dB, CBR 0.45: mean SSIM above 0.7."""
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models import metrics as M
     from semradio.models.link import make_generator, simulate_link
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from semradio.blocks import channel_math as cm
-from semradio.blocks.superpose import Superpose
-from semradio.models.cdiff_multiuser import convex_sinr_db, convex_weight_for_sinr
+from semradio.dsp import channel as cm
+from semradio.blocks.channels.superpose import Superpose
+from semradio.dsp.multiuser import convex_sinr_db, convex_weight_for_sinr
 from semradio.models.checkpoint import CHECKPOINT_DIR
 from semradio.runtime import Frame
 

@@ -1,4 +1,4 @@
-"""Multi-user convex combination of seed 001 (semradio.models.cdiff_multiuser)."""
+"""Multi-user convex combination of seed 001 (semradio.dsp.multiuser)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semradio.models.cdiff_multiuser import convex_sinr_db, convex_weight_for_sinr, superpose
+from semradio.dsp.multiuser import convex_sinr_db, convex_weight_for_sinr, superpose
 
 
 def test_seed_001_appendix_e_operating_points():

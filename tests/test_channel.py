@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semradio.blocks import (AWGNChannel, InterferenceChannel, RayleighChannel, RicianChannel, make_channel)
-from semradio.blocks import channel_math as cm
+from semradio.dsp import channel as cm
 from semradio.runtime import Frame
 
 STATS = settings(max_examples=20, deadline=None, derandomize=True)

@@ -14,7 +14,7 @@ import pytest
 
 from semradio.blocks import (ArraySource, ChannelMeter, CollectSink, InterferenceChannel, MMSEEqualizer, NullSink,
                              RayleighChannel, SymbolSource, ZFEqualizer)
-from semradio.blocks import channel_math as cm
+from semradio.dsp import channel as cm
 from semradio.runtime import Flowgraph, FlowgraphError, Frame
 
 SCRIPT = Path(__file__).resolve().parents[1] / "flowgraphs" / "channel_scope.py"

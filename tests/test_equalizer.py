@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 from semradio.blocks import (AWGNChannel, InterferenceChannel, MMSEEqualizer, RayleighChannel, RicianChannel,
                              ZFEqualizer)
-from semradio.blocks import channel_math as cm
+from semradio.dsp import channel as cm
 from semradio.runtime import Frame
 
 PROPS = settings(max_examples=30, deadline=None, derandomize=True)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from semradio.blocks import ArraySource, CollectSink, ZMQSink, ZMQSource, pmt
-from semradio.blocks.gr_tags import frame_tags_to_gr
+from semradio.blocks.zeromq.gr_tags import frame_tags_to_gr
 from semradio.runtime import Flowgraph
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semradio.blocks import gr_tag_header as grh
-from semradio.blocks import pmt
-from semradio.blocks.gr_tag_header import GrFormatError, GrTag
-from semradio.blocks.gr_tags import SHAPE_SUFFIX, frame_tags_to_gr, gr_tags_to_frame_tags, pmt_to_tag_value
+from semradio.blocks.zeromq import tag_header as grh
+from semradio.blocks.zeromq import pmt
+from semradio.blocks.zeromq.tag_header import GrFormatError, GrTag
+from semradio.blocks.zeromq.gr_tags import SHAPE_SUFFIX, frame_tags_to_gr, gr_tags_to_frame_tags, pmt_to_tag_value
 
 # One message captured from GNU Radio 3.10.5: vector_source_c([1+2j, -1j, 0.5, 3]) with tags
 # (1, snr_db, 10.0, srcid 'chan') and (3, seq, 42, #f) -> zeromq.push_sink(pass_tags=True).

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from semradio.blocks import channel_math as cm
-from semradio.blocks.equalizer import MMSEEqualizer
-from semradio.blocks.icdm_canceller import ICDMCanceller
+from semradio.dsp import channel as cm
+from semradio.blocks.digital.equalizer import MMSEEqualizer
+from semradio.blocks.denoisers.icdm import ICDMCanceller
 from semradio.runtime import Frame
 
 torch.set_num_threads(1)
@@ -26,7 +26,7 @@ def interference_frame(batch: int = 4, snr_db: float = 20.0, sinr_db: float = 0.
                        images: np.ndarray | None = None) -> tuple[Frame, np.ndarray]:
     """An MMSE equalizer frame of real codec latents plus interferer latents over Rayleigh;
     returns (frame, transmitted real latent in the equalizer scale)."""
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.checkpoint import load_codec
 
     rng = np.random.default_rng(seed)
@@ -113,8 +113,7 @@ def test_disabled_passes_through(block: ICDMCanceller) -> None:
 def test_trained_priors_reduce_latent_mse_at_sinr_0db() -> None:
     """Rayleigh, SNR 20 dB, SINR 0 dB, held-out patches: the signal estimate is closer to the
     transmitted latent than the MMSE output is (tuned default weights, T = 40)."""
-    from semradio.blocks import image_data as D
-
+    from semradio.models import data as D
     blk = ICDMCanceller("rayleigh", device="cpu")
     imgs = D.natural_patches("eval", 32)[::18][:32]
     frame, x = interference_frame(images=imgs, seed=3)
@@ -128,7 +127,7 @@ def test_ancestral_sampler_uses_its_own_tuned_weights_and_beats_conjpc() -> None
     """``sampler="ddim", eta=1``: the block reads the weights tuned for that sampler (not
     ConJPC's), and at equal steps (T = 40) its estimate is closer to the transmitted latent
     than ConJPC's (578 patches: -7.98 vs -5.07 dB with the ``exact`` gradient)."""
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.icdm import default_guidance
 
     blk = ICDMCanceller("rayleigh", device="cpu", guidance="exact", sampler="ddim", eta=1.0)

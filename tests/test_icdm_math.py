@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from semradio.blocks import channel_math as cm
+from semradio.dsp import channel as cm
 from semradio.models.icdm import (VARIANTS, Link, PriorNet, apply_w_z, apply_w_z_t, default_guidance,
                                   gaussian_prior_eps, guidance_key, guidance_terms, interference_power, joint_eps,
                                   joint_lmmse, likelihood_terms, prior_loss, tweedie_x0)

@@ -10,9 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
-from semradio.blocks import image_data as D
-
-
+from semradio.models import data as D
 # ------------------------------------------------------------------------------------- IDX
 @pytest.mark.parametrize("name", ["t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"])
 def test_idx_roundtrip_raw_and_gzip(tmp_path, name):

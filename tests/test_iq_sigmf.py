@@ -11,7 +11,7 @@ from sigmf import SigMFFile
 from sigmf.sigmffile import fromfile
 
 from semradio.blocks import ArraySource, CollectSink, IQFileSink, IQFileSource, SigMFSink, SigMFSource
-from semradio.blocks.iq_files import IQ_FORMATS, decode_iq, encode_iq
+from semradio.blocks.fileio.iq_files import IQ_FORMATS, decode_iq, encode_iq
 from semradio.runtime import Flowgraph
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from semradio.blocks import CollectSink, ImageSource, JSCCDecoder, JSCCEncoder, PowerNormalizer
-from semradio.blocks import channel_math as cm
-from semradio.blocks import image_data as D
+from semradio.dsp import channel as cm
+from semradio.models import data as D
 from semradio.models import DeepJSCC, load_codec
 from semradio.models import metrics as M
 from semradio.models.link import make_generator, simulate_link
@@ -128,7 +128,7 @@ def _load_script(name: str):
 @pytest.mark.parametrize("script, extra", [("jscc_rayleigh", []), ("jscc_awgn", ["--cbr", "1/12", "--realtime", "200"]),
                                            ("jscc_awgn", ["--data", "natural64"])])
 def test_flowgraph_end_to_end(capsys, script, extra):
-    from semradio.blocks.jscc_chain import main
+    from semradio.blocks.hier.jscc_chain import main
 
     assert main(["--frames", "4", "--batch", "8", "--device", "cpu", "--json", *extra],
                 channel=script.split("_")[1]) == 0
@@ -142,7 +142,7 @@ def test_flowgraph_end_to_end(capsys, script, extra):
 
 
 def test_flowgraph_human_output_and_csv(capsys, tmp_path):
-    from semradio.blocks.jscc_chain import main
+    from semradio.blocks.hier.jscc_chain import main
 
     main(["--frames", "2", "--batch", "4", "--device", "cpu", "--csv", str(tmp_path / "f.csv")], channel="rayleigh")
     text = capsys.readouterr().out
@@ -151,7 +151,7 @@ def test_flowgraph_human_output_and_csv(capsys, tmp_path):
 
 
 def test_higher_snr_gives_higher_psnr_in_the_flowgraph():
-    from semradio.blocks.jscc_chain import add_arguments, run
+    from semradio.blocks.hier.jscc_chain import add_arguments, run
     import argparse
 
     p = argparse.ArgumentParser()

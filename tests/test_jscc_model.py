@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from semradio.blocks import channel_math as cm
+from semradio.dsp import channel as cm
 from semradio.models import DeepJSCC, GDN, latent_channels_for, list_codecs, load_codec, save_codec
 from semradio.models.checkpoint import read_config
 from semradio.models.jscc import AttentionFeature, cbr_of

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from semradio.blocks import pmt
-from semradio.blocks.pmt import Int64, Pair, PmtError, UInt64
+from semradio.blocks.zeromq import pmt
+from semradio.blocks.zeromq.pmt import Int64, Pair, PmtError, UInt64
 
 # Serialized with GNU Radio 3.10.5 (pmt.serialize_str(...).hex()), see tools/gr_peer.py.
 GR_BYTES = {

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from semradio.blocks import ComplexToReal, PowerNormalizer
-from semradio.blocks import channel_math as cm
+from semradio.dsp import channel as cm
 from semradio.runtime import Frame
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True)

@@ -11,12 +11,12 @@ import pytest
 
 from semradio.blocks import (ArraySource, InterferenceChannel, MMSEEqualizer, PassThrough, SymbolSource, Throttle,
                              make_channel)
-from semradio.blocks.scopes import ConstellationScope, ImageScope, TimeScope, connect_scope, discover_controls
-from semradio.blocks.scopes.arrays import (as_complex_items, constellation_points, decimate, density_rgb, grid_shape,
+from semradio.blocks.qtgui import ConstellationScope, ImageScope, TimeScope, connect_scope, discover_controls
+from semradio.blocks.qtgui.arrays import (as_complex_items, constellation_points, decimate, density_rgb, grid_shape,
                                            psnr_db, ssim_mean, tile_images)
-from semradio.blocks.scopes.controls import param_choices, send_control
-from semradio.blocks.scopes.gui_support import attach_scopes
-from semradio.blocks.scopes.monitor import block_rates
+from semradio.blocks.qtgui.controls import param_choices, send_control
+from semradio.blocks.qtgui.gui_support import attach_scopes
+from semradio.blocks.qtgui.monitor import block_rates
 from semradio.runtime import Flowgraph, Frame, SyncBlock
 
 QPSK = np.array([1 + 1j, 1 - 1j, -1 + 1j, -1 - 1j]) / math.sqrt(2)

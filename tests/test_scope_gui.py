@@ -21,10 +21,10 @@ pytest.importorskip("PySide6", reason="PySide6 (the 'gui' extra) is not installe
 pytest.importorskip("pyqtgraph", reason="pyqtgraph (the 'gui' extra) is not installed: no Qt scopes to test")
 
 from semradio.blocks import ArraySource, InterferenceChannel, MMSEEqualizer, SymbolSource, Throttle  # noqa: E402
-from semradio.blocks.scopes import ConstellationScope  # noqa: E402
-from semradio.blocks.scopes.gui_support import ScopeRunner, attach_scopes  # noqa: E402
-from semradio.blocks.scopes.qt import ScopeWindow, ensure_app  # noqa: E402
-from semradio.blocks.scopes.qt.common import BACKGROUND, COLORS  # noqa: E402
+from semradio.blocks.qtgui import ConstellationScope  # noqa: E402
+from semradio.blocks.qtgui.gui_support import ScopeRunner, attach_scopes  # noqa: E402
+from semradio.blocks.qtgui.qt import ScopeWindow, ensure_app  # noqa: E402
+from semradio.blocks.qtgui.qt.common import BACKGROUND, COLORS  # noqa: E402
 from semradio.runtime import Flowgraph, Frame, SyncBlock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ QPSK = [(a / math.sqrt(2), b / math.sqrt(2)) for a in (1, -1) for b in (1, -1)]
 
 @pytest.fixture(scope="module")
 def app():
-    from semradio.blocks.scopes.qt.common import binding_drops_none_refs
+    from semradio.blocks.qtgui.qt.common import binding_drops_none_refs
 
     if binding_drops_none_refs():
         pytest.skip("the installed PySide6 loses references to None on this Python (6.12.0 on 3.11): "
@@ -227,7 +227,7 @@ def test_control_panel_retunes_the_running_channel_and_the_measured_snr_follows(
 
 
 def test_bad_data_never_crashes_a_view(app):
-    from semradio.blocks.scopes.qt import ConstellationView
+    from semradio.blocks.qtgui.qt import ConstellationView
 
     block = ConstellationScope(name="garbage")
     view = ConstellationView(block)
@@ -287,7 +287,7 @@ def test_control_messages_and_payloads_cross_the_process_boundary():
     ready -> scope payloads, post -> the running channel's SNR changes."""
     import zmq
 
-    from semradio.blocks.scopes.remote import ScopeServer, decode, encode
+    from semradio.blocks.qtgui.remote import ScopeServer, decode, encode
 
     fg, blocks = channel_chain(snr_db=20.0, frames=None, rate=100.0)
     scopes = attach_scopes(fg, blocks)
@@ -340,7 +340,7 @@ def test_open_and_close_scopes_around_a_scripts_own_start_and_wait(tmp_path):
     open_scopes/close_scopes; the snapshots come from the scopes' last data."""
     import argparse
 
-    from semradio.blocks.scopes.gui_support import add_gui_arguments, close_scopes, open_scopes
+    from semradio.blocks.qtgui.gui_support import add_gui_arguments, close_scopes, open_scopes
 
     p = argparse.ArgumentParser()
     add_gui_arguments(p)

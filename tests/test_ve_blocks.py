@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(not all((CHECKPOINT_DIR / f"{n}.json").is_file()
 def _received(channel: str, snr_db: float, n: int = 64, seed: int = 0):
     """Held-out patches through the shipped codec's encoder and the real channel blocks."""
     from semradio.blocks import MMSEEqualizer, PowerNormalizer, make_channel
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.checkpoint import load_codec
     from semradio.runtime import Frame
 
@@ -52,7 +52,7 @@ def test_trained_eecd_beats_no_denoiser_at_10db(channel: str, margin: float) -> 
     AWGN (no CSI for the denoiser to exploit) EECD only just beats no denoiser (64 patches:
     27.321 -> 27.329 / 27.322 dB for s = 1 / 2, an untrained net gives 27.301); over Rayleigh it
     gains about 0.08-0.09 dB (26.822 -> 26.912 / 26.900)."""
-    from semradio.blocks.ve_denoiser import ConsistencyDenoiser
+    from semradio.blocks.denoisers.ve import ConsistencyDenoiser
 
     codec, imgs, f = _received(channel, 10.0)
     base = _psnr(codec, imgs, f.data, 10.0)
@@ -63,7 +63,7 @@ def test_trained_eecd_beats_no_denoiser_at_10db(channel: str, margin: float) -> 
 
 
 def test_teacher_contracts_and_nfe() -> None:
-    from semradio.blocks.ve_denoiser import VELatentDenoiser
+    from semradio.blocks.denoisers.ve import VELatentDenoiser
     from semradio.models.ve import match_index
 
     _, _, f = _received("rayleigh", 20.0, n=3)
@@ -85,7 +85,7 @@ def test_teacher_contracts_and_nfe() -> None:
 
 
 def test_consistency_contracts_and_nfe() -> None:
-    from semradio.blocks.ve_denoiser import ConsistencyDenoiser
+    from semradio.blocks.denoisers.ve import ConsistencyDenoiser
 
     _, _, f0 = _received("awgn", 0.0, n=2)
     _, _, f20 = _received("awgn", 20.0, n=2)
@@ -109,7 +109,7 @@ def test_consistency_contracts_and_nfe() -> None:
 
 @pytest.mark.parametrize("cls_name", ["VELatentDenoiser", "ConsistencyDenoiser"])
 def test_bad_input_errors_name_the_block(cls_name: str) -> None:
-    from semradio.blocks import ve_denoiser as V
+    from semradio.blocks.denoisers import ve as V
     from semradio.runtime import Frame
 
     blk = getattr(V, cls_name)(device="cpu", name="den")
@@ -131,8 +131,8 @@ def test_bad_input_errors_name_the_block(cls_name: str) -> None:
 
 
 def test_chain_factories() -> None:
-    from semradio.blocks.chain_denoisers import make_chain_denoiser
-    from semradio.blocks.ve_denoiser import ConsistencyDenoiser, VELatentDenoiser
+    from semradio.blocks.denoisers.registry import make_chain_denoiser
+    from semradio.blocks.denoisers.ve import ConsistencyDenoiser, VELatentDenoiser
 
     ns = argparse.Namespace(channel="awgn", device="cpu", seed=0, denoiser="ve")
     ve = make_chain_denoiser(ns)
@@ -166,7 +166,7 @@ def test_realtime_flowgraph_reports_deadlines() -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu() -> None:
-    from semradio.blocks.ve_denoiser import ConsistencyDenoiser, VELatentDenoiser
+    from semradio.blocks.denoisers.ve import ConsistencyDenoiser, VELatentDenoiser
 
     _, _, f = _received("rayleigh", 10.0, n=8)
     for cls in (VELatentDenoiser, ConsistencyDenoiser):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from semradio.blocks import CollectSink, CountingSource, Throttle, ZMQSink, ZMQSource
-from semradio.blocks.zmq_security import generate_keys
+from semradio.blocks.zeromq.security import generate_keys
 from semradio.runtime import Flowgraph
 from semradio.runtime.cli import main as cli_main
 from semradio.runtime.worker import build_graph, load_spec

@@ -11,8 +11,8 @@ import pytest
 import zmq
 
 from semradio.blocks import ArraySource, CollectSink, CountingSource, ZMQSink, ZMQSource
-from semradio.blocks import gr_tag_header as grh
-from semradio.blocks.zmq_security import check_bind_endpoint, generate_keys, is_loopback_endpoint
+from semradio.blocks.zeromq import tag_header as grh
+from semradio.blocks.zeromq.security import check_bind_endpoint, generate_keys, is_loopback_endpoint
 from semradio.runtime import WORK_DONE, Flowgraph, Frame, SourceBlock
 from semradio.runtime import wire
 

@@ -3,7 +3,7 @@
 For each channel block (frames of ``--batch`` x ``--samples`` complex64 samples, default
 1 x 65536):
 
-* ``numpy_msps``: the block's math (the pure functions of ``semradio.blocks.channel_math``,
+* ``numpy_msps``: the block's math (the pure functions of ``semradio.dsp.channel``,
   same draws, same dtypes) called in a plain Python loop: no block, no flowgraph, no checks;
 * ``block_msps``: ``block.work(frame)`` called in a loop (adds parameter snapshot, input
   validation with the NaN/inf check, tags);
@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from semradio.blocks import AWGNChannel, ArraySource, InterferenceChannel, RayleighChannel, RicianChannel
-from semradio.blocks import channel_math as cm
+from semradio.dsp import channel as cm
 from semradio.runtime import Flowgraph, Frame, SinkBlock
 
 SNR_DB, SINR_DB, K_FACTOR, COHERENCE = 10.0, 5.0, 4.0, 1024

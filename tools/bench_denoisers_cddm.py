@@ -22,8 +22,8 @@ import numpy as np
 def equalized_frame(dim: int, batch: int, channel: str, snr_db: float, seed: int) -> Any:
     """An ``MMSEEqualizer`` output frame: real (batch, dim) ``y`` with its W tags, for a
     Gaussian unit-power latent of ``dim`` reals over ``channel`` ("awgn"/"rayleigh") at ``snr_db``."""
-    from semradio.blocks import channel_math as cm
-    from semradio.blocks.equalizer import MMSEEqualizer
+    from semradio.dsp import channel as cm
+    from semradio.blocks.digital.equalizer import MMSEEqualizer
     from semradio.runtime import Frame
 
     rng = np.random.default_rng(seed)
@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from semradio.blocks.cddm_denoiser import CDDMDenoiser
+    from semradio.blocks.denoisers.cddm import CDDMDenoiser
     from semradio.models.cddm import ARCHITECTURE
     from semradio.models.checkpoint import CHECKPOINT_DIR
 

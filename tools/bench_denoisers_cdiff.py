@@ -72,9 +72,9 @@ def received_frame(codec: Any, held: np.ndarray, batch: int, snr_db: float) -> A
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from semradio.blocks import image_data as D
-    from semradio.blocks.cdiff_decoder import CDiffDecoder
-    from semradio.blocks.jscc import JSCCDecoder
+    from semradio.models import data as D
+    from semradio.blocks.codecs.cdiff_decoder import CDiffDecoder
+    from semradio.blocks.codecs.jscc import JSCCDecoder
     from semradio.models.cdiff import ARCHITECTURE
     from semradio.models.checkpoint import CHECKPOINT_DIR, load_codec, read_config
 

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from bench_denoisers_cddm import equalized_frame
-    from semradio.blocks.icdm_canceller import ICDMCanceller
+    from semradio.blocks.denoisers.icdm import ICDMCanceller
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     out: dict[str, Any] = {"channel": args.icdm_channel, "snr_db": args.icdm_snr_db, "sinr_db": args.icdm_sinr_db,

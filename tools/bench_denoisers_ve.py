@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from bench_denoisers_cddm import equalized_frame
-    from semradio.blocks.ve_denoiser import DEFAULT_EECD, DEFAULT_VE, ConsistencyDenoiser, VELatentDenoiser
+    from semradio.blocks.denoisers.ve import DEFAULT_EECD, DEFAULT_VE, ConsistencyDenoiser, VELatentDenoiser
     from semradio.models.checkpoint import CHECKPOINT_DIR
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -29,8 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _args(batch: int, frames: int, device: str, snr_db: float, realtime: float | None = None) -> argparse.Namespace:
-    from semradio.blocks import jscc_chain
-
+    from semradio.blocks.hier import jscc_chain
     p = argparse.ArgumentParser()
     jscc_chain.add_arguments(p, "rayleigh")
     ns = p.parse_args([])
@@ -40,8 +39,7 @@ def _args(batch: int, frames: int, device: str, snr_db: float, realtime: float |
 
 def measure(batch: int, device: str, seconds: float, fraction: float, snr_db: float) -> dict[str, Any]:
     """Saturated and paced runs of the Rayleigh flowgraph at one batch size on one device."""
-    from semradio.blocks import jscc_chain
-
+    from semradio.blocks.hier import jscc_chain
     jscc_chain.run(_args(batch, 3, device, snr_db))  # warm-up: model load, allocator, threads
     probe = jscc_chain.run(_args(batch, max(4, 256 // batch), device, snr_db))
     fps = probe["frames"] / probe["seconds"]

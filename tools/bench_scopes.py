@@ -124,8 +124,8 @@ def _one(demo: Any, dargs: argparse.Namespace, scopes_on: bool, args: argparse.N
     sampler = _Sampler(fg, last.name, args.warmup, args.seconds)
     extra: dict[str, Any] = {}
     if scopes_on:
-        from semradio.blocks.scopes.gui_support import ScopeRunner, attach_scopes
-        from semradio.blocks.scopes.qt import ensure_app
+        from semradio.blocks.qtgui.gui_support import ScopeRunner, attach_scopes
+        from semradio.blocks.qtgui.qt import ensure_app
 
         ensure_app(offscreen=True)
         scopes = attach_scopes(fg, {k: v for k, v in blocks.items() if hasattr(v, "work")})

@@ -9,7 +9,7 @@ Each point: the held-out images (``--n``, default all) -> the decoder's own enco
 adaptive-CBR encoder ``acbr_<data>_awgn_ae`` for ``matched``, its VAE twin for ``vae``, the
 encoder named in the CDiff config for ``cdiff``: the same ``_ae`` encoder, or one trained jointly
 with CDiff as in seed 001) at the CBR -> power normalizer -> AWGN at the SNR (fixed channel seed, the same draws for
-every decoder) [-> multi-user: ``y = a x + b sum z_i + n``, :mod:`semradio.models.cdiff_multiuser`]
+every decoder) [-> multi-user: ``y = a x + b sum z_i + n``, :mod:`semradio.dsp.multiuser`]
 -> decoder. Writes ``out/cdiff/<data>_<mode>.csv`` and ``.png`` (PSNR and SSIM panels) and
 prints a table; ``--json`` prints the rows.
 """
@@ -47,11 +47,11 @@ def decode_point(fam: dict[str, Any], decoder: str, images: np.ndarray, cbr: flo
                  device: torch.device, steps: int, eta: float, interferers: int = 0, sinr_db: float | None = None,
                  seed: int = 1234, batch: int = 250) -> dict[str, float]:
     """Mean PSNR/SSIM of one decoder at one (CBR, SNR[, SINR]) point."""
-    from semradio.blocks import channel_math as cm
+    from semradio.dsp import channel as cm
     from semradio.models import metrics as M
     from semradio.models.cdiff import bind_condition, cdiff_sample, from_model_units, image_cond
     from semradio.models.cdiff_latent import pad_latent
-    from semradio.models.cdiff_multiuser import convex_weight_for_sinr, superpose
+    from semradio.dsp.multiuser import convex_weight_for_sinr, superpose
     from semradio.models.link import make_generator, simulate_link
 
     codec = {"matched": fam["ae"], "vae": fam["vae"], "cdiff": fam["cdiff_encoder"]}[decoder]
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.checkpoint import resolve_device
 
     device = resolve_device(args.device)

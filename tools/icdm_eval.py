@@ -48,8 +48,7 @@ def load_codecs(channel: str, device: Any = "cpu") -> tuple[Any, Any]:
 def heldout_pairs(n: int | None, interferer_seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(desired, interferer) held-out patches: n of them (all 578 by default; fewer: evenly
     strided) in order, and the same set in a seeded random order for the interferer."""
-    from semradio.blocks import image_data as D
-
+    from semradio.models import data as D
     imgs = D.natural_patches("eval", 32)
     if n is not None and n < len(imgs):  # an evenly strided subset covers every held-out photo
         imgs = imgs[np.linspace(0, len(imgs) - 1, n).round().astype(int)]
@@ -145,8 +144,8 @@ def interference_bound(channel: str, snr_db: float, sinr_db: float, n_profile: i
     most any interference prior can tell under fast Rayleigh, where h_z hides the phase).
     The signal variance is per position from the same training patches. AWGN: the
     interference keeps its phase, so these rows do not bound it (reported for reference)."""
-    from semradio.blocks import channel_math as cm
-    from semradio.blocks import image_data as D
+    from semradio.dsp import channel as cm
+    from semradio.models import data as D
     from semradio.models.icdm import per_symbol_lmmse
 
     codec, interferer = load_codecs(channel)

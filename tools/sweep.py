@@ -6,7 +6,7 @@
     python tools/sweep.py --data mnist --channels awgn --cbr 1/16 --codec jscc_mnist_awgn_cbr1-16
 
 Every grid point runs the real flowgraph of ``flowgraphs/jscc_<channel>.py`` (built by
-:mod:`semradio.blocks.jscc_chain`) over one pass of the held-out data and reads the MetricSink.
+:mod:`semradio.blocks.hier.jscc_chain`) over one pass of the held-out data and reads the MetricSink.
 The plot (PSNR and SSIM vs SNR, in the style of the seeds' figures) also shows the published
 Deep JSCC CIFAR-10 AWGN points (Bourtsoulatze, Burth Kurka, Gündüz, IEEE TCCN 2019, as
 reproduced in the literature) for the CBRs in the grid, labelled as such: they are a reference
@@ -47,17 +47,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "out" / "sweep"), help="output folder")
     p.add_argument("--no-plot", action="store_true")
-    from semradio.blocks.chain_denoisers import CHAIN_DENOISERS
+    from semradio.blocks.denoisers.registry import CHAIN_DENOISERS
 
     p.add_argument("--denoisers", nargs="+", default=["none"], choices=tuple(CHAIN_DENOISERS),
                    help="denoisers between equalizer and decoder, each a curve (see "
-                        "semradio.blocks.chain_denoisers; cddm: the shipped CDDM and its fine-tuned decoder)")
+                        "semradio.blocks.denoisers.registry; cddm: the shipped CDDM and its fine-tuned decoder)")
 
 
 def point_args(args: argparse.Namespace, channel: str, cbr: str, snr: float) -> argparse.Namespace:
     """The flowgraph's arguments for one grid point."""
-    from semradio.blocks import jscc_chain
-
+    from semradio.blocks.hier import jscc_chain
     p = argparse.ArgumentParser()
     jscc_chain.add_arguments(p, channel)
     ns = p.parse_args([])
@@ -68,8 +67,8 @@ def point_args(args: argparse.Namespace, channel: str, cbr: str, snr: float) -> 
 
 def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Run every grid point; one result row per point."""
-    from semradio.blocks import jscc_chain
-    from semradio.blocks.chain_denoisers import make_chain_denoiser
+    from semradio.blocks.hier import jscc_chain
+    from semradio.blocks.denoisers.registry import make_chain_denoiser
 
     rows = []
     points = [(c, r, s, d) for c in args.channels for r in args.cbr for s in args.snr_db

@@ -118,8 +118,7 @@ class ArrayBatches:
 
 def make_batches(data: str, seed: int, rng: np.random.Generator) -> tuple[Any, str]:
     """Training batch source for a dataset spec, and a description of the training data."""
-    from semradio.blocks import image_data as D
-
+    from semradio.models import data as D
     spec = D.parse_spec(data)
     if spec.kind == "natural":
         sampler = D.PatchSampler("train", spec.size or 32, seed=seed)
@@ -138,8 +137,7 @@ def make_batches(data: str, seed: int, rng: np.random.Generator) -> tuple[Any, s
 def eval_images(data: str, n: int | None) -> np.ndarray:
     """Held-out images of a dataset spec (all of them when ``n`` is None, else ``n`` drawn with a
     fixed seed so the periodic evaluations cover every held-out photo)."""
-    from semradio.blocks import image_data as D
-
+    from semradio.models import data as D
     return D.subset(D.load_images(data, "eval"), n, seed=0)
 
 
@@ -274,8 +272,7 @@ def add_jscc_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def data_tag(data: str) -> str:
-    from semradio.blocks import image_data as D
-
+    from semradio.models import data as D
     spec = D.parse_spec(data)
     return {"natural": f"natural{spec.size}", "mnist": "mnist", "cifar10": "cifar10"}.get(spec.kind, "folder")
 
@@ -283,7 +280,7 @@ def data_tag(data: str) -> str:
 def run_jscc(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.checkpoint import codec_name, resolve_device, save_codec
     from semradio.models.jscc import DeepJSCC, count_parameters, latent_channels_for
     from semradio.models.link import make_generator, simulate_link

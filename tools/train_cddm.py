@@ -89,8 +89,7 @@ class LinkDraw:
     weights, all real (B, 2k) in the equalizer's scale."""
 
     def __init__(self, z: torch.Tensor, channel: str, snr_db: float, gen: torch.Generator) -> None:
-        from semradio.blocks import channel_math as cm
-
+        from semradio.dsp import channel as cm
         x_c = cm.normalize_power(z)
         self.s2 = cm.noise_var_from_snr(snr_db)
         n = cm.complex_noise(gen, tuple(x_c.shape), self.s2, x_c)
@@ -146,7 +145,7 @@ def run_cddm(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Train (resumably), evaluate, save; then fine-tune the decoder if asked."""
     from tqdm import tqdm
 
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.cddm import LatentScoreNet, cddm_loss, latent_shape_for, save_cddm, start_step
     from semradio.models.checkpoint import load_codec, resolve_device
     from semradio.models.jscc import count_parameters
@@ -243,7 +242,7 @@ def finetune_decoder(args: argparse.Namespace, codec: Any, codec_name: str, net:
     """Fine-tune the decoder on CDDM outputs; save as ``<codec>_cddm`` (same encoder)."""
     from tqdm import tqdm
 
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.checkpoint import load_codec, read_config, save_codec
 
     lo, hi = args.snr_db

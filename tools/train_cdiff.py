@@ -181,7 +181,7 @@ def run_cdiff(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Train (resumably), evaluate, save the EMA decoder; state and eval.json in WORK_DIR/NAME."""
     import copy
 
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.cdiff import (CDiffSchedule, CDiffUNet, cdiff_loss, save_cdiff, timestep_schedule,
                                        to_model_units)
     from semradio.models.cdiff_latent import cond_channels_for, pad_latent

@@ -115,7 +115,7 @@ def evaluate_codec(model: Any, images: np.ndarray, channel: str, snr_db: float, 
 
 def run_codec(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Train (resumably), evaluate per CBR/SNR, save the checkpoint."""
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.cdiff_codec import AdaptiveCBRCodec
     from semradio.models.checkpoint import resolve_device, save_codec
     from semradio.models.jscc import count_parameters

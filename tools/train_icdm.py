@@ -78,15 +78,13 @@ def add_prior_arguments(p: argparse.ArgumentParser) -> None:
 
 def to_unit_real(latent: torch.Tensor) -> torch.Tensor:
     """Codec latent (B, 2k) -> ``sqrt(2) [Re; Im] normalize_power(latent)`` (unit variance)."""
-    from semradio.blocks import channel_math as cm
-
+    from semradio.dsp import channel as cm
     return cm.complex_to_real(cm.normalize_power(latent)) * math.sqrt(2.0)
 
 
 def apply_fading(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """``[Re; Im](h_z x_c)`` with ``h_z ~ CN(0, 1)`` per symbol (x real (B, 2k))."""
-    from semradio.blocks import channel_math as cm
-
+    from semradio.dsp import channel as cm
     c = cm.real_to_complex(x)
     h = cm.rayleigh_gains(gen, tuple(c.shape), c)
     return cm.complex_to_real(h * c)
@@ -120,7 +118,7 @@ def run_prior(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Train one prior (resumably), evaluate on held-out latents, save."""
     from tqdm import tqdm
 
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.cddm import latent_shape_for
     from semradio.models.checkpoint import load_codec, resolve_device
     from semradio.models.icdm import DEFAULT_SCHEDULE, PriorNet, load_prior, prior_loss, save_prior
@@ -252,7 +250,7 @@ DEFAULT_GRIDS = {"icdm": [1e-4, 1e-3, 3e-3, 1e-2], "exact": [1.0, 2.0, 4.0, 8.0]
 
 def run_tune(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Grid search (beta, gamma) per SINR and variant on training patches; store in the JSON."""
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.checkpoint import load_codec, resolve_device
     from semradio.models.icdm import guidance_key
     from semradio.models.icdm_sampler import ICDMPriors, simulate_interference

@@ -179,7 +179,7 @@ def run_ve(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Train the VE teacher (resumably), evaluate on all held-out patches, save."""
     from tqdm import tqdm
 
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.cddm import latent_shape_for
     from semradio.models.checkpoint import resolve_device
     from semradio.models.jscc import count_parameters
@@ -302,7 +302,7 @@ def run_eecd(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
     from tqdm import tqdm
 
-    from semradio.blocks import image_data as D
+    from semradio.models import data as D
     from semradio.models.checkpoint import resolve_device
     from semradio.models.consistency import (ConsistencyNet, consistency_distillation_loss, image_distance,
                                              save_eecd, tau2_index, update_ema)

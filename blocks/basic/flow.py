@@ -1,0 +1,76 @@
+"""Flow control: a pass-through hop and a real-time throttle."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from semradio.runtime import Frame, SyncBlock
+
+
+class PassThrough(SyncBlock):
+    """Forwards frames unchanged (a hop for benchmarks and tests); optional fixed delay."""
+
+    def __init__(self, delay_s: float = 0.0, name: str | None = None) -> None:
+        super().__init__(name)
+        self.add_input("in")
+        self.add_output("out")
+        self.declare_param("delay_s", float(delay_s), "sleep per frame, seconds", float)
+
+    def work(self, frame: Frame) -> Frame:  # type: ignore[override]
+        d = self.param("delay_s")
+        if d > 0:
+            time.sleep(d)
+        return frame
+
+
+class Throttle(SyncBlock):
+    """Paces frames to ``rate`` frames/s (real-time pacing for file or array sources).
+
+    Frame i leaves no earlier than ``t0 + i / rate``; a late frame leaves at once and the
+    schedule does not try to catch up by bursting more than ``max_burst`` frames. ``rate`` is
+    settable at run time (``{"rate": 30}`` on ``ctrl``).
+
+    Ports: ``in`` -> ``out`` (any). Tags pass through; ``t_ns`` is restamped when
+    ``restamp=True`` so latency downstream excludes the time spent waiting here.
+    """
+
+    def __init__(self, rate: float, max_burst: int = 2, restamp: bool = False, name: str | None = None) -> None:
+        super().__init__(name)
+        self.add_input("in")
+        self.add_output("out")
+        self.declare_param("rate", float(rate), "frames per second", _positive)
+        self.max_burst = int(max_burst)
+        self.restamp = bool(restamp)
+        self._next: float | None = None
+        self._rate_used: float | None = None
+
+    @classmethod
+    def example(cls) -> "Throttle":
+        return cls(30.0)
+
+    def work(self, frame: Frame) -> Frame:  # type: ignore[override]
+        rate = self.param("rate")
+        period = 1.0 / rate
+        now = time.perf_counter()
+        if self._next is None or rate != self._rate_used:
+            self._next = now
+            self._rate_used = rate
+        if self._next > now:
+            time.sleep(self._next - now)
+        else:
+            self._next = max(self._next, now - self.max_burst * period)
+        self._next += period
+        if self.restamp:
+            return frame.replace(t_ns=time.time_ns())
+        return frame
+
+
+def _positive(x: Any) -> float:
+    v = float(x)
+    if not v > 0:
+        raise ValueError(f"must be > 0, got {x!r}")
+    return v
+
+
+__all__ = ["PassThrough", "Throttle"]

@@ -1,0 +1,49 @@
+"""Collecting and null sinks."""
+
+from __future__ import annotations
+
+import threading
+
+from semradio.runtime import Frame, SinkBlock
+
+
+class CollectSink(SinkBlock):
+    """Keeps every frame it receives (tests, notebooks). Input ``in``: any.
+
+    Attributes:
+        frames: received frames in arrival order (thread-safe to read after ``wait()``).
+    """
+
+    def __init__(self, name: str | None = None, max_frames: int | None = None) -> None:
+        super().__init__(name)
+        self.add_input("in")
+        self.frames: list[Frame] = []
+        self.max_frames = max_frames
+        self.lock = threading.Lock()
+
+    def work(self, frame: Frame) -> None:
+        with self.lock:
+            self.frames.append(frame)
+            if self.max_frames is not None and len(self.frames) > self.max_frames:
+                del self.frames[0]
+
+    @property
+    def seqs(self) -> list[int]:
+        """The ``seq`` tags received, in order."""
+        with self.lock:
+            return [f.tags.get("seq") for f in self.frames]
+
+
+class NullSink(SinkBlock):
+    """Discards frames (counts them; latency percentiles still appear in the stats)."""
+
+    def __init__(self, name: str | None = None, n_inputs: int = 1) -> None:
+        super().__init__(name)
+        for i in range(n_inputs):
+            self.add_input("in" if n_inputs == 1 else f"in{i}")
+
+    def work(self, *frames: Frame) -> None:
+        return None
+
+
+__all__ = ["CollectSink", "NullSink"]

@@ -1,0 +1,117 @@
+"""AWGN, Rayleigh and Rician channels on latent symbols (seed 000 eq. 1 without interference),
+and :func:`make_channel`, which picks any channel class of this family by name.
+
+Ports, tags and random streams are described in :mod:`semradio.blocks.channels.base`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from semradio.blocks.channels.base import _Channel, _PlainChannel
+from semradio.blocks.channels.interference import InterferenceChannel
+from semradio.blocks.validation import to_bool, to_choice, to_float, to_optional_int, to_seed
+
+
+class AWGNChannel(_PlainChannel):
+    """Additive white Gaussian noise: ``y_c = sqrt(Px) x_c + n``, ``n ~ CN(0, s2)``
+    (seed 000 eq. 1 with h = 1, no interference).
+
+    Inputs: ``in``: complex64 (B, k). Outputs: ``out``: complex64 (B, k), same container/device.
+    Tags read: none. Tags written: ``h`` (ones), ``noise_var``, ``snr_db``, ``sinr_db``,
+    ``channel="awgn"``, ``channel_model="awgn"``, ``px``, ``eval_h_true``, ``eval_noise`` (with
+    ``keep_noise``); see the module docstring. Other tags pass through.
+    Parameters (all settable at run time, e.g. ctrl ``{"snr_db": 5.0}``):
+        ``snr_db`` (default 10; +inf = noiseless), ``px`` (default 1; s2 = Px/10^(snr/10)),
+        ``seed`` (None = fresh entropy), ``keep_noise`` (False), ``check_finite`` (True).
+    Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf input.
+    """
+
+    channel_name = "awgn"
+
+    def __init__(self, snr_db: float = 10.0, px: float = 1.0, seed: int | None = None,
+                 keep_noise: bool = False, check_finite: bool = True, name: str | None = None) -> None:
+        super().__init__(name, model="awgn", snr_db=snr_db, px=px, seed=seed, keep_noise=keep_noise,
+                         check_finite=check_finite)
+
+
+class RayleighChannel(_PlainChannel):
+    """Rayleigh flat fading: ``y_c = sqrt(Px) h x_c + n``, ``h ~ CN(0, 1)``, ``n ~ CN(0, s2)``
+    (seed 000 eq. 1, no interference).
+
+    Fading: ``fading="fast"``: an independent h per symbol; ``fading="block"``: h constant
+    over ``coherence`` consecutive symbols of an item (``coherence=None``: one h per item, i.e.
+    per frame), independent across blocks and items. Imperfect CSI: the emitted ``h`` is
+    ``h + e``, ``e ~ CN(0, csi_error_var)`` drawn once per coherence block; the true gains are
+    in ``eval_h_true``.
+
+    Inputs: ``in``: complex64 (B, k). Outputs: ``out``: complex64 (B, k), same container/device.
+    Tags read: none. Tags written: ``h``, ``noise_var``, ``snr_db``, ``sinr_db``,
+    ``channel="rayleigh"``, ``channel_model``, ``px``, ``fading``, ``coherence``,
+    ``csi_error_var``, ``eval_h_true``, ``eval_noise`` (with ``keep_noise``). Others pass through.
+    Parameters (settable at run time): ``snr_db`` (10), ``px`` (1), ``fading`` ("fast"),
+    ``coherence`` (None), ``csi_error_var`` (0), ``seed`` (None), ``keep_noise`` (False),
+    ``check_finite`` (True).
+    Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf input.
+    """
+
+    channel_name = "rayleigh"
+
+    def __init__(self, snr_db: float = 10.0, fading: str = "fast", coherence: int | None = None,
+                 csi_error_var: float = 0.0, px: float = 1.0, seed: int | None = None,
+                 keep_noise: bool = False, check_finite: bool = True, name: str | None = None) -> None:
+        super().__init__(name, model="rayleigh", snr_db=snr_db, px=px, seed=seed, keep_noise=keep_noise,
+                         check_finite=check_finite, fading=fading, coherence=coherence,
+                         csi_error_var=csi_error_var)
+
+
+class RicianChannel(_PlainChannel):
+    """Rician flat fading (seed 003 eqs. 15-16): ``y_c = sqrt(Px) h x_c + n`` with
+    ``h = sqrt(K/(K+1)) e^{j phi} + sqrt(1/(K+1)) h_Rayleigh`` (E|h|^2 = 1; K = 0 is Rayleigh,
+    K = inf a fixed phase rotation).
+
+    Fading modes and imperfect CSI as :class:`RayleighChannel`.
+
+    Inputs: ``in``: complex64 (B, k). Outputs: ``out``: complex64 (B, k), same container/device.
+    Tags written: as :class:`RayleighChannel` with ``channel="rician"``. Others pass through.
+    Parameters (settable at run time): ``snr_db`` (10), ``k_factor`` (K, linear, default 10),
+    ``los_phase`` (phi, radians, 0), ``px`` (1), ``fading`` ("fast"), ``coherence`` (None),
+    ``csi_error_var`` (0), ``seed`` (None), ``keep_noise`` (False), ``check_finite`` (True).
+    Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf input.
+    """
+
+    channel_name = "rician"
+
+    def __init__(self, snr_db: float = 10.0, k_factor: float = 10.0, los_phase: float = 0.0,
+                 fading: str = "fast", coherence: int | None = None, csi_error_var: float = 0.0,
+                 px: float = 1.0, seed: int | None = None, keep_noise: bool = False,
+                 check_finite: bool = True, name: str | None = None) -> None:
+        super().__init__(name, model="rician", snr_db=snr_db, px=px, seed=seed, keep_noise=keep_noise,
+                         check_finite=check_finite, fading=fading, coherence=coherence,
+                         csi_error_var=csi_error_var, k_factor=k_factor, los_phase=los_phase)
+
+
+#: Channel classes by name (for scripts and sweeps).
+CHANNELS: dict[str, type[_Channel]] = {
+    "awgn": AWGNChannel,
+    "rayleigh": RayleighChannel,
+    "rician": RicianChannel,
+    "interference": InterferenceChannel,
+}
+
+
+def make_channel(kind: str, **kwargs: Any) -> _Channel:
+    """A channel block by name ("awgn", "rayleigh", "rician", "interference"); keyword
+    arguments the chosen class does not take are ignored (so one CLI namespace fits all)."""
+    import inspect
+
+    try:
+        cls = CHANNELS[kind]
+    except KeyError:
+        raise ValueError(f"unknown channel {kind!r}; expected one of {sorted(CHANNELS)}") from None
+    accepted = inspect.signature(cls.__init__).parameters
+    return cls(**{k: v for k, v in kwargs.items() if k in accepted})
+
+
+__all__ = ["AWGNChannel", "RayleighChannel", "RicianChannel", "CHANNELS",
+           "make_channel"]

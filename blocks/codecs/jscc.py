@@ -1,0 +1,168 @@
+"""JSCC encoder and decoder blocks wrapping a Deep JSCC / ADJSCC codec (semradio.models.jscc).
+
+Containers and devices: the codec runs on the block's device (``device="auto"``: CUDA when
+present, else CPU). The output follows the *input's container*: a numpy input gives a numpy
+output (the block moves it to the device and back), a torch input gives a torch tensor on the
+block's device (so on a GPU the latents and images stay there between blocks; the runtime
+passes references and the channel blocks accept torch). Sources choose the container: see
+``ImageSource(device=...)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from semradio.runtime import Frame, SyncBlock
+
+from semradio.dsp import arrays as A
+from semradio.blocks.validation import block_error
+
+#: The codec the blocks load when none is named (shipped, natural 32x32 patches, AWGN, CBR 1/6).
+DEFAULT_CODEC = "jscc_natural32_awgn_cbr1-6"
+
+
+def _load(codec: Any, device: Any) -> Any:
+    from torch import nn
+
+    from semradio.models.checkpoint import load_codec, resolve_device
+
+    if isinstance(codec, nn.Module):
+        return codec.to(resolve_device(device)).eval()
+    return load_codec(codec, device)
+
+
+def _no_grad() -> Any:
+    import torch
+
+    return torch.no_grad()
+
+
+class _CodecBlock(SyncBlock):
+    def __init__(self, codec: Any, device: str, name: str | None) -> None:
+        super().__init__(name)
+        try:
+            self.codec = _load(codec, device)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: {exc}") from None
+        self.codec_name = codec if isinstance(codec, str) else type(codec).__name__
+        self.device = next(self.codec.parameters()).device
+
+    def _to_device(self, data: Any, port: str = "in") -> tuple[Any, bool]:
+        """Payload as a float32 tensor on the block's device, and whether it came as numpy."""
+        import torch
+
+        if A.is_torch(data):
+            t, was_numpy = data, False
+        elif isinstance(data, np.ndarray):
+            t, was_numpy = torch.from_numpy(np.ascontiguousarray(data)), True
+        else:
+            raise block_error(self, f"input {port!r} must be a numpy array or torch tensor, got {type(data).__name__}")
+        if t.dtype != torch.float32:
+            raise block_error(self, f"input {port!r} must be float32, got {A.dtype_name(data)} with shape {tuple(t.shape)}")
+        return t.to(self.device, non_blocking=True), was_numpy
+
+    @staticmethod
+    def _out(t: Any, as_numpy: bool) -> Any:
+        return t.cpu().numpy() if as_numpy else t
+
+    def _snr(self, frame: Frame, *, required: bool) -> float | None:
+        snr = frame.tags.get("snr_db")
+        if snr is None:
+            snr = self.params.get("snr_db")
+        if snr is None and required and getattr(self.codec, "snr_adaptive", False):
+            raise block_error(self, "the codec is SNR-adaptive (ADJSCC) and the frame has no 'snr_db' tag; "
+                                    "put a channel block upstream or set the block's snr_db parameter")
+        return None if snr is None else float(snr)
+
+
+class JSCCEncoder(_CodecBlock):
+    """JSCC encoder: images (B, C, H, W) -> real latent (B, 2k), 2k = c (H/4)(W/4).
+
+    CBR = k / (C H W) is fixed by the codec (e.g. 1/6: k = 512 for 3x32x32). The latent is not
+    power normalized: feed it to :class:`PowerNormalizer` (first half real, second half
+    imaginary, seed 000 §II-A).
+
+    Inputs: ``in``: float32 (B, C, H, W) in [0, 1], H and W divisible by 4; numpy or torch.
+    Outputs: ``out``: float32 (B, 2k); numpy for numpy input, else a torch tensor on the block's
+    device.
+    Tags read: ``snr_db`` (SNR-adaptive codecs only; the transmitter's knowledge of the SNR —
+    falls back to the ``snr_db`` parameter). Tags written: ``cbr`` (float), ``k`` (int),
+    ``image_size`` ((H, W), for the decoder), ``codec`` (str). Other tags pass through.
+    Parameters: ``snr_db`` (float or None): SNR fed to an SNR-adaptive encoder when the frame
+    has no ``snr_db`` tag (settable at run time, e.g. from a feedback path).
+    Constructor: ``codec`` (registered name, checkpoint path, or a DeepJSCC module),
+    ``device`` ("auto", "cpu", "cuda").
+    Errors: ValueError naming the block for a wrong dtype/shape, or an SNR-adaptive codec
+    without an SNR.
+    """
+
+    def __init__(self, codec: Any = DEFAULT_CODEC, device: str = "auto", snr_db: float | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(codec, device, name)
+        self.add_input("in", dtype="float32", shape=(self.codec.in_channels, None, None))
+        self.add_output("out", dtype="float32", shape=(None,))
+        self.declare_param("snr_db", snr_db, "SNR (dB) the encoder assumes when frames carry no snr_db tag",
+                           lambda v: None if v is None else float(v))
+
+    @classmethod
+    def example(cls) -> "JSCCEncoder":
+        return cls(device="cpu")
+
+    def work(self, frame: Frame) -> Frame:  # type: ignore[override]
+        x, as_numpy = self._to_device(frame.data)
+        c = self.codec.in_channels
+        if x.ndim != 4 or x.shape[1] != c or x.shape[2] % 4 or x.shape[3] % 4 or x.shape[0] == 0:
+            raise block_error(self, f"input 'in' must be images (B, {c}, H, W) with H, W divisible by 4, "
+                                    f"got {tuple(x.shape)}")
+        snr = self._snr(frame, required=True)
+        with _no_grad():
+            z = self.codec.encode(x, snr)
+        h, w = int(x.shape[2]), int(x.shape[3])
+        return frame.replace(self._out(z, as_numpy), cbr=float(self.codec.cbr), k=int(z.shape[1]) // 2,
+                             image_size=(h, w), codec=self.codec_name)
+
+
+class JSCCDecoder(_CodecBlock):
+    """JSCC decoder: real (B, 2k) channel output (e.g. the MMSE equalizer's) -> images.
+
+    Inputs: ``in``: float32 (B, 2k); numpy or torch.
+    Outputs: ``out``: float32 (B, C, H, W) in [0, 1]; numpy for numpy input, else a torch tensor
+    on the block's device.
+    Tags read: ``snr_db`` (SNR-adaptive codecs: the channel's SNR tag, else the ``snr_db``
+    parameter), ``image_size`` ((H, W) from the encoder; else the codec's size, or a square).
+    Tags written: none. Tags pass through.
+    Parameters: ``snr_db`` (float or None): SNR used when frames carry no ``snr_db`` tag.
+    Constructor: ``codec``, ``device`` as :class:`JSCCEncoder`.
+    Errors: ValueError naming the block for a wrong dtype/shape (a latent length that fits no
+    image size) or an SNR-adaptive codec without an SNR.
+    """
+
+    def __init__(self, codec: Any = DEFAULT_CODEC, device: str = "auto", snr_db: float | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(codec, device, name)
+        self.add_input("in", dtype="float32", shape=(None,))
+        self.add_output("out", dtype="float32", shape=(self.codec.in_channels, None, None))
+        self.declare_param("snr_db", snr_db, "SNR (dB) used when frames carry no snr_db tag",
+                           lambda v: None if v is None else float(v))
+
+    @classmethod
+    def example(cls) -> "JSCCDecoder":
+        return cls(device="cpu")
+
+    def work(self, frame: Frame) -> Frame:  # type: ignore[override]
+        y, as_numpy = self._to_device(frame.data)
+        if y.ndim != 2 or y.shape[0] == 0:
+            raise block_error(self, f"input 'in' must be real latents (B, 2k), got {tuple(y.shape)}")
+        snr = self._snr(frame, required=True)
+        size = frame.tags.get("image_size")
+        try:
+            with _no_grad():
+                img = self.codec.decode(y, snr, size)
+        except ValueError as exc:
+            raise block_error(self, str(exc)) from None
+        return frame.replace(self._out(img, as_numpy))
+
+
+__all__ = ["JSCCEncoder", "JSCCDecoder", "DEFAULT_CODEC"]

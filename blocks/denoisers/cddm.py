@@ -1,0 +1,132 @@
+"""CDDM channel denoiser block (seed 002 "CDDM"; Wu et al., IEEE TWC 2024)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from semradio.runtime import Frame, SyncBlock
+
+from semradio.dsp import arrays as A
+from semradio.blocks.denoisers.io import as_float_tensor
+from semradio.blocks.validation import block_error, to_choice
+
+#: Shipped CDDM per channel (for the natural-patch CBR 1/6 codecs).
+DEFAULT_CDDM = {"awgn": "cddm_natural32_awgn_cbr1-6", "rayleigh": "cddm_natural32_rayleigh_cbr1-6"}
+
+
+class CDDMDenoiser(SyncBlock):
+    """Removes channel noise from the MMSE equalizer's output with a channel denoising
+    diffusion model.
+
+    With ``y = W_s x + W_n n`` (seed 000 Lemma 1, tags from :class:`MMSEEqualizer`), the block
+    rescales to unit per-component power (``y~ = sqrt(2) y``), starts the reverse process at
+    ``x_m = y~ / sqrt(1 + s2)`` with m the step whose ``abar_m`` matches ``1/(1 + s2)``
+    (KL-matched), and runs the CDDM rule ``x_{t-1} = (x_t - (1 - alpha_t) W_n eps_theta /
+    sqrt(1 - abar_t)) / sqrt(alpha_t)`` (or DDIM) down to t = 0, or takes one Tweedie step
+    ``E[x_0 | x_m]`` (rule "tweedie", 1 network evaluation); the output is the estimate of
+    ``W_s x`` in the equalizer's scale (see :mod:`semradio.models.cddm`).
+
+    Inputs: ``in``: float32 (B, 2k) equalizer output; numpy or torch.
+    Outputs: ``out``: float32 (B, 2k) denoised latent; numpy for numpy input, else a torch
+    tensor on the block's device.
+    Tags read: ``W_s``, ``W_n`` ((B, 2k), from the equalizer), ``noise_var`` (s2).
+    Tags written: ``denoiser`` ("cddm" or "none" when bypassed), ``cddm_start_step`` (m),
+    ``denoiser_nfe`` (network evaluations), ``denoiser_ms`` (wall time of the frame).
+    Parameters: ``enabled`` (bool; False passes frames through, tagged "none"), ``rule``
+    ("cddm", "ddim" or "tweedie"), ``max_steps`` (int or None: caps m, trading accuracy for speed).
+    Constructor: ``model`` (shipped name or checkpoint path), ``device`` ("auto", "cpu", "cuda").
+    Errors: ValueError naming the block for a wrong dtype/shape or missing W/noise_var tags.
+    """
+
+    def __init__(self, model: str = DEFAULT_CDDM["rayleigh"], device: str = "auto", rule: str = "cddm",
+                 enabled: bool = True, max_steps: int | None = None, name: str | None = None) -> None:
+        super().__init__(name)
+        from semradio.models.cddm import RULES, load_cddm
+
+        try:
+            self.net, self.schedule, self.config = load_cddm(model, device)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ValueError(f"CDDMDenoiser {self.name!r}: {exc}") from None
+        self.model_name = model
+        self.device = next(self.net.parameters()).device
+        dim = int(np.prod(self.net.latent_shape))
+        self.add_input("in", dtype="float32", shape=(dim,))
+        self.add_output("out", dtype="float32", shape=(dim,))
+        self.declare_param("enabled", bool(enabled), "apply the denoiser (False: pass through)", bool)
+        self.declare_param("rule", rule, "reverse-step rule: cddm (seed 002), ddim or tweedie (1 evaluation)",
+                           to_choice("rule", RULES))
+        self.declare_param("max_steps", max_steps, "cap on the start step m (None: KL-matched m)",
+                           lambda v: None if v is None else max(0, int(v)))
+
+    @classmethod
+    def example(cls) -> "CDDMDenoiser":
+        return cls(device="cpu")
+
+    def _tensor(self, x: Any, what: str) -> Any:
+        return as_float_tensor(self, x, what)
+
+    def work(self, frame: Frame) -> Frame:  # type: ignore[override]
+        import torch
+
+        from semradio.models.cddm import bind_condition, cddm_sample, from_diffusion_units, start_step, to_diffusion_units
+
+        p = self.params
+        if not p["enabled"]:
+            return frame.replace(denoiser="none")
+        y_in = frame.data
+        if A.dtype_name(y_in) != "float32" or len(y_in.shape) != 2 or y_in.shape[1] != self.inputs[0].shape[0]:
+            raise block_error(self, f"input 'in' must be float32 (B, {self.inputs[0].shape[0]}), "
+                                    f"got {A.dtype_name(y_in)} {tuple(y_in.shape)}")
+        tags = frame.tags
+        for key in ("W_s", "W_n", "noise_var"):
+            if tags.get(key) is None:
+                raise block_error(self, f"the frame has no {key!r} tag; put an MMSEEqualizer upstream")
+        t0 = time.perf_counter()
+        y = self._tensor(y_in, "input 'in'")
+        w_s, w_n = self._tensor(tags["W_s"], "tag W_s"), self._tensor(tags["W_n"], "tag W_n")
+        if w_s.shape != y.shape or w_n.shape != y.shape:
+            raise block_error(self, f"tags W_s/W_n must have the data's shape {tuple(y.shape)}")
+        s2 = float(tags["noise_var"])
+        m = start_step(self.schedule, s2)
+        if p["max_steps"] is not None:
+            m = min(m, p["max_steps"])
+        with torch.no_grad():
+            x, nfe = cddm_sample(bind_condition(self.net, w_s, w_n), to_diffusion_units(y), w_n, s2,
+                                 self.schedule, rule=p["rule"], m=m)
+            out = from_diffusion_units(x).to(torch.float32)
+        data = out.cpu().numpy() if isinstance(y_in, np.ndarray) else out
+        return frame.replace(data, denoiser="cddm", cddm_start_step=m, denoiser_nfe=nfe,
+                             denoiser_ms=round((time.perf_counter() - t0) * 1e3, 3))
+
+
+def chain_denoiser(args: Any) -> CDDMDenoiser | None:
+    """The denoiser for a JSCC chain's arguments (``args.denoiser`` "none" or "cddm",
+    ``args.cddm_model``, ``args.rule``, ``args.max_steps``, ``args.channel``, ``args.device``);
+    also points ``args.decoder_codec`` at the codec's CDDM-fine-tuned decoder (``<codec>_cddm``)
+    when one is shipped and none was chosen. None for "none"."""
+    from semradio.models.checkpoint import list_codecs
+
+    from semradio.blocks.hier import jscc_chain
+    if getattr(args, "denoiser", "none") == "none":
+        return None
+    family = "awgn" if args.channel == "awgn" else "rayleigh"
+    model = getattr(args, "cddm_model", None) or DEFAULT_CDDM[family]
+    if getattr(args, "decoder_codec", None) is None:
+        codec = args.codec or jscc_chain.default_codec(args.data, args.channel, args.cbr)
+        if f"{codec}_cddm" in list_codecs():
+            args.decoder_codec = f"{codec}_cddm"
+    return CDDMDenoiser(model, device=args.device, rule=getattr(args, "rule", "cddm"),
+                        max_steps=getattr(args, "max_steps", None), name="cddm")
+
+
+def latent_mse_db(estimate: Any, reference: Any) -> float:
+    """``10 log10(mean((estimate - reference)^2))`` over all elements (latent MSE in dB)."""
+    e = np.asarray(estimate, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    return 10.0 * math.log10(float(np.mean(e * e)))
+
+
+__all__ = ["CDDMDenoiser", "DEFAULT_CDDM", "chain_denoiser", "latent_mse_db"]

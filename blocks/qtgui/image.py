@@ -1,0 +1,121 @@
+"""ImageScope: original | received (no denoiser) | reconstructed images, side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from semradio.runtime import Frame
+
+from .arrays import check_array, images_nchw, psnr_db, ssim_mean, tile_images
+from .base import ScopeBlock, ScopeInputError
+
+#: Input ports of the image scope, in panel order (left to right).
+IMAGE_PORTS = ("original", "received", "reconstructed")
+
+
+class ImageScope(ScopeBlock):
+    """Image scope: the first images of the newest frame at up to three points of the chain,
+    side by side, each captioned with its PSNR (dB) and SSIM against the original.
+
+    Inputs (aligned by ``seq``, fed through real-time edges):
+        ``original``: the source images, float32 (B, C, H, W), C in {1, 3}, values in
+        ``[0, data_range]`` (numpy or torch, any device) — required;
+        ``received`` (optional): the images decoded *without* the denoiser;
+        ``reconstructed`` (optional): the images decoded after the denoiser (or the plain
+        decoder output when there is no denoiser).
+    Tags read: ``snr_db``, ``channel``, ``denoiser``, ``seq`` (caption of the panel row).
+    Parameters: ``max_images`` (images shown per panel, as a near-square mosaic, 4).
+    Constructor: ``data_range`` (1.0, the R of PSNR = 10 log10(R^2/MSE)).
+
+    What is drawn (by :class:`semradio.blocks.qtgui.qt.ImageView`): one panel per connected
+    input, each the mosaic of :func:`semradio.blocks.qtgui.arrays.tile_images` (uint8 RGB,
+    rows*H x cols*W pixels); captions ``PSNR xx.xx dB  SSIM 0.xxx`` (means over the shown
+    images; SSIM with an 11x11 Gaussian window, sigma 1.5) computed on the GUI thread.
+    Bad input (not (B, C, H, W), shapes that differ from the original) is counted in
+    :attr:`rejected` and dropped.
+    """
+
+    scope_kind = "image"
+
+    def __init__(self, max_images: int = 4, data_range: float = 1.0, max_rate_hz: float | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(name, max_rate_hz)
+        self.add_input("original", dtype=None)
+        self.add_input("received", dtype=None, optional=True)
+        self.add_input("reconstructed", dtype=None, optional=True)
+        self.declare_param("max_images", int(max_images), "images shown per panel", _positive_int)
+        self.data_range = float(data_range)
+
+    def accept(self, *frames: Frame | None) -> dict[str, Any]:  # type: ignore[override]
+        data: dict[str, Any] = {}
+        shape = None
+        tags: dict[str, Any] = {}
+        for port, frame in zip(IMAGE_PORTS, frames):
+            if frame is None:
+                continue
+            d = frame.data
+            check_array(d, port, min_ndim=4, kinds="f")
+            if len(d.shape) != 4 or int(d.shape[1]) not in (1, 3, 4):
+                raise ScopeInputError("shape", f"input {port!r}: images must be (B, C, H, W), got {tuple(d.shape)}")
+            if shape is None:
+                shape = tuple(d.shape)
+            elif tuple(d.shape) != shape:
+                raise ScopeInputError("shape", f"input {port!r}: shape {tuple(d.shape)} differs from {shape}")
+            data[port] = d
+            if port != "original" or not tags:
+                tags = frame.tags
+        return {"data": data, "tags": {k: tags[k] for k in ("seq", "snr_db", "sinr_db", "channel", "channel_model",
+                                                                  "fading", "pz", "denoiser")
+                                       if k in tags}}
+
+    def images(self) -> tuple[int, dict[str, np.ndarray], dict[str, Any]]:
+        """``(version, {port: float32 (n, C, H, W) host copy of the first max_images images},
+        tags)`` of the newest frame (light: what a remote GUI needs; inputs that fail
+        conversion are counted and left out)."""
+        version, item = self.latest()
+        data = item.get("data", {}) if item else {}
+        n = self.param("max_images")
+        out: dict[str, np.ndarray] = {}
+        for port, d in data.items():
+            try:
+                out[port] = images_nchw(d, n)
+            except Exception as exc:  # noqa: BLE001 - bad data never crashes the GUI
+                self.rejected.add(f"render:{type(exc).__name__}", detail=str(exc))
+        return version, out, dict(item.get("tags", {})) if item else {}
+
+    def panels(self) -> tuple[int, dict[str, dict[str, Any]], dict[str, Any]]:
+        """``(version, panels, tags)``: :func:`panels_from_images` of :meth:`images`."""
+        version, imgs, tags = self.images()
+        return version, panels_from_images(imgs, self.param("max_images"), self.data_range), tags
+
+
+def panels_from_images(images: dict[str, np.ndarray], max_images: int,
+                       data_range: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Display data per port: ``{"image": uint8 (h, w, 3) mosaic, "psnr_db", "ssim",
+    "shape"}`` (``psnr_db``/``ssim`` against ``images["original"]``; None for the original
+    itself or when not computable)."""
+    ref = images.get("original")
+    out: dict[str, dict[str, Any]] = {}
+    for port in IMAGE_PORTS:
+        if port not in images:
+            continue
+        imgs = images[port]
+        p = s = None
+        if port != "original" and ref is not None and ref.shape == imgs.shape:
+            p = psnr_db(ref, imgs, data_range)
+            s = ssim_mean(ref, imgs, data_range)
+        out[port] = {"image": tile_images(imgs, max_images, data_range), "psnr_db": p, "ssim": s,
+                     "shape": tuple(imgs.shape)}
+    return out
+
+
+def _positive_int(v: Any) -> int:
+    n = int(v)
+    if n < 1:
+        raise ValueError(f"must be >= 1, got {v!r}")
+    return n
+
+
+__all__ = ["ImageScope", "IMAGE_PORTS", "panels_from_images"]
