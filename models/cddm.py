@@ -227,12 +227,12 @@ def latent_shape_for(dim: int, config: dict[str, Any] | None = None) -> tuple[in
 ARCHITECTURE = "cddm_latent_score_net"
 
 
-def save_cddm(net: LatentScoreNet, schedule: NoiseSchedule, path: str | Any, config: dict[str, Any]) -> Any:
+def save_cddm(net: LatentScoreNet, schedule: NoiseSchedule, path: str | Any, config: dict[str, Any], overwrite: bool = False) -> Any:
     """Write ``path.safetensors`` + ``path.json`` (``config`` plus the schedule, architecture,
     network kwargs, weights file name and SHA-256). Returns the JSON path."""
     from .checkpoint import save_weights
 
-    return save_weights(net, path, dict(config, schedule=schedule.to_config()), ARCHITECTURE, net.config)
+    return save_weights(net, path, dict(config, schedule=schedule.to_config()), ARCHITECTURE, net.config, overwrite)
 
 
 def load_cddm(name_or_path: str | Any, device: Any = None) -> tuple[LatentScoreNet, NoiseSchedule, dict[str, Any]]:

@@ -460,12 +460,12 @@ def from_model_units(x: torch.Tensor) -> torch.Tensor:
 ARCHITECTURE = "cdiff_unet"
 
 
-def save_cdiff(net: CDiffUNet, schedule: CDiffSchedule, path: str | Path, config: dict[str, Any]) -> Path:
+def save_cdiff(net: CDiffUNet, schedule: CDiffSchedule, path: str | Path, config: dict[str, Any], overwrite: bool = False) -> Path:
     """Write ``path.safetensors`` + ``path.json`` (``config`` plus the schedule parameters, the
     architecture, network kwargs, weights file name and SHA-256). Returns the JSON path."""
     from .checkpoint import save_weights
 
-    return save_weights(net, path, dict(config, schedule=dict(schedule.params)), ARCHITECTURE, net.config())
+    return save_weights(net, path, dict(config, schedule=dict(schedule.params)), ARCHITECTURE, net.config(), overwrite)
 
 
 def load_cdiff(name_or_path: str | Path, device: Any = None) -> tuple[CDiffUNet, CDiffSchedule, dict[str, Any]]:

@@ -1,7 +1,8 @@
-"""Codec checkpoints: safetensors weights + a JSON config, and the codec registry.
+"""Checkpoints: safetensors weights + a JSON config, saved and loaded for every model family.
 
-A checkpoint named ``NAME`` is two files in a folder (shipped ones in
-``semradio/models/checkpoints/``, i.e. ``models/checkpoints/`` of the repository):
+A checkpoint named ``NAME`` is two files in a folder, found along the search path of
+:mod:`semradio.models.registry` (``$SEMRADIO_CHECKPOINTS``, the user directory, plugins' folders,
+then the shipped ``semradio/models/checkpoints/``, i.e. ``models/checkpoints/`` of the repository):
 
 * ``NAME.safetensors`` — the state dict (float32 tensors), read with ``safetensors`` only:
   nothing is ever unpickled;
@@ -9,25 +10,28 @@ A checkpoint named ``NAME`` is two files in a folder (shipped ones in
   "image_shape", "channel", "train" (the exact training command, data, steps, seed, time,
   ...), "metrics" (held-out results), "weights" (file name), "sha256" (of the weights)}``.
 
-:func:`load_codec` accepts a registered name (``list_codecs()``), a path to either file, or a
-path without extension, and returns the model in eval mode on the requested device.
+:func:`load_codec` accepts a name (``list_codecs()``), a path to either file, or a path without
+extension, and returns the model in eval mode on the requested device. :func:`save_weights`
+never replaces an existing checkpoint unless asked (``overwrite=True``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from . import registry
 from .cdiff_codec import ARCHITECTURE as ADAPTIVE_ARCHITECTURE, AdaptiveCBRCodec
 from .jscc import ARCHITECTURE, DeepJSCC
 
-#: Folder of the shipped checkpoints.
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+#: Folder of the shipped checkpoints (read-only; see :mod:`semradio.models.registry`).
+CHECKPOINT_DIR = registry.SHIPPED_DIR
 
 #: Architecture name -> constructor taking the config's ``kwargs``.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {ARCHITECTURE: DeepJSCC, ADAPTIVE_ARCHITECTURE: AdaptiveCBRCodec}
@@ -50,18 +54,25 @@ def sha256_of(path: str | Path) -> str:
 
 
 def save_weights(model: nn.Module, path: str | Path, config: dict[str, Any], architecture: str,
-                 kwargs: dict[str, Any]) -> Path:
+                 kwargs: dict[str, Any], overwrite: bool = False) -> Path:
     """Write ``path.safetensors`` (float32 state dict) and ``path.json`` (``config`` plus
-    ``architecture``, constructor ``kwargs``, weights file name and SHA-256). Returns the JSON
-    path. Shared by every model family (codecs, denoisers)."""
+    ``architecture``, constructor ``kwargs``, weights file name and SHA-256), each through a
+    temporary file and an atomic rename. Returns the JSON path. Shared by every model family.
+
+    Raises:
+        FileExistsError: either file exists and ``overwrite`` is False.
+    """
     from safetensors.torch import save_file
 
     base = Path(path)
     base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
+    registry.output_base(base.name, base.parent, overwrite)  # refuses to replace without overwrite
     base.parent.mkdir(parents=True, exist_ok=True)
     weights = base.with_name(base.name + ".safetensors")
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(weights), metadata={"format": "pt", "architecture": architecture})
+    tmp = weights.with_name(weights.name + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt", "architecture": architecture})
+    os.replace(tmp, weights)
     cfg = dict(config)
     cfg.setdefault("name", base.name)
     cfg["architecture"] = architecture
@@ -69,68 +80,51 @@ def save_weights(model: nn.Module, path: str | Path, config: dict[str, Any], arc
     cfg["weights"] = weights.name
     cfg["sha256"] = sha256_of(weights)
     js = base.with_name(base.name + ".json")
-    js.write_text(json.dumps(cfg, indent=2) + "\n")
+    tmp_js = js.with_name(js.name + ".tmp")
+    tmp_js.write_text(json.dumps(cfg, indent=2) + "\n")
+    os.replace(tmp_js, js)
     return js
 
 
 def load_weights(name_or_path: str | Path, architecture: str, build: Callable[[dict[str, Any]], nn.Module],
                  device: Any = None, kind: str = "model") -> tuple[nn.Module, dict[str, Any]]:
-    """A network saved by :func:`save_weights` (shared by the denoiser families): find
-    ``NAME.json`` next to the given path or among the shipped checkpoints, check its
-    ``architecture``, build the network with ``build(kwargs)`` (a copy of the config's
-    ``kwargs``), load the safetensors state strictly (nothing is unpickled), and return it in
-    eval mode on ``device`` with the JSON config. FileNotFoundError names the places tried;
-    ValueError an architecture mismatch."""
+    """A network saved by :func:`save_weights`: find ``NAME.json`` (a path, or a name along the
+    search path), check its ``architecture``, build the network with ``build(kwargs)`` (a copy of
+    the config's ``kwargs``), load the safetensors state strictly (nothing is unpickled), and
+    return it in eval mode on ``device`` with the JSON config (``_path``: where it was found).
+
+    Raises:
+        FileNotFoundError: naming the places tried.
+        ValueError: an architecture mismatch or a malformed config.
+    """
     from safetensors.torch import load_file
 
-    p = Path(name_or_path)
-    base = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
-    candidates = [base.with_name(base.name + ".json"), CHECKPOINT_DIR / f"{base.name}.json"]
-    js = next((c for c in candidates if c.is_file()), None)
-    if js is None:
-        raise FileNotFoundError(f"no {kind} checkpoint {str(name_or_path)!r}: tried {[str(c) for c in candidates]}")
-    cfg = json.loads(js.read_text())
+    cfg = read_config(name_or_path, kind=f"{kind} checkpoint")
     if cfg.get("architecture") != architecture:
-        raise ValueError(f"{js}: architecture {cfg.get('architecture')!r} is not {architecture!r}")
+        raise ValueError(f"{cfg['_path']}: architecture {cfg.get('architecture')!r} is not {architecture!r}")
     net = build(dict(cfg["kwargs"]))
-    net.load_state_dict(load_file(str(js.with_name(cfg["weights"])), device="cpu"), strict=True)
+    net.load_state_dict(load_file(str(Path(cfg["_path"]).with_name(cfg["weights"])), device="cpu"), strict=True)
     net.to(resolve_device(device)).eval()
     return net, cfg
 
 
-def save_codec(model: nn.Module, path: str | Path, config: dict[str, Any]) -> Path:
+def save_codec(model: nn.Module, path: str | Path, config: dict[str, Any], overwrite: bool = False) -> Path:
     """Write a codec checkpoint (a :class:`DeepJSCC` or an :class:`AdaptiveCBRCodec`; see
     :func:`save_weights`). Returns the JSON path."""
     arch = ADAPTIVE_ARCHITECTURE if isinstance(model, AdaptiveCBRCodec) else ARCHITECTURE
-    return save_weights(model, path, config, arch, model.config())  # type: ignore[operator]
+    return save_weights(model, path, config, arch, model.config(), overwrite)  # type: ignore[operator]
 
 
-def _config_path(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    candidates = []
-    if p.suffix == ".json":
-        candidates.append(p)
-    elif p.suffix == ".safetensors":
-        candidates.append(p.with_suffix(".json"))
-    else:
-        candidates += [p.with_name(p.name + ".json"), CHECKPOINT_DIR / f"{p.name}.json"]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(f"no codec {str(name_or_path)!r}: tried {[str(c) for c in candidates]}; "
-                            f"registered codecs: {list_codecs()}")
-
-
-def read_config(name_or_path: str | Path) -> dict[str, Any]:
+def read_config(name_or_path: str | Path, kind: str = "checkpoint") -> dict[str, Any]:
     """The JSON config of a checkpoint (with ``_path``: the JSON file's path)."""
-    path = _config_path(name_or_path)
-    cfg = json.loads(path.read_text())
+    path = registry.find_config(name_or_path, kind=kind)
+    cfg = registry.read_json(path)
     cfg["_path"] = str(path)
     return cfg
 
 
 def load_codec(name_or_path: str | Path, device: Any = None, check_hash: bool = False) -> nn.Module:
-    """A codec from a registered name or a checkpoint path, in eval mode on ``device``.
+    """A codec from a name or a checkpoint path, in eval mode on ``device``.
 
     Args:
         name_or_path: ``"jscc_natural32_awgn_cbr1-6"`` (see :func:`list_codecs`), or a path to
@@ -142,7 +136,7 @@ def load_codec(name_or_path: str | Path, device: Any = None, check_hash: bool = 
     """
     from safetensors.torch import load_file
 
-    cfg = read_config(name_or_path)
+    cfg = read_config(name_or_path, kind="codec")
     arch = cfg.get("architecture")
     try:
         ctor = ARCHITECTURES[arch]
@@ -161,22 +155,12 @@ def load_codec(name_or_path: str | Path, device: Any = None, check_hash: bool = 
 
 
 def list_codecs(directory: str | Path | None = None) -> list[str]:
-    """Names of the checkpoints (JSON configs with a weights file) in ``directory`` (default:
-    the shipped ones)."""
-    d = Path(directory) if directory is not None else CHECKPOINT_DIR
-    if not d.is_dir():
-        return []
-    out = []
-    for js in sorted(d.glob("*.json")):
-        try:
-            cfg = json.loads(js.read_text())
-        except (OSError, ValueError):
-            continue
-        if cfg.get("architecture") in ARCHITECTURES and (d / cfg.get("weights", "")).is_file():
-            out.append(js.stem)
-    return out
+    """Names of the codec checkpoints (a codec architecture with its weights file) in
+    ``directory``, or along the whole search path when None (each name once)."""
+    dirs = None if directory is None else [registry.SearchDir(Path(directory), "dir")]
+    return sorted({c.name for c in registry.list_checkpoints(dirs) if c.family in ("jscc", "cdiff-codec")})
 
 
 def codec_name(data: str, channel: str, cbr_label: str) -> str:
-    """Registry name convention: ``jscc_<data>_<channel>_cbr<a>-<b>`` (e.g. cbr1-6)."""
+    """Name convention: ``jscc_<data>_<channel>_cbr<a>-<b>`` (e.g. cbr1-6)."""
     return f"jscc_{data}_{channel}_cbr{cbr_label.replace('/', '-')}"

@@ -173,11 +173,11 @@ def update_ema(target: nn.Module, online: nn.Module, decay: float) -> None:
 ARCHITECTURE = "eecd_consistency_net"
 
 
-def save_eecd(net: ConsistencyNet, grid_config: dict[str, Any], path: str | Path, config: dict[str, Any]) -> Path:
+def save_eecd(net: ConsistencyNet, grid_config: dict[str, Any], path: str | Path, config: dict[str, Any], overwrite: bool = False) -> Path:
     """Write ``path.safetensors`` + ``path.json``; returns the JSON path."""
     from .checkpoint import save_weights
 
-    return save_weights(net, path, dict(config, grid=grid_config), ARCHITECTURE, net.config)
+    return save_weights(net, path, dict(config, grid=grid_config), ARCHITECTURE, net.config, overwrite)
 
 
 def load_eecd(name_or_path: str | Path, device: Any = None) -> tuple[ConsistencyNet, torch.Tensor, dict[str, Any]]:

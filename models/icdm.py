@@ -286,11 +286,11 @@ def joint_eps(variant: str, link: Link, x_t: torch.Tensor, z_t: torch.Tensor, ep
 ARCHITECTURE = "icdm_prior_net"
 
 
-def save_prior(net: PriorNet, schedule: NoiseSchedule, path: Any, config: dict[str, Any]) -> Any:
+def save_prior(net: PriorNet, schedule: NoiseSchedule, path: Any, config: dict[str, Any], overwrite: bool = False) -> Any:
     """Write ``path.safetensors`` + ``path.json`` (config + schedule + architecture)."""
     from .checkpoint import save_weights
 
-    return save_weights(net, path, dict(config, schedule=schedule.to_config()), ARCHITECTURE, net.config)
+    return save_weights(net, path, dict(config, schedule=schedule.to_config()), ARCHITECTURE, net.config, overwrite)
 
 
 def load_prior(name_or_path: Any, device: Any = None) -> tuple[PriorNet, NoiseSchedule, dict[str, Any]]:

@@ -53,6 +53,38 @@ def simulate_link(latent: torch.Tensor, channel: str, snr_db: float, generator: 
     return y
 
 
+class LinkDraw:
+    """One simulated transmission of a latent batch, as the trainers and evaluations of the
+    denoisers use it: the transmitted ``x``, the received ``y`` and the Lemma 1 weights, all real
+    (B, 2k) in the equaliser's scale, and the noise variance ``s2``.
+
+    ``x = [Re; Im] normalize_power(z)``; AWGN: ``y = [Re; Im](x_c + n)``, ``W_s = 1``,
+    ``W_n = 1``; fast Rayleigh (h ~ CN(0, 1) per symbol): ``y`` the MMSE output with
+    ``W_s = |h|^2 / (|h|^2 + s2)``, ``W_n = |h| / (|h|^2 + s2)`` (seed 000 Lemma 1). Noise and
+    gains come from ``gen`` in the order n, h (the order the trainers were written with).
+
+        >>> import torch
+        >>> d = LinkDraw(torch.randn(4, 16), "rayleigh", 10.0, make_generator(0))
+        >>> d.x.shape, d.y.shape, d.w_s.shape
+        (torch.Size([4, 16]), torch.Size([4, 16]), torch.Size([4, 16]))
+    """
+
+    def __init__(self, z: torch.Tensor, channel: str, snr_db: float, gen: torch.Generator) -> None:
+        if channel not in LINK_CHANNELS:
+            raise ValueError(f"unknown training channel {channel!r}; expected one of {LINK_CHANNELS}")
+        x_c = cm.normalize_power(z)
+        self.s2 = cm.noise_var_from_snr(snr_db)
+        n = cm.complex_noise(gen, tuple(x_c.shape), self.s2, x_c)
+        if channel == "awgn":
+            y_c = cm.channel_output(x_c, None, n)
+            self.y, self.w_s, self.w_n, _ = cm.identity_weights(y_c)
+        else:
+            h = cm.rayleigh_gains(gen, tuple(x_c.shape), x_c)
+            y_c = cm.channel_output(x_c, h, n)
+            self.y, self.w_s, self.w_n, _ = cm.equalize(y_c, h, self.s2, "mmse")
+        self.x = cm.complex_to_real(x_c)
+
+
 def _default_generator(like: Any) -> torch.Generator:
     gen = torch.Generator(device=like.device)
     gen.seed()

@@ -229,11 +229,11 @@ def gaussian_flow_solution(z_tm: torch.Tensor, t_m: float, var_x: torch.Tensor |
 ARCHITECTURE = "ve_latent_noise_net"
 
 
-def save_ve(net: VENoiseNet, grid_config: dict[str, Any], path: str | Path, config: dict[str, Any]) -> Path:
+def save_ve(net: VENoiseNet, grid_config: dict[str, Any], path: str | Path, config: dict[str, Any], overwrite: bool = False) -> Path:
     """Write ``path.safetensors`` + ``path.json`` (config + grid + architecture). Returns the JSON path."""
     from .checkpoint import save_weights
 
-    return save_weights(net, path, dict(config, grid=grid_config), ARCHITECTURE, net.config)
+    return save_weights(net, path, dict(config, grid=grid_config), ARCHITECTURE, net.config, overwrite)
 
 
 

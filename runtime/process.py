@@ -64,7 +64,13 @@ def block_spec(block: Block) -> dict[str, Any]:
 
 
 def build_block(spec: dict[str, Any]) -> Block:
-    """Import the class named by ``spec`` and construct the block (runs in the worker)."""
+    """Import the class named by ``spec`` and construct the block (runs in the worker process,
+    which its parent flowgraph spawned with a spec made by :func:`block_spec`). The class is
+    checked to be a :class:`Block` subclass before it is called.
+
+    Raises:
+        TypeError: the name does not denote a Block subclass.
+    """
     module_name, path = spec["module"], spec.get("file")
     if module_name == "__main__":
         if not path:
@@ -88,6 +94,8 @@ def build_block(spec: dict[str, Any]) -> Block:
     obj: Any = module
     for part in spec["qualname"].split("."):
         obj = getattr(obj, part)
+    if not (isinstance(obj, type) and issubclass(obj, Block)):
+        raise TypeError(f"{module_name}:{spec['qualname']} is not a Block subclass")
     block = obj(*spec.get("args", ()), **spec.get("kwargs", {}))
     block.name = spec["name"]
     for k, v in spec.get("params", {}).items():

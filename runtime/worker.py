@@ -7,19 +7,17 @@ external endpoints to their ports with :class:`~semradio.blocks.ZMQSource` (inpu
 entry asks for). The flowgraph that uses it connects its own ZMQSink/ZMQSource to those
 endpoints (see ``flowgraphs/split_hosts.py``).
 
-Spec (TOML shown; JSON has the same structure)::
+The spec is a flowgraph file (:mod:`semradio.runtime.graph_file`: blocks as a registered class
++ kwargs, connections, edge options, placement) with ``[inputs.NAME]`` / ``[outputs.NAME]``
+tables that put named external endpoints on ports::
 
-    name = "receiver"
-    connections = [["eq", "meter.in"]]        # chains of "block" (port 0) or "block.port"
-                                              # (TOML: top-level keys come before any table)
+    connections = [["eq", "meter.in"]]
 
-    [blocks.eq]                               # block name -> class and constructor arguments
-    class = "semradio.blocks.MMSEEqualizer"   # "package.module.Class" or "package.module:Class"
-    kwargs = {}                               # optional; "args" = [...] too
-    params = {}                               # optional: initial runtime parameters
+    [blocks.eq]
+    class = "MMSEEqualizer"                   # a registered block (never an arbitrary callable)
 
     [blocks.meter]
-    class = "semradio.blocks.PassThrough"
+    class = "PassThrough"
 
     [inputs.rx]                               # external name -> input port
     to = "eq.in"
@@ -57,7 +55,7 @@ from typing import Any, Callable
 
 from .block import Block
 from .flowgraph import Flowgraph
-from .process import build_block
+from . import graph_file
 
 __all__ = ["load_spec", "build_graph", "WorkerGraph", "run_worker", "add_arguments", "main"]
 
@@ -65,52 +63,12 @@ READY_TIMEOUT_S = 30.0
 
 
 def load_spec(path: str) -> dict[str, Any]:
-    """Read a worker spec: TOML when the name ends in ``.toml``, else JSON.
+    """Read a worker spec (a flowgraph file: TOML when the name ends in ``.toml``, else JSON).
 
     Raises:
-        ValueError: the file is not valid TOML/JSON or not a table at top level.
+        ValueError: unreadable, not valid TOML/JSON, or not a table at top level.
     """
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        if path.endswith(".toml"):
-            import tomllib
-
-            spec = tomllib.loads(raw.decode())
-        else:
-            spec = json.loads(raw)
-    except Exception as exc:  # noqa: BLE001 - any parse error becomes a clear ValueError
-        raise ValueError(f"worker spec {path}: {exc}") from None
-    if not isinstance(spec, dict):
-        raise ValueError(f"worker spec {path}: top level must be a table/object")
-    return spec
-
-
-def _class_spec(name: str, entry: Any) -> dict[str, Any]:
-    if not isinstance(entry, dict) or not isinstance(entry.get("class"), str):
-        raise ValueError(f"block {name!r}: needs a 'class' string such as 'semradio.blocks.PassThrough'")
-    path = entry["class"]
-    if ":" in path:
-        module, qualname = path.split(":", 1)
-    else:
-        module, _, qualname = path.rpartition(".")
-    if not module or not qualname:
-        raise ValueError(f"block {name!r}: class {path!r} is not 'module.Class' or 'module:Class'")
-    unknown = set(entry) - {"class", "args", "kwargs", "params"}
-    if unknown:
-        raise ValueError(f"block {name!r}: unknown keys {sorted(unknown)} (expected class, args, kwargs, params)")
-    return {"module": module, "qualname": qualname, "args": list(entry.get("args", [])),
-            "kwargs": dict(entry.get("kwargs", {})), "name": name, "params": dict(entry.get("params", {})),
-            "file": None}
-
-
-def _endpoint(ref: Any, blocks: dict[str, Block], what: str) -> tuple[Block, str | int]:
-    if not isinstance(ref, str):
-        raise ValueError(f"{what}: expected 'block' or 'block.port', got {ref!r}")
-    name, _, port = ref.partition(".")
-    if name not in blocks:
-        raise ValueError(f"{what}: no block named {name!r}; blocks: {sorted(blocks)}")
-    return blocks[name], (port if port else 0)
+    return graph_file.load(path)
 
 
 @dataclass
@@ -158,26 +116,12 @@ def build_graph(spec: dict[str, Any], allow_remote: bool = False, curve_secret: 
     Raises:
         ValueError: naming the offending entry.
     """
-    from semradio.blocks import ZMQSink, ZMQSource
+    from .registry import resolve_block
 
+    ZMQSink, ZMQSource = resolve_block("ZMQSink"), resolve_block("ZMQSource")  # the registered bridges
     endpoints = dict(endpoints or {})
-    unknown = set(spec) - {"name", "blocks", "connections", "inputs", "outputs", "policy", "hwm"}
-    if unknown:
-        raise ValueError(f"worker spec: unknown top-level keys {sorted(unknown)}")
-    fg = Flowgraph(str(spec.get("name", "worker")), policy=spec.get("policy", "lossless"), hwm=int(spec.get("hwm", 16)))
-    blocks: dict[str, Block] = {}
-    for name, entry in dict(spec.get("blocks", {})).items():
-        try:
-            blocks[name] = build_block(_class_spec(name, entry))
-        except ValueError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - name the block whose construction failed
-            raise ValueError(f"block {name!r}: cannot build it: {type(exc).__name__}: {exc}") from None
-        fg.add(blocks[name])
-    for i, chain in enumerate(spec.get("connections", [])):
-        if not isinstance(chain, list) or len(chain) < 2:
-            raise ValueError(f"connections[{i}]: expected a list of at least two endpoints, got {chain!r}")
-        fg.connect(*[_endpoint(ref, blocks, f"connections[{i}]") for ref in chain])
+    graph = graph_file.parse(spec)  # every class checked to be a registered Block before any is built
+    fg, blocks = graph_file.build(graph)
     known = set(spec.get("inputs", {})) | set(spec.get("outputs", {}))
     stray = set(endpoints) - known
     if stray:
@@ -205,7 +149,8 @@ def build_graph(spec: dict[str, Any], allow_remote: bool = False, curve_secret: 
                 bridge = cls(address, name=bname, **kw)
             except TypeError as exc:
                 raise ValueError(f"{kind} {name!r}: bad option ({exc})") from None
-            block, port = _endpoint(entry[port_key], blocks, f"{kind} {name!r}")
+            bname_, _, port_ = entry[port_key].partition(".")
+            block, port = blocks[bname_], (port_ if port_ else 0)
             if kind == "input":
                 fg.connect(bridge, (block, port))
                 wg.inputs[name] = bridge

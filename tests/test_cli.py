@@ -11,7 +11,8 @@ import pytest
 
 import semradio.blocks as blocks_pkg
 from semradio.runtime import Block
-from semradio.runtime.cli import block_classes, main
+from semradio.cli import main
+from semradio.cli.blocks import block_classes
 
 
 def test_blocks_lists_every_exported_block_with_ports_and_params(capsys):
@@ -53,7 +54,7 @@ def test_run_passes_arguments_to_the_script(tmp_path):
         fg.run()
         json.dump({{"frames": len(sink.frames)}}, open({str(out)!r}, "w"))
     """))
-    rc = subprocess.run([sys.executable, "-m", "semradio.runtime.cli", "run", str(script), "--", "--frames", "7"],
+    rc = subprocess.run([sys.executable, "-m", "semradio.cli", "run", str(script), "--", "--frames", "7"],
                         capture_output=True, text=True, timeout=120)
     assert rc.returncode == 0, rc.stderr
     assert json.loads(out.read_text()) == {"frames": 7}

@@ -1,30 +1,31 @@
-"""tools/train.py jscc: a tiny run writes a loadable checkpoint with its command and metrics, and a
-run interrupted then resumed gives bit-identical weights (fixed seeds, state in safetensors)."""
+"""semradio train jscc: a tiny run writes a loadable checkpoint with its command and metrics, a
+run interrupted then resumed gives bit-identical weights (fixed seeds, state in safetensors), and
+nothing is written over an existing checkpoint without --overwrite."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from semradio.models import load_codec
+from semradio.models.training import cli
+from semradio.models.training.config import parse_fraction
+from semradio.models.training.loop import lr_at
 
-ROOT = Path(__file__).resolve().parents[1]
+
+class Train:
+    """``semradio train`` called in-process."""
+
+    @staticmethod
+    def main(argv: list[str]) -> int:
+        return cli.main(argv)
 
 
-def load_train():
-    import sys
-
-    if str(ROOT / "tools") not in sys.path:  # train.py imports its sibling subcommand modules
-        sys.path.insert(0, str(ROOT / "tools"))
-    spec = importlib.util.spec_from_file_location("semradio_train_tool", ROOT / "tools" / "train.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def load_train() -> Train:
+    return Train()
 
 
 @pytest.fixture()
@@ -58,7 +59,7 @@ def test_train_tiny_run_and_bit_exact_resume(folder, tmp_path):
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb), ka
     cfg = a.codec_config
-    assert cfg["train"]["command"].startswith("python tools/train.py jscc --data folder:")
+    assert cfg["train"]["command"].startswith("semradio train jscc --data folder:")
     assert cfg["channel"] == "rayleigh" and cfg["kwargs"]["snr_adaptive"] and cfg["kwargs"]["gdn"]
     assert set(cfg["metrics"]["by_snr_db"]["10"]) == {"psnr_db", "ssim"}
     assert [h["step"] for h in cfg["train"]["history"]] == [2, 4]
@@ -72,11 +73,10 @@ def test_resume_refuses_other_settings(folder, tmp_path):
 
 
 def test_lr_schedule():
-    train = load_train()
-    assert train.lr_at(0, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-4)
-    assert train.lr_at(10, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-3)
-    assert train.lr_at(100, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-5)
-    assert str(train.parse_fraction("1/6")) == "1/6"
+    assert lr_at(0, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-4)
+    assert lr_at(10, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-3)
+    assert lr_at(100, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-5)
+    assert str(parse_fraction("1/6")) == "1/6"
 
 
 def test_warm_start_copies_matching_tensors_and_records_it(folder, tmp_path):
@@ -122,3 +122,26 @@ def test_lpips_loss_is_recorded_and_trains(folder, tmp_path):
     # same seed, same batches: the LPIPS term alone makes the decoders differ
     assert any(not torch.equal(mse_only[k], sp[k]) for k in sp if k.startswith("decoder."))
     assert all(torch.equal(sb[k], sp[k]) for k in sb if k.startswith("encoder."))
+
+
+def test_existing_checkpoint_is_never_replaced_without_overwrite(folder, tmp_path):
+    """The same command twice: the second stops before training with one line naming --overwrite
+    and leaves the checkpoint as it was; with --overwrite (and --fresh) it trains again."""
+    train = load_train()
+    train.main(tiny(folder, tmp_path, "once"))
+    js = tmp_path / "ck" / "once.json"
+    before = js.read_bytes()
+    with pytest.raises(SystemExit, match="already exists .*--overwrite"):
+        train.main(tiny(folder, tmp_path, "once"))
+    assert js.read_bytes() == before
+    train.main(tiny(folder, tmp_path, "once", "--overwrite", "--fresh", "--seed", "3"))
+    assert json.loads(js.read_text())["sha256"] != json.loads(before)["sha256"]
+
+
+def test_default_output_is_the_user_directory(folder, tmp_path, monkeypatch):
+    """Without --out-dir a codec goes to $SEMRADIO_HOME/checkpoints and is found by name."""
+    monkeypatch.setenv("SEMRADIO_HOME", str(tmp_path / "home"))
+    argv = [a for a in tiny(folder, tmp_path, "mine") if a not in ("--out-dir", str(tmp_path / "ck"))]
+    load_train().main(argv)
+    assert (tmp_path / "home" / "checkpoints" / "mine.safetensors").is_file()
+    assert load_codec("mine").codec_config["_path"] == str(tmp_path / "home" / "checkpoints" / "mine.json")

@@ -13,7 +13,7 @@ import pytest
 from semradio.blocks import CollectSink, CountingSource, Throttle, ZMQSink, ZMQSource
 from semradio.blocks.zeromq.security import generate_keys
 from semradio.runtime import Flowgraph
-from semradio.runtime.cli import main as cli_main
+from semradio.cli import main as cli_main
 from semradio.runtime.worker import build_graph, load_spec
 
 
@@ -52,7 +52,7 @@ endpoint = "tcp://127.0.0.1:{port_out}"
 
 
 def spawn_worker(spec: str, *extra: str) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([sys.executable, "-m", "semradio.runtime.cli", "worker", spec, *extra],
+    proc = subprocess.Popen([sys.executable, "-m", "semradio.cli", "worker", spec, *extra],
                             stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line, f"worker exited with {proc.wait()}"

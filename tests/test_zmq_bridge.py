@@ -246,7 +246,7 @@ def test_curve_rejects_clients_without_the_key(tmp_path) -> None:
 
 
 def test_blocks_listing_describes_bridges() -> None:
-    from semradio.runtime.cli import block_classes, describe_block
+    from semradio.cli.blocks import block_classes, describe_block
 
     names = {c.__name__ for c in block_classes()}
     assert {"ZMQSink", "ZMQSource", "IQFileSource", "IQFileSink", "SigMFSource", "SigMFSink"} <= names
