@@ -27,25 +27,30 @@ CPU threads (default 1). Other options as ``jscc_rayleigh.py``.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from semradio.blocks.hier import jscc_chain
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The JSCC chain's options (batch 1, 300 frames, 30 frames/s by default) plus EECD's."""
-    jscc_chain.add_arguments(p, "rayleigh")
-    p.set_defaults(batch=1, frames=300, realtime=30.0)
-    p.add_argument("--steps", type=int, choices=(1, 2), default=1, help="EECD subsequence length s")
-    p.add_argument("--eecd-model", default=None, help="EECD checkpoint (default: the shipped one for --channel)")
-    p.add_argument("--deadline-ms", type=float, default=None, help="per-frame deadline (default 1000/FPS)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--warmup-frames", type=int, default=10,
-                   help="frames sent before the measured --frames (start-up transient; their misses are "
-                        "reported separately as warmup_deadline_misses)")
+from semradio.flowgraphs.app import flowgraph_main
+from semradio.runtime.options import option
+
+
+@dataclass
+class EECDRealtimeConfig(jscc_chain.JSCCChainConfig):
+    """The JSCC chain's settings (batch 1, 300 frames, 30 frames/s by default) plus EECD's."""
+
+    frames: int = option(300, help="measured frames to send (0: one pass over the data)")
+    batch: int = option(1, help="images per frame")
+    realtime: float | None = option(30.0, metavar="FPS", help="pace the source at FPS frames/s")
+    steps: int = option(1, choices=(1, 2), help="EECD subsequence length s")
+    eecd_model: str | None = option(None, help="EECD checkpoint (default: the shipped one for --channel)")
+    deadline_ms: float | None = option(None, help="per-frame deadline (default 1000/FPS)")
+    threads: int = option(1, help="torch CPU threads")
+    warmup_frames: int = option(10, help="frames sent before the measured --frames (start-up transient; their "
+                                         "misses are reported separately as warmup_deadline_misses)")
 
 
 def _warm_up(blocks: dict[str, Any], batch: int) -> None:
@@ -73,34 +78,32 @@ def _warm_up(blocks: dict[str, Any], batch: int) -> None:
     M.psnr(ref, ref + 0.1)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(config: EECDRealtimeConfig, scopes: Any = None) -> dict[str, Any]:
     """Build, warm up, run; the summary dict (jscc_chain.run's plus the real-time figures)."""
     import time
 
     import torch
 
-    from semradio.blocks.qtgui.gui_support import run_flowgraph
     from semradio.blocks.denoisers.ve import DEFAULT_EECD, ConsistencyDenoiser
+    from semradio.blocks.qtgui.gui_support import run_flowgraph
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if not args.realtime or args.realtime <= 0:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if not config.realtime or config.realtime <= 0:
         raise SystemExit("eecd_realtime: --realtime FPS must be > 0")
-    family = "awgn" if args.channel == "awgn" else "rayleigh"
-    den = ConsistencyDenoiser(args.eecd_model or DEFAULT_EECD[family], device=args.device, steps=args.steps,
-                              seed=args.seed, name="eecd")
-    measured = args.frames
-    warm = max(0, int(args.warmup_frames)) if measured > 0 else 0
-    args.frames = measured + warm
-    fg, blocks = jscc_chain.build(args, den)
-    args.frames = measured
-    _warm_up(blocks, args.batch)
+    family = "awgn" if config.channel == "awgn" else "rayleigh"
+    den = ConsistencyDenoiser(config.eecd_model or DEFAULT_EECD[family], device=config.device, steps=config.steps,
+                              seed=config.seed, name="eecd")
+    measured = config.frames
+    warm = max(0, int(config.warmup_frames)) if measured > 0 else 0
+    fg, blocks = jscc_chain.build(dataclasses.replace(config, frames=measured + warm), den)
+    _warm_up(blocks, config.batch)
     t0 = time.perf_counter()
-    run_flowgraph(fg, args, blocks, timeout=args.timeout)
+    run_flowgraph(fg, scopes, blocks, timeout=config.timeout)
     seconds = time.perf_counter() - t0
     sink = blocks["sink"]
     s = sink.summary()
-    deadline = args.deadline_ms if args.deadline_ms is not None else 1000.0 / args.realtime
+    deadline = config.deadline_ms if config.deadline_ms is not None else 1000.0 / config.realtime
     rows = sorted(sink.rows, key=lambda r: r["seq"])
     warm_lat = np.asarray([r["latency_ms"] for r in rows[:warm] if r["latency_ms"] is not None], dtype=np.float64)
     rows = rows[warm:]
@@ -109,13 +112,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stats = fg.stats()
     return {
         "flowgraph": "eecd_realtime", "codec": blocks["encoder"].codec_name, "denoiser": den.model_name,
-        "steps": args.steps, "channel": args.channel, "snr_db": args.snr_db, "batch": args.batch,
+        "steps": config.steps, "channel": config.channel, "snr_db": config.snr_db, "batch": config.batch,
         "device": str(den.device), "torch_threads": torch.get_num_threads(),
-        "target_fps": args.realtime, "deadline_ms": round(deadline, 3),
+        "target_fps": config.realtime, "deadline_ms": round(deadline, 3),
         "frames": len(rows), "images": int(sum(r["images"] for r in rows)), "warmup_frames": warm,
         "warmup_deadline_misses": int(np.sum(warm_lat > deadline)), "seconds": round(seconds, 3),
         "achieved_images_per_s": None if s["images_per_s"] is None else round(s["images_per_s"], 2),
-        "achieved_frames_per_s": None if s["images_per_s"] is None else round(s["images_per_s"] / args.batch, 2),
+        "achieved_frames_per_s": None if s["images_per_s"] is None else round(s["images_per_s"] / config.batch, 2),
         "deadline_misses": int(np.sum(lat > deadline)),
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 3) if lat.size else None,
         "latency_p99_ms": round(float(np.percentile(lat, 99)), 3) if lat.size else None,
@@ -145,14 +148,8 @@ def format_summary(out: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    out = run(args)
-    print(json.dumps(out) if args.json else format_summary(out))
-    sys.stdout.flush()
-    return 0
+    """The script's entry point."""
+    return flowgraph_main(EECDRealtimeConfig, run, argv, doc=__doc__, summary=format_summary)
 
 
 if __name__ == "__main__":

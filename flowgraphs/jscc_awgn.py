@@ -1,26 +1,14 @@
 #!/usr/bin/env python3
-"""Deep JSCC image transmission over AWGN (baseline, no denoiser).
+"""Deep JSCC image transmission over AWGN: ``jscc_rayleigh.py`` with ``--channel awgn`` as the
+default (same options).
 
-    python flowgraphs/jscc_awgn.py --frames 50
-    python flowgraphs/jscc_awgn.py --snr-db 5 --cbr 1/12 --batch 64 --json
-    semradio run flowgraphs/jscc_awgn.py -- --frames 50 --realtime 30
-
-Flowgraph::
-
-    ImageSource -> [Throttle] -> JSCCEncoder -> PowerNormalizer -> awgn channel -> MMSEEqualizer
-         |                                                                        -> JSCCDecoder
-         +--------------------------------------------------------------> MetricSink (ref, rec)
-
-Default data: held-out 32x32 patches of the photos bundled with scikit-image/scikit-learn
-(no download), the shipped codec for the channel and CBR. Prints PSNR/SSIM, images/s and
-latency (``--json``: one JSON object). The graph is built by semradio.blocks.hier.jscc_chain.
+    python flowgraphs/jscc_awgn.py --snr-db 10 --cbr 1/6 --frames 0 --batch 64
+    python flowgraphs/jscc_awgn.py --data mnist --frames 0 --batch 100
 """
 
 from __future__ import annotations
 
-import sys
-
-from semradio.blocks.hier.jscc_chain import main
+from semradio.flowgraphs.jscc_rayleigh import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], channel="awgn", doc=__doc__))
+    raise SystemExit(main(defaults={"channel": "awgn"}))

@@ -103,24 +103,22 @@ class CDDMDenoiser(SyncBlock):
                              denoiser_ms=round((time.perf_counter() - t0) * 1e3, 3))
 
 
-def chain_denoiser(args: Any) -> CDDMDenoiser | None:
-    """The denoiser for a JSCC chain's arguments (``args.denoiser`` "none" or "cddm",
-    ``args.cddm_model``, ``args.rule``, ``args.max_steps``, ``args.channel``, ``args.device``);
-    also points ``args.decoder_codec`` at the codec's CDDM-fine-tuned decoder (``<codec>_cddm``)
-    when one is shipped and none was chosen. None for "none"."""
+def chain_denoiser(config: Any) -> Any:
+    """The CDDM of a JSCC chain (``config.channel``, ``config.device``, optional
+    ``config.cddm_model``, ``config.rule``, ``config.max_steps``), with the codec's decoder
+    fine-tuned on CDDM outputs (``<codec>_cddm``) when one exists along the checkpoint search path
+    (:class:`~semradio.blocks.denoisers.registry.ChainDenoiser`)."""
+    from semradio.blocks.denoisers.registry import ChainDenoiser
+    from semradio.blocks.hier.jscc_chain import codec_of
     from semradio.models.checkpoint import list_codecs
 
-    from semradio.blocks.hier import jscc_chain
-    if getattr(args, "denoiser", "none") == "none":
-        return None
-    family = "awgn" if args.channel == "awgn" else "rayleigh"
-    model = getattr(args, "cddm_model", None) or DEFAULT_CDDM[family]
-    if getattr(args, "decoder_codec", None) is None:
-        codec = args.codec or jscc_chain.default_codec(args.data, args.channel, args.cbr)
-        if f"{codec}_cddm" in list_codecs():
-            args.decoder_codec = f"{codec}_cddm"
-    return CDDMDenoiser(model, device=args.device, rule=getattr(args, "rule", "cddm"),
-                        max_steps=getattr(args, "max_steps", None), name="cddm")
+    family = "awgn" if config.channel == "awgn" else "rayleigh"
+    model = getattr(config, "cddm_model", None) or DEFAULT_CDDM[family]
+    codec = codec_of(config)
+    tuned = f"{codec}_cddm" if f"{codec}_cddm" in list_codecs() else None
+    block = CDDMDenoiser(model, device=config.device, rule=getattr(config, "rule", "cddm"),
+                         max_steps=getattr(config, "max_steps", None), name="cddm")
+    return ChainDenoiser(block, tuned)
 
 
 def latent_mse_db(estimate: Any, reference: Any) -> float:

@@ -215,32 +215,36 @@ def _ratio(value: Any) -> float:
     return v
 
 
-def _family(args: Any) -> str:
-    return "awgn" if getattr(args, "channel", "rayleigh") == "awgn" else "rayleigh"
+def _family(config: Any) -> str:
+    return "awgn" if getattr(config, "channel", "rayleigh") == "awgn" else "rayleigh"
 
 
-def chain_ve(args: Any) -> VELatentDenoiser:
-    """The VE teacher for a JSCC chain's arguments (``args.channel``, ``args.device``, optional
-    ``args.ve_model``, ``args.solver``)."""
-    model = getattr(args, "ve_model", None) or DEFAULT_VE[_family(args)]
-    return VELatentDenoiser(model, device=getattr(args, "device", "auto"), solver=getattr(args, "solver", None)
-                            or "heun", name="ve")
+def chain_ve(config: Any) -> Any:
+    """The VE teacher of a JSCC chain (``config.channel``, ``config.device``, optional
+    ``config.ve_model``, ``config.solver``)."""
+    from semradio.blocks.denoisers.registry import ChainDenoiser
+
+    model = getattr(config, "ve_model", None) or DEFAULT_VE[_family(config)]
+    return ChainDenoiser(VELatentDenoiser(model, device=getattr(config, "device", "auto"),
+                                          solver=getattr(config, "solver", None) or "heun", name="ve"))
 
 
-def _chain_eecd(args: Any, steps: int) -> ConsistencyDenoiser:
-    model = getattr(args, "eecd_model", None) or DEFAULT_EECD[_family(args)]
-    return ConsistencyDenoiser(model, device=getattr(args, "device", "auto"), steps=steps,
-                               seed=getattr(args, "seed", 0), name=f"eecd{steps}")
+def _chain_eecd(config: Any, steps: int) -> Any:
+    from semradio.blocks.denoisers.registry import ChainDenoiser
+
+    model = getattr(config, "eecd_model", None) or DEFAULT_EECD[_family(config)]
+    return ChainDenoiser(ConsistencyDenoiser(model, device=getattr(config, "device", "auto"), steps=steps,
+                                             seed=getattr(config, "seed", 0), name=f"eecd{steps}"))
 
 
-def chain_eecd1(args: Any) -> ConsistencyDenoiser:
-    """EECD with s = 1 for a JSCC chain (``args.channel``, ``args.device``, optional ``args.eecd_model``)."""
-    return _chain_eecd(args, 1)
+def chain_eecd1(config: Any) -> Any:
+    """EECD with s = 1 for a JSCC chain (``config.channel``, ``config.device``, optional ``config.eecd_model``)."""
+    return _chain_eecd(config, 1)
 
 
-def chain_eecd2(args: Any) -> ConsistencyDenoiser:
+def chain_eecd2(config: Any) -> Any:
     """EECD with s = 2 for a JSCC chain."""
-    return _chain_eecd(args, 2)
+    return _chain_eecd(config, 2)
 
 
 __all__ = ["ConsistencyDenoiser", "DEFAULT_EECD", "DEFAULT_TAU2_RATIO", "DEFAULT_VE", "VELatentDenoiser",

@@ -37,10 +37,12 @@ import logging
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from semradio.runtime import Block
+from semradio.runtime.options import add_options, from_namespace, option
 
 from .base import SCOPE_HWM, ScopeBlock, connect_scope
 from .constellation import ConstellationScope
@@ -53,22 +55,34 @@ log = logging.getLogger("semradio")
 CHECK_INTERVAL_MS = 50
 
 
+@dataclass
+class ScopeOptions:
+    """How a flowgraph script shows its scopes: the options ``--gui``, ``--snapshot DIR``,
+    ``--snapshot-after N``, ``--gui-fps``, ``--gui-cpu``, ``--close-at-end``, ``--gui-inprocess``
+    (:func:`add_gui_arguments`); :func:`run_flowgraph` reads them."""
+
+    gui: bool = option(False, help="open the live scopes and control panel")
+    snapshot: str | None = option(None, metavar="DIR", help="headless: save a PNG of every scope into DIR (after "
+                                                             "the run or --snapshot-after frames)")
+    snapshot_after: int | None = option(None, metavar="N", help="take the snapshots once N frames reached the "
+                                                                 "sinks, then stop (default: at the end)")
+    gui_fps: float = option(10.0, help="scope redraw rate bound (Hz, default 10)")
+    gui_cpu: float | None = option(None, metavar="FRACTION", help="CPU budget of the GUI thread, a fraction of "
+                                                                  "one core (default 0.04; 0: none)")
+    close_at_end: bool = option(False, help="--gui: close the window when the sources end")
+    gui_inprocess: bool = option(False, help="draw in this process (default: a child process, which keeps the GUI "
+                                             "off the flowgraph's interpreter lock)")
+
+
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--gui``, ``--snapshot DIR``, ``--snapshot-after N``, ``--gui-fps``, ``--gui-cpu``,
-    ``--close-at-end`` and ``--gui-inprocess`` to a flowgraph script's parser."""
-    g = parser.add_argument_group("scopes (pyqtgraph; needs the 'gui' extra)")
-    g.add_argument("--gui", action="store_true", help="open the live scopes and control panel")
-    g.add_argument("--snapshot", metavar="DIR", default=None,
-                   help="headless: save a PNG of every scope into DIR (after the run or --snapshot-after frames)")
-    g.add_argument("--snapshot-after", metavar="N", type=int, default=None,
-                   help="take the snapshots once N frames reached the sinks, then stop (default: at the end)")
-    g.add_argument("--gui-fps", type=float, default=10.0, help="scope redraw rate bound (Hz, default 10)")
-    g.add_argument("--gui-cpu", type=float, default=None, metavar="FRACTION",
-                   help="CPU budget of the GUI thread, a fraction of one core (default 0.04; 0: none)")
-    g.add_argument("--close-at-end", action="store_true", help="--gui: close the window when the sources end")
-    g.add_argument("--gui-inprocess", action="store_true",
-                   help="draw in this process (default: a child process, which keeps the GUI off the flowgraph's "
-                        "interpreter lock)")
+    """Add the :class:`ScopeOptions` (``--gui``, ``--snapshot DIR``, ...) to a flowgraph script's
+    parser, as one argument group."""
+    add_options(parser.add_argument_group("scopes (pyqtgraph; needs the 'gui' extra)"), ScopeOptions)  # type: ignore[arg-type]
+
+
+def scope_options(ns: Any) -> ScopeOptions:
+    """The :class:`ScopeOptions` of a parsed namespace."""
+    return from_namespace(ScopeOptions, ns)
 
 
 def wants_scopes(args: Any) -> bool:
@@ -455,5 +469,5 @@ def run_flowgraph(fg: Any, args: Any, blocks: dict[str, Block], timeout: float |
     return shots
 
 
-__all__ = ["add_gui_arguments", "wants_scopes", "attach_scopes", "run_flowgraph", "ScopeRunner", "frames_done",
+__all__ = ["ScopeOptions", "scope_options", "add_gui_arguments", "wants_scopes", "attach_scopes", "run_flowgraph", "ScopeRunner", "frames_done",
            "require_gui_packages", "open_scopes", "close_scopes", "ScopeSession"]
