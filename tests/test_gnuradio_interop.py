@@ -1,7 +1,7 @@
 """Interop with a real GNU Radio 3.10 (gr-zeromq): samples and tags bit-exact both ways.
 
 GNU Radio runs in its own interpreter (Debian's ``/usr/bin/python3``; override with
-``SEMRADIO_GR_PYTHON``) through ``tools/gr_peer.py``. Every test skips with the reason when
+``SEMRADIO_GR_PYTHON``) through ``semradio.blocks.zeromq.gnuradio_peer``. Every test skips with the reason when
 that interpreter cannot ``import gnuradio.zeromq`` (CI installs Debian's ``gnuradio`` package
 when it can).
 """
@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semradio.blocks.zeromq import gnuradio_peer
+
 from semradio.blocks import ArraySource, CollectSink, ZMQSink, ZMQSource, pmt
 from semradio.blocks.zeromq.gr_tags import frame_tags_to_gr
 from semradio.runtime import Flowgraph
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER = str(ROOT / "tools" / "gr_peer.py")
+PEER = gnuradio_peer.SCRIPT
 GR_PYTHON = os.environ.get("SEMRADIO_GR_PYTHON", "/usr/bin/python3")
 
 

@@ -1,16 +1,11 @@
-"""tools/icdm_eval.py: the LPIPS columns, the --decoder check and the interference bound."""
+"""semradio eval icdm: the LPIPS columns, the --decoder check and the interference bound."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import icdm_eval  # noqa: E402
+from semradio.models.evaluation import icdm as icdm_eval
 
 
 def test_bound_orders_genie_profile_average():

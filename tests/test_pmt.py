@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 from semradio.blocks.zeromq import pmt
 from semradio.blocks.zeromq.pmt import Int64, Pair, PmtError, UInt64
 
-# Serialized with GNU Radio 3.10.5 (pmt.serialize_str(...).hex()), see tools/gr_peer.py.
+# Serialized with GNU Radio 3.10.5 (pmt.serialize_str(...).hex()), see semradio.blocks.zeromq.gnuradio_peer.
 GR_BYTES = {
     "#t": ("00", True),
     "#f": ("01", False),

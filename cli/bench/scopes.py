@@ -1,7 +1,7 @@
 """Scopes on vs off: the demo flowgraph's throughput with and without the live scopes.
 
-    python tools/bench.py scopes --json                      # demo chain (image if the codec loads)
-    python tools/bench.py scopes --chain channel --reps 4 --seconds 6
+    semradio bench scopes --json                      # demo chain (image if the codec loads)
+    semradio bench scopes --chain channel --reps 4 --seconds 6
 
 Each repetition runs the demo flowgraph (``flowgraphs/demo_gui.py``, unpaced, unbounded
 source) twice, once plain and once with every scope attached through real-time edges and the

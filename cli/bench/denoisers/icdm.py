@@ -1,4 +1,4 @@
-"""ICDM section of ``tools/bench.py denoisers``: ms per frame of ``ICDMCanceller`` with the
+"""ICDM section of ``semradio bench denoisers``: ms per frame of ``ICDMCanceller`` with the
 p-order ConJPC sampler (T = 40) versus DDIM/Euler (200 steps) and ancestral DDPM (1000 steps),
 plus ancestral DDIM (eta = 1) at 40 steps, with the same two priors and the same joint gradients
 (seed 000 section IV-B: 1.57 s vs 7.8 s vs 39.2 s on an RTX 4090 with DiT priors at 128x128).
@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from bench_denoisers_cddm import equalized_frame
+    from semradio.cli.bench.denoisers.cddm import equalized_frame
     from semradio.blocks.denoisers.icdm import ICDMCanceller
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
-"""GNU Radio side of the interop tests and of ``flowgraphs/gnuradio_bridge.py``.
-
-Runs under the system Python that has GNU Radio 3.10 (Debian: ``/usr/bin/python3``), never in
-semradio's virtual environment. It builds small GNU Radio flowgraphs around gr-zeromq blocks
+"""GNU Radio side of the interop tests, of ``flowgraphs/gnuradio_bridge.py`` and of
+``semradio bench bridges``: a script run by the system Python that has GNU Radio 3.10 (Debian:
+``/usr/bin/python3``), never in semradio's virtual environment (``SCRIPT`` is its path; importing
+this module imports no GNU Radio). It builds small GNU Radio flowgraphs around gr-zeromq blocks
 and writes what it sent or received to files so the caller can compare bit for bit:
 
-    /usr/bin/python3 tools/gr_peer.py send --address tcp://127.0.0.1:5555 --pattern push \\
+    /usr/bin/python3 gnuradio_peer.py send --address tcp://127.0.0.1:5555 --pattern push \\
         --pass-tags --items 4096 --out /tmp/sent          # vector_source_c + tags -> push_sink
-    /usr/bin/python3 tools/gr_peer.py recv --address tcp://127.0.0.1:5556 --pattern pull \\
+    /usr/bin/python3 gnuradio_peer.py recv --address tcp://127.0.0.1:5556 --pattern pull \\
         --pass-tags --items 4096 --out /tmp/received      # pull_source -> vector_sink_c
-    /usr/bin/python3 tools/gr_peer.py loop --tx tcp://127.0.0.1:5555 --rx tcp://127.0.0.1:5556 \\
+    /usr/bin/python3 gnuradio_peer.py loop --tx tcp://127.0.0.1:5555 --rx tcp://127.0.0.1:5556 \\
         --packets 20 --packet-len 256 --out /tmp/loop     # both at once (the bridge demo)
-    /usr/bin/python3 tools/gr_peer.py blast --address tcp://127.0.0.1:5555 --items 2000000
-                                                           # throughput source (tools/bench_bridges.py)
-    /usr/bin/python3 tools/gr_peer.py check                # exit 0 if gnuradio.zeromq imports
+    /usr/bin/python3 gnuradio_peer.py blast --address tcp://127.0.0.1:5555 --items 2000000
+                                                           # throughput source (semradio bench bridges)
+    /usr/bin/python3 gnuradio_peer.py check                # exit 0 if gnuradio.zeromq imports
 
 Outputs: ``OUT.c64`` (raw complex64 samples) and ``OUT.json``: ``{"items": n, "tags":
 [{"offset", "key", "value", "srcid"}]}`` with each PMT as the hex of ``pmt.serialize_str``.
@@ -25,8 +25,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+
+#: Path of this script, for ``[GNU Radio's python3, SCRIPT, command, ...]``.
+SCRIPT = os.path.abspath(__file__)
+
+if __name__ == "__main__" and sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(SCRIPT):
+    # run as a script: its folder would shadow GNU Radio's own ``pmt`` with semradio's pmt.py
+    sys.path.pop(0)
 
 
 def _imports():

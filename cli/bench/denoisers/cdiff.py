@@ -1,4 +1,4 @@
-"""CDiff section of ``tools/bench.py denoisers``: NFE and ms per frame / per image of the
+"""CDiff section of ``semradio bench denoisers``: NFE and ms per frame / per image of the
 ``CDiffDecoder`` (seed 001 conditional diffusion decoder) at several step counts, with the
 matched autoencoder decoder of the same encoder (``JSCCDecoder``) as the reference.
 

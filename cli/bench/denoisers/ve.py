@@ -1,4 +1,4 @@
-"""VE section of ``tools/bench.py denoisers`` (seed 003 Table III): the VE latent diffusion teacher
+"""VE section of ``semradio bench denoisers`` (seed 003 Table III): the VE latent diffusion teacher
 (``VELatentDenoiser``) versus its EECD consistency distillation (``ConsistencyDenoiser``, s = 1, 2).
 
 For every channel with both a shipped ``ve_*`` and ``eecd_*`` checkpoint, at each SNR and batch
@@ -44,7 +44,7 @@ def _time(blk: Any, frame: Any, repeat: int, cuda: bool) -> tuple[float, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from bench_denoisers_cddm import equalized_frame
+    from semradio.cli.bench.denoisers.cddm import equalized_frame
     from semradio.blocks.denoisers.ve import DEFAULT_EECD, DEFAULT_VE, ConsistencyDenoiser, VELatentDenoiser
     from semradio.models.checkpoint import CHECKPOINT_DIR
 

@@ -28,26 +28,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snr-db", type=float, default=10.0)
 
 
-def _args(batch: int, frames: int, device: str, snr_db: float, realtime: float | None = None) -> argparse.Namespace:
-    from semradio.blocks.hier import jscc_chain
-    p = argparse.ArgumentParser()
-    jscc_chain.add_arguments(p, "rayleigh")
-    ns = p.parse_args([])
-    ns.batch, ns.frames, ns.device, ns.snr_db, ns.realtime = batch, frames, device, snr_db, realtime
-    return ns
+def _config(batch: int, frames: int, device: str, snr_db: float, realtime: float | None = None) -> Any:
+    from semradio.blocks.hier.jscc_chain import JSCCChainConfig
+
+    return JSCCChainConfig(batch=batch, frames=frames, device=device, snr_db=snr_db, realtime=realtime,
+                           channel="rayleigh")
 
 
 def measure(batch: int, device: str, seconds: float, fraction: float, snr_db: float) -> dict[str, Any]:
     """Saturated and paced runs of the Rayleigh flowgraph at one batch size on one device."""
     from semradio.blocks.hier import jscc_chain
-    jscc_chain.run(_args(batch, 3, device, snr_db))  # warm-up: model load, allocator, threads
-    probe = jscc_chain.run(_args(batch, max(4, 256 // batch), device, snr_db))
+    jscc_chain.run(_config(batch, 3, device, snr_db))  # warm-up: model load, allocator, threads
+    probe = jscc_chain.run(_config(batch, max(4, 256 // batch), device, snr_db))
     fps = probe["frames"] / probe["seconds"]
     frames = max(8, int(fps * seconds))
-    sat = jscc_chain.run(_args(batch, frames, device, snr_db))
+    sat = jscc_chain.run(_config(batch, frames, device, snr_db))
     rate = max(1.0, fraction * sat["frames"] / sat["seconds"])
     paced_frames = max(8, int(rate * seconds * 0.5))
-    paced = jscc_chain.run(_args(batch, paced_frames, device, snr_db, realtime=rate))
+    paced = jscc_chain.run(_config(batch, paced_frames, device, snr_db, realtime=rate))
     return {
         "batch": batch,
         "saturated": {"frames": sat["frames"], "images": sat["images"], "seconds": sat["seconds"],

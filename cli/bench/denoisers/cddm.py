@@ -1,4 +1,4 @@
-"""CDDM section of ``tools/bench.py denoisers``: NFE and ms per frame of ``CDDMDenoiser``.
+"""CDDM section of ``semradio bench denoisers``: NFE and ms per frame of ``CDDMDenoiser``.
 
 For every shipped CDDM checkpoint, at SNR 0/10/20 dB and batch 1 and 64: frames of real
 latents with the Lemma 1 tags of a real channel draw (the block's own input format) go through

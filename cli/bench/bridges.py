@@ -126,7 +126,7 @@ def _raw_pyzmq(seconds: float, nbytes: int, hwm: int) -> dict:
 
 
 def _from_gnuradio(args: argparse.Namespace) -> dict:
-    peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gr_peer.py")
+    from semradio.blocks.zeromq.gnuradio_peer import SCRIPT as peer
     try:
         ok = subprocess.run([args.gr_python, peer, "check"], capture_output=True, timeout=60).returncode == 0
     except (OSError, subprocess.TimeoutExpired):

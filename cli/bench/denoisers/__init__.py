@@ -1,7 +1,7 @@
 """Denoisers: network evaluations (NFE) and milliseconds per frame of every shipped denoiser.
 
-``python tools/bench.py denoisers --json`` runs one section per denoiser family; each family's
-timing code lives in ``tools/bench_denoisers_<family>.py`` with ``add_arguments(parser)`` (its
+``semradio bench denoisers --json`` runs one section per denoiser family; each family's
+timing code lives in a module of this package (``cddm``, ``ve``, ``icdm``, ``cdiff``) with ``add_arguments(parser)`` (its
 own options, prefixed with the family name where they could clash) and ``run(args) -> dict``.
 ``--family`` picks a subset. Shared options: ``--repeat`` (timed frames, median reported),
 ``--snr-db``, ``--batch`` and ``--threads`` (torch CPU threads; pass 1 on a shared machine).
@@ -13,12 +13,12 @@ import argparse
 import importlib
 from typing import Any
 
-#: Denoiser families, each benchmarked by tools/bench_denoisers_<family>.py.
+#: Denoiser families, each benchmarked by the module of that name in this package.
 FAMILIES: tuple[str, ...] = ("cddm", "ve", "icdm", "cdiff")
 
 
 def _module(family: str) -> Any:
-    return importlib.import_module(f"bench_denoisers_{family}")
+    return importlib.import_module(f"{__name__}.{family}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

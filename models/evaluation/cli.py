@@ -1,0 +1,18 @@
+"""``semradio eval KIND ...``: ``icdm`` (sweep, point, bound) and ``cdiff`` (snr, cbr, sinr)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: Evaluation kinds -> module with ``main(argv, prog)``.
+KINDS = {"icdm": "semradio.models.evaluation.icdm", "cdiff": "semradio.models.evaluation.cdiff"}
+
+
+def main(argv: list[str] | None = None, prog: str = "semradio eval") -> int:
+    """Dispatch to the kind's own command line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in KINDS:
+        print(f"usage: {prog} {{{','.join(KINDS)}}} ...  ('{prog} KIND --help' for its options)", file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    return int(importlib.import_module(KINDS[argv[0]]).main(argv[1:], prog=f"{prog} {argv[0]}") or 0)
