@@ -324,10 +324,22 @@ def identity_weights(y_c: Array) -> tuple[Array, Array, Array, Array]:
 def apply_w_z(w_z: Array, z: Array) -> Array:
     """``W_z z`` for the compact ``W_z = [Re c; Im c]`` (B, 2k) and a real ``z`` (B, 2k).
 
-    Result ``[cr*zr + ci*zi; cr*zi - ci*zr]``, i.e. the real form of ``conj(c) (zr + j zi)``.
+    Result ``[cr*zr + ci*zi; cr*zi - ci*zr]``, i.e. the real form of ``conj(c) (zr + j zi)``
+    (numpy or torch, any leading shape).
     """
-    c = real_to_complex(w_z)
-    return complex_to_real(A.conj(c) * real_to_complex(z))
+    k = w_z.shape[-1] // 2
+    cr, ci = w_z[..., :k], w_z[..., k:]
+    zr, zi = z[..., :k], z[..., k:]
+    return A.concat_last(cr * zr + ci * zi, cr * zi - ci * zr)
+
+
+def apply_w_z_t(w_z: Array, v: Array) -> Array:
+    """``W_z^T v`` for the compact ``W_z = [Re c; Im c]``: ``[cr*vr - ci*vi; cr*vi + ci*vr]``, the
+    real form of ``c (vr + j vi)`` (numpy or torch)."""
+    k = w_z.shape[-1] // 2
+    cr, ci = w_z[..., :k], w_z[..., k:]
+    vr, vi = v[..., :k], v[..., k:]
+    return A.concat_last(cr * vr - ci * vi, cr * vi + ci * vr)
 
 
 def w_z_matrix(w_z: Array) -> Array:

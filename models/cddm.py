@@ -30,7 +30,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .schedules import NoiseSchedule
+from .embeddings import timestep_embedding
+from .schedulers import NoiseSchedule, ddim_step, gaussian_eps
 
 RULES = ("cddm", "ddim", "tweedie")
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -98,40 +99,28 @@ def cddm_sample(eps_fn: EpsFn, y: torch.Tensor, w_n: torch.Tensor, noise_var: fl
         a, ab = float(alphas[t]), float(abars[t])
         if rule == "cddm":
             x = (x - (1.0 - a) * wn * eps / math.sqrt(1.0 - ab)) / math.sqrt(a)
+        elif t == 0:
+            x = (x - math.sqrt(1.0 - ab) * wn * eps) / math.sqrt(ab)
         else:
-            x0 = (x - math.sqrt(1.0 - ab) * wn * eps) / math.sqrt(ab)
-            if t == 0:
-                x = x0
-            else:
-                ab_prev = float(abars[t - 1])
-                x = math.sqrt(ab_prev) * x0 + math.sqrt(1.0 - ab_prev) * wn * eps
+            x = ddim_step(x, wn * eps, ab, float(abars[t - 1]))
     return x, m + 1
 
 
 def gaussian_exact_eps(var_x: torch.Tensor, w_s: torch.Tensor, w_n: torch.Tensor,
                        schedule: NoiseSchedule) -> EpsFn:
-    """The exact ``E[eps | x_t]`` when ``x~ ~ N(0, diag(var_x))``: with
-    ``V_t = abar_t W_s^2 var_x + (1 - abar_t) W_n^2``, ``E[eps|x_t] = sqrt(1-abar_t) W_n x_t / V_t``.
-    (Closed-form oracle for testing samplers.)"""
+    """The exact ``E[eps | x_t]`` when ``x~ ~ N(0, diag(var_x))``, on this schedule
+    (:func:`semradio.models.schedulers.gaussian_eps` with ``a = sqrt(abar_t)``,
+    ``sigma = sqrt(1 - abar_t)``; a closed-form oracle for testing samplers)."""
     abars = schedule.alpha_bars
 
     def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         ab = abars.to(x.device)[t].to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
-        v = ab * w_s**2 * var_x + (1.0 - ab) * w_n**2
-        return (1.0 - ab).sqrt() * w_n * x / v
+        return gaussian_eps(x, ab.sqrt(), (1.0 - ab).sqrt(), var_x, w_s, w_n)
 
     return eps
 
 
 # --------------------------------------------------------------------------- network
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding of integer steps t (B,) -> (B, dim) (Vaswani et al.)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    args = t.float()[:, None] * freqs[None]
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
-
-
 class _ResBlock(nn.Module):
     def __init__(self, ch: int, emb: int, groups: int = 8) -> None:
         super().__init__()

@@ -67,7 +67,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from semradio.models.schedules import linear_betas
+from semradio.models.embeddings import timestep_embedding
+from semradio.models.schedulers import linear_betas
 
 #: x0-predictor signature: (x_t (B,C,H,W), t (B,) int64 in 1..T) -> xhat (B,C,H,W).
 X0Fn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -254,14 +255,6 @@ def cdiff_sample(x0_fn: X0Fn, y_img: torch.Tensor, schedule: CDiffSchedule, step
 
 
 # --------------------------------------------------------------------------- network
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding of steps t (B,) -> (B, dim) (Vaswani et al.)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    args = t.float()[:, None] * freqs[None]
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
-
-
 class ConvNeXtBlock(nn.Module):
     """ConvNeXt block (Liu et al. 2022) with a time pathway: dw7x7 -> +MLP(temb) -> GroupNorm(1)
     -> 1x1 (x mult) -> GELU -> GroupNorm(1) -> 1x1, plus a (1x1 if widths differ) skip."""

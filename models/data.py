@@ -42,13 +42,15 @@ import functools
 import gzip
 import io
 import os
-import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from semradio.models.safe_pickle import RestrictedUnpickler
+from semradio.models.safe_pickle import safe_unpickle as _safe_unpickle
 
 #: Bundled colour photos: name -> (package, file name inside the package's data folder).
 NATURAL_PHOTOS: dict[str, tuple[str, str]] = {
@@ -298,44 +300,10 @@ def _split(arr: np.ndarray, split: str, n_train: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ CIFAR-10
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the few globals an ndarray needs.
-
-    CIFAR-10 python batches are pickled dicts of bytes/lists/ints and one uint8 ndarray.
-    ``find_class`` allows exactly ``numpy.core.multiarray._reconstruct`` (also under
-    ``numpy._core``), ``numpy.ndarray``, ``numpy.dtype`` and ``_codecs.encode`` (how a
-    protocol-2 pickle written by Python 3 stores bytes; a pure string encoding); any other
-    global (``os.system``, ``builtins.eval``, ...) raises ``pickle.UnpicklingError``, so loading
-    cannot run code.
-    """
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self.ALLOWED:
-            if name == "_reconstruct":
-                try:
-                    from numpy._core.multiarray import _reconstruct
-                except ImportError:  # numpy < 2
-                    from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
-                return _reconstruct
-            if module == "_codecs":
-                import codecs
-
-                return codecs.encode
-            return getattr(np, name)
-        raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a data file")
-
-
 def safe_unpickle(blob: bytes) -> Any:
-    """Unpickle ``blob`` with :class:`RestrictedUnpickler` (bytes keys kept, as CIFAR expects)."""
-    return RestrictedUnpickler(io.BytesIO(blob), encoding="bytes").load()
+    """Unpickle a CIFAR-10 batch with :class:`semradio.models.safe_pickle.RestrictedUnpickler`
+    (bytes keys kept, as CIFAR expects): arrays only, no code."""
+    return _safe_unpickle(blob, encoding="bytes")
 
 
 CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))

@@ -40,8 +40,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .cddm import _ResBlock, timestep_embedding
-from .schedules import NoiseSchedule
+from semradio.dsp.channel import apply_w_z, apply_w_z_t
+
+from .cddm import _ResBlock
+from .embeddings import timestep_embedding
+from .schedulers import NoiseSchedule, gaussian_eps
 
 #: Gradient estimates of the channel transition term (seed 000 Table I) plus the exact one.
 VARIANTS = ("icdm", "exact", "dps", "gdm", "projection")
@@ -95,33 +98,18 @@ def prior_loss(net: nn.Module, x0: torch.Tensor, schedule: NoiseSchedule,
 
 def gaussian_prior_eps(schedule: NoiseSchedule, var: float = 1.0) -> EpsFn:
     """Exact noise prediction for a ``N(0, var I)`` prior: ``E[eps | x_t] = sqrt(1-abar) x_t /
-    (abar var + 1 - abar)`` (closed-form oracle)."""
+    (abar var + 1 - abar)`` (:func:`semradio.models.schedulers.gaussian_eps` with W = 1; a
+    closed-form oracle)."""
     abars = schedule.alpha_bars
 
     def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         ab = abars.to(x.device)[t].to(x.dtype).reshape(-1, 1)
-        return (1 - ab).sqrt() * x / (ab * var + 1 - ab)
+        return gaussian_eps(x, ab.sqrt(), (1 - ab).sqrt(), var)
 
     return eps
 
 
 # ----------------------------------------------------------------------------- the link
-def apply_w_z_t(w_z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``W_z^T v`` for the compact ``W_z = [Re c; Im c]``: the real form of ``c v_c``."""
-    k = w_z.shape[-1] // 2
-    cr, ci = w_z[..., :k], w_z[..., k:]
-    vr, vi = v[..., :k], v[..., k:]
-    return torch.cat([cr * vr - ci * vi, cr * vi + ci * vr], dim=-1)
-
-
-def apply_w_z(w_z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``W_z v`` (real form of ``conj(c) v_c``), torch-only twin of ``channel_math.apply_w_z``."""
-    k = w_z.shape[-1] // 2
-    cr, ci = w_z[..., :k], w_z[..., k:]
-    vr, vi = v[..., :k], v[..., k:]
-    return torch.cat([cr * vr + ci * vi, cr * vi - ci * vr], dim=-1)
-
-
 @dataclass
 class Link:
     """What the receiver knows about one frame, in diffusion units.

@@ -34,20 +34,11 @@ import numpy as np
 import torch
 
 from .icdm import VARIANTS, EpsFn, Link, joint_eps
-from .schedules import NoiseSchedule
+from .schedulers import NoiseSchedule, ddim_step, spaced_timesteps
 
 SAMPLERS = ("conjpc", "ddim", "ddpm")
 SOLVER_TYPES = ("bh1", "bh2")
 CORRECTORS = ("unconditional", "joint")
-
-
-def spaced_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:
-    """``round(linspace(0, T-1, steps+1))[::-1][:-1]``: decreasing DDPM steps (diffusers'
-    "linspace" spacing); the trajectory then ends at step 0."""
-    if not 1 <= steps <= schedule.T:
-        raise ValueError(f"steps must be in 1..{schedule.T}, got {steps}")
-    ts = np.linspace(0, schedule.T - 1, steps + 1).round()[::-1][:-1].astype(np.int64)
-    return [int(t) for t in ts]
 
 
 def _unipc_coefficients(h: float, rks: list[float], order: int, solver: str) -> tuple[float, float, list[float], list[float]]:
@@ -258,15 +249,9 @@ def ddim_sample(eps_x: EpsFn, eps_z: EpsFn, link: Link, schedule: NoiseSchedule,
         p, q = pts[i], pts[i + 1]
         tt = torch.full((B,), p.t, dtype=torch.long, device=x.device)
         rx, rz = guide(x, z, eps_x(x, tt), eps_z(z, tt), p.abar)
-        s = eta * math.sqrt((1 - q.abar) / (1 - p.abar) * (1 - p.abar / q.abar)) if eta > 0 else 0.0
-        c = math.sqrt(max(1 - q.abar - s * s, 0.0))
-        out = []
-        for v, r in ((x, rx), (z, rz)):
-            nxt = q.alpha * (v - p.sigma * r) / p.alpha + c * r
-            if s > 0:
-                nxt = nxt + s * torch.randn(v.shape, generator=generator, device=v.device, dtype=v.dtype)
-            out.append(nxt)
-        x, z = out
+        x, z = (ddim_step(v, r, p.abar, q.abar, eta,
+                          lambda v=v: torch.randn(v.shape, generator=generator, device=v.device, dtype=v.dtype))
+                for v, r in ((x, rx), (z, rz)))
     return x, z, steps
 
 

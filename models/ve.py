@@ -54,7 +54,7 @@ import torch
 from torch import nn
 
 from .cddm import LatentScoreNet
-from .schedules import NoiseSchedule
+from .schedulers import NoiseSchedule, gaussian_eps, karras_grid, match_index
 
 #: Solvers of :func:`ve_sample`.
 SOLVERS = ("euler", "heun")
@@ -65,29 +65,6 @@ EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 # ---------------------------------------------------------------------------- time grid
-def karras_grid(n: int = 100, t_min: float = 0.002, t_max: float = 2.0, rho: float = 7.0) -> torch.Tensor:
-    """Karras time grid as float64 (N+1,): ``[t_0 = 0, t_1 = t_min, ..., t_N = t_max]``
-    (Section IV-B). Index n is the grid index used everywhere (t_m, Alg. 4's tau)."""
-    if n < 2:
-        raise ValueError(f"the grid needs N >= 2 points, got {n}")
-    if not 0.0 < t_min < t_max:
-        raise ValueError(f"need 0 < t_min < t_max, got {t_min}, {t_max}")
-    if rho <= 0:
-        raise ValueError(f"rho must be > 0, got {rho}")
-    i = torch.arange(n, dtype=torch.float64)
-    a, b = t_min ** (1.0 / rho), t_max ** (1.0 / rho)
-    t = (a + i / (n - 1) * (b - a)) ** rho
-    t[0], t[-1] = t_min, t_max  # exact endpoints
-    return torch.cat([torch.zeros(1, dtype=torch.float64), t])
-
-
-def match_index(grid: torch.Tensor, noise_var: float) -> int:
-    """``m = argmin_{n >= 1} |t_n^2 - s2|`` (Alg. 4 line 4); 0 for s2 <= 0 (no noise)."""
-    if not noise_var > 0:
-        return 0
-    return int(torch.argmin((grid[1:] ** 2 - float(noise_var)).abs())) + 1
-
-
 # ---------------------------------------------------------------------------- forward
 def ve_diffuse(z0: torch.Tensor, w_n: torch.Tensor, eps: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
     """Eq. (25): ``z_t = z_0 + t H_n eps``; z0, w_n, eps (B, D); t (B,) or scalar."""
@@ -207,12 +184,12 @@ def ve_sample(eps_fn: EpsFn, y: torch.Tensor, w_n: torch.Tensor, grid: torch.Ten
 
 
 def gaussian_exact_eps(var_x: torch.Tensor | float, w_s: torch.Tensor, w_n: torch.Tensor) -> EpsFn:
-    """Exact ``E[eps | z_t]`` when ``z_R ~ N(0, var_x I)``: with ``V_t = H_z^2 var_x + t^2 H_n^2``,
-    ``E[eps | z_t] = t H_n z_t / V_t`` (closed-form oracle for tests)."""
+    """Exact ``E[eps | z_t]`` when ``z_R ~ N(0, var_x I)``: on the VE process ``a = 1``,
+    ``sigma = t`` of :func:`semradio.models.schedulers.gaussian_eps` (closed-form oracle for tests)."""
 
     def eps(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         tt = torch.as_tensor(t, dtype=z.dtype, device=z.device).reshape(-1, *([1] * (z.dim() - 1)))
-        return tt * w_n * z / (w_s**2 * var_x + tt**2 * w_n**2)
+        return gaussian_eps(z, 1.0, tt, var_x, w_s, w_n)
 
     return eps
 

@@ -10,7 +10,7 @@ import torch
 
 from semradio.models.cddm import (LatentScoreNet, cddm_loss, cddm_sample, forward_diffuse, gaussian_exact_eps,
                                   latent_shape_for, start_step)
-from semradio.models.schedules import NoiseSchedule, cosine_betas, linear_betas
+from semradio.models.schedulers import NoiseSchedule, cosine_betas, linear_betas
 
 
 def test_linear_and_cosine_schedules():

@@ -12,7 +12,7 @@ from semradio.models.icdm import (VARIANTS, Link, PriorNet, apply_w_z, apply_w_z
                                   gaussian_prior_eps, guidance_key, guidance_terms, interference_power, joint_eps,
                                   joint_lmmse, likelihood_terms, prior_loss, tweedie_x0)
 from semradio.models.icdm_sampler import (_unipc_coefficients, conjpc_sample, ddim_sample, spaced_timesteps)
-from semradio.models.schedules import NoiseSchedule
+from semradio.models.schedulers import NoiseSchedule
 
 SCHED = NoiseSchedule.make("linear", T=1000, beta_1=1e-4, beta_T=0.02)
 

@@ -7,7 +7,7 @@ constantly), so by default the window runs in a child process
 (:mod:`semradio.blocks.qtgui.qt.gui_process`) and only light payloads cross over.
 
 Protocol: one ZeroMQ PAIR socket over ``ipc://`` (the flowgraph side binds, the GUI
-connects); every message is a msgpack map (numpy arrays as an ext type: dtype, shape, raw
+connects); every message is a tag map of the wire format (numpy arrays as an ext type: dtype, shape, raw
 bytes — never pickle) with a type ``t``:
 
 * GUI -> flowgraph: ``hello``; ``ready`` (the GUI redrew and wants the next updates: credit
@@ -38,9 +38,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import numpy as np
 import zmq
+
+from semradio.runtime import wire
 
 from .base import ScopeBlock
 from .controls import ControlSpec, current_values, discover_controls
@@ -48,8 +49,6 @@ from .monitor import monitor_snapshot
 
 log = logging.getLogger("semradio")
 
-_EXT_NDARRAY = 1
-_EXT_COMPLEX = 2
 #: Accessor the server calls per scope kind (what the GUI's views read).
 ACCESSORS = {"constellation": "points", "time": "traces", "image": "images", "metric": "series"}
 #: Seconds between two monitor snapshots sent to the GUI.
@@ -59,45 +58,31 @@ SERVER_POLL_MS = 100
 
 
 # ------------------------------------------------------------------------------- codec
-def _default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        if o.dtype.hasobject:
-            raise TypeError("object arrays cannot be sent")
-        a = np.ascontiguousarray(o)
-        return msgpack.ExtType(_EXT_NDARRAY, msgpack.packb([a.dtype.str, list(a.shape), a.tobytes()]))
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, (complex, np.complexfloating)):
-        return msgpack.ExtType(_EXT_COMPLEX, np.array([o.real, o.imag], np.float64).tobytes())
-    if isinstance(o, (set, frozenset)):
-        return sorted(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"cannot encode {type(o).__name__}")
+def _plain(obj: Any) -> Any:
+    """Sets -> sorted lists, paths -> str, tuples -> lists (inside dicts and lists); numpy
+    values and arrays are left to the wire format."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
 
 
-def _ext_hook(code: int, data: bytes) -> Any:
-    if code == _EXT_NDARRAY:
-        dt, shape, buf = msgpack.unpackb(data)
-        return np.frombuffer(buf, dtype=np.dtype(dt)).reshape(shape)
-    if code == _EXT_COMPLEX:
-        re, im = np.frombuffer(data, np.float64)
-        return complex(re, im)
-    return msgpack.ExtType(code, data)
+def encode(obj: dict[str, Any]) -> bytes:
+    """A GUI message (a dict with str keys) as the wire format's tag map
+    (:func:`semradio.runtime.wire.encode_tags`: numpy arrays, scalars and complex numbers
+    supported)."""
+    return wire.encode_tags(_plain(obj))
 
 
-def encode(obj: Any) -> bytes:
-    """msgpack bytes of ``obj`` (numpy arrays and scalars, complex numbers supported)."""
-    return msgpack.packb(obj, default=_default, use_bin_type=True)
-
-
-def decode(buf: bytes) -> Any:
-    """Inverse of :func:`encode` (arrays come back read-only, zero copy)."""
-    return msgpack.unpackb(buf, ext_hook=_ext_hook, raw=False, strict_map_key=False)
+def decode(buf: bytes) -> dict[str, Any]:
+    """Inverse of :func:`encode`, with the wire format's validation (bounded sizes and nesting,
+    whitelisted dtypes): a malformed message raises :class:`semradio.runtime.wire.WireError`."""
+    return wire.decode_tags(buf)
 
 
 def scope_kind(block: Any) -> str:
