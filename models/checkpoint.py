@@ -71,7 +71,9 @@ def save_weights(model: nn.Module, path: str | Path, config: dict[str, Any], arc
     weights = base.with_name(base.name + ".safetensors")
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
     tmp = weights.with_name(weights.name + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt", "architecture": architecture})
+    # one metadata key: safetensors writes a metadata map in hash order, so two keys would make the
+    # bytes (and the SHA-256) of identical weights differ from run to run
+    save_file(state, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, weights)
     cfg = dict(config)
     cfg.setdefault("name", base.name)

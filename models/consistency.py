@@ -26,7 +26,7 @@ frozen JSCC decoder: the distance is measured on decoded images (the seed uses L
 no offline weights here; ``d`` is the per-pixel squared error, optionally plus ``1 - SSIM``;
 MS-SSIM is not usable on 32x32 images with pytorch_msssim, whose four downsamplings need a side
 > 16 (win - 1)). An optional direct image-space term ``||G(out(f_theta(.)))- x||^2`` against the
-transmitted image can be added (``train.py eecd --direct``).
+transmitted image can be added (``semradio train eecd --direct``).
 
 Sampling (Alg. 4): ``z^ = f(y~, t_m)``; for s = 2, ``z_{tau_2} = z^ + t_{tau_2} H_n eps`` and
 ``z^ = f(z_{tau_2}, t_{tau_2})``; output ``H_z^{-1} z^`` (:func:`to_output`). NFE = s.

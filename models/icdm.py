@@ -306,7 +306,7 @@ def guidance_key(variant: str, sampler: str = "conjpc", eta: float = 0.0, sample
 
 def default_guidance(config: dict[str, Any], sinr_db: float, variant: str = "icdm", sampler: str = "conjpc",
                      eta: float = 0.0, samples: int = 1) -> tuple[float, float]:
-    """(beta, gamma) stored by ``train.py icdm-tune`` in a signal prior's config
+    """(beta, gamma) stored by ``semradio train icdm-tune`` in a signal prior's config
     (``guidance[key]`` = list of {"sinr_db", "beta", "gamma"}, key from :func:`guidance_key`;
     falling back from the averaged table to the one-draw table of the sampler, then to the
     variant's ConJPC table), nearest SINR; (1, 1) when none was tuned."""

@@ -31,7 +31,7 @@ wrapped with an input scaling ``c_in = 1/sqrt(1 + t^2)`` and a continuous time e
 ``(1 - abar)/abar`` equals ``t^2`` (a monotone function of ``log t``, linear in ``log t``
 outside the table). With this choice ``c_in z_t`` is exactly the VP-diffused latent
 ``sqrt(abar) z_0 + sqrt(1 - abar) H_n eps`` of the CDDM (seed 002) at that step, so a trained
-CDDM is a valid initialization of the VE teacher (``tools/train.py ve-ldm --init-cddm``).
+CDDM is a valid initialization of the VE teacher (``semradio train ve-ldm --init-cddm``).
 
 Probability-flow ODE (eqs. 24, 27): with ``u = 0`` and ``g(t) = sqrt(2t) H_n``,
 ``dz/dt = -H_n^2 t grad log p(z_t) = H_n eps_theta(z_t, t)`` (eq. 27 omits the ``H_n``; it is

@@ -79,7 +79,7 @@ class ICDMCanceller(Block):
         self.declare_param("enabled", bool(enabled), "apply the canceller (False: pass through)", bool)
         self.declare_param("steps", steps, "sampler steps (T of the seed)", lambda v: _positive_int("steps", v))
         self.declare_param("order", order, "ConJPC order p", _order)
-        if guidance is None:  # the variant tuned best for these priors (train.py icdm-tune --set-default)
+        if guidance is None:  # the variant tuned best for these priors (semradio train icdm-tune --set-default)
             guidance = self.priors.signal_config.get("default_guidance", "icdm")
         self.declare_param("guidance", guidance, "gradient of the transition term", to_choice("guidance", VARIANTS))
         self.declare_param("beta", beta, "signal guidance weight (None: tuned per SINR)", opt_float("beta"))
