@@ -20,84 +20,89 @@ summary (``--json``: one JSON object) with the measured SNR/SINR, EVM in % and d
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+import dataclasses
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from semradio.blocks import ChannelMeter, SymbolSource, make_channel
 from semradio.blocks.digital.equalizer import equalizer_for
-from semradio.blocks.qtgui.gui_support import add_gui_arguments, run_flowgraph
+from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph
+from semradio.runtime.options import option
+
+MODELS = ("awgn", "rayleigh", "rician")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The scope's command-line options (also used by sweeps and tests)."""
-    p.add_argument("--channel", choices=("awgn", "rayleigh", "rician", "interference"), default="rayleigh")
-    p.add_argument("--snr-db", type=float, default=10.0, help="SNR Px/s2 in dB")
-    p.add_argument("--sinr-db", type=float, default=None,
-                   help="interference: SINR Px/(Pz+s2) in dB (default: SNR - 6 dB)")
-    p.add_argument("--k-factor", type=float, default=4.0, help="Rician K-factor (linear)")
-    p.add_argument("--los-phase", type=float, default=0.0, help="Rician line-of-sight phase (rad)")
-    p.add_argument("--fading", choices=("fast", "block"), default="fast")
-    p.add_argument("--coherence", type=int, default=None, help="block fading: symbols per block (default: item)")
-    p.add_argument("--csi-error-var", type=float, default=0.0, help="imperfect CSI: variance of h_est - h")
-    p.add_argument("--model", choices=("awgn", "rayleigh", "rician"), default="rayleigh",
-                   help="interference: fading model of h_x")
-    p.add_argument("--interferer-model", choices=("awgn", "rayleigh", "rician"), default=None,
-                   help="interference: fading model of h_z (default: as --model)")
-    p.add_argument("--interferer", choices=("gaussian", "port"), default="gaussian",
-                   help="interference: built-in Gaussian generator or a second SymbolSource on port z")
-    p.add_argument("--equalizer", choices=("mmse", "zf"), default="mmse")
-    p.add_argument("--symbols", choices=("qpsk", "gaussian"), default="qpsk",
-                   help="QPSK or Gaussian latent symbols")
-    p.add_argument("--batch", type=int, default=4, help="items per frame")
-    p.add_argument("--k", type=int, default=1024, help="complex symbols per item")
-    p.add_argument("--frames", type=int, default=100, help="frames to send")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--timeout", type=float, default=120.0, help="stop after this many seconds")
-    add_gui_arguments(p)  # --gui, --snapshot DIR (live scopes)
+@dataclass
+class ChannelScopeConfig:
+    """Settings of the channel scope (one field per command-line option; also used by sweeps
+    and tests). ``sinr_db`` None: SNR - 6 dB."""
+
+    channel: str = option("rayleigh", choices=("awgn", "rayleigh", "rician", "interference"),
+                          help="channel model")
+    snr_db: float = option(10.0, help="SNR Px/s2 in dB")
+    sinr_db: float | None = option(None, help="interference: SINR Px/(Pz+s2) in dB (default: SNR - 6 dB)")
+    k_factor: float = option(4.0, help="Rician K-factor (linear)")
+    los_phase: float = option(0.0, help="Rician line-of-sight phase (rad)")
+    fading: str = option("fast", choices=("fast", "block"), help="fading channels: fast or block")
+    coherence: int | None = option(None, help="block fading: symbols per block (default: item)")
+    csi_error_var: float = option(0.0, help="imperfect CSI: variance of h_est - h")
+    model: str = option("rayleigh", choices=MODELS, help="interference: fading model of h_x")
+    interferer_model: str | None = option(None, choices=MODELS,
+                                          help="interference: fading model of h_z (default: as --model)")
+    interferer: str = option("gaussian", choices=("gaussian", "port"),
+                             help="interference: built-in Gaussian generator or a second SymbolSource on port z")
+    equalizer: str = option("mmse", choices=("mmse", "zf"), help="equalizer")
+    symbols: str = option("qpsk", choices=("qpsk", "gaussian"), help="QPSK or Gaussian latent symbols")
+    batch: int = option(4, help="items per frame")
+    k: int = option(1024, help="complex symbols per item")
+    frames: int = option(100, help="frames to send")
+    seed: int = option(0, help="source seed (the channel draws with seed + 1, the interferer with seed + 2)")
+    timeout: float = option(120.0, help="stop after this many seconds")
 
 
-def build(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
-    """The flowgraph and its blocks (``source``, ``channel``, ``equalizer``, ``meter``)."""
+def build(config: ChannelScopeConfig) -> tuple[Flowgraph, dict[str, Any]]:
+    """The flowgraph and its blocks (``source``, ``channel``, ``equalizer``, ``meter``,
+    [``interferer``])."""
     fg = Flowgraph("channel_scope")
-    source = SymbolSource(kind=args.symbols, batch=args.batch, k=args.k, frames=args.frames, seed=args.seed,
-                          name="source")
-    sinr_db = args.sinr_db if args.sinr_db is not None else args.snr_db - 6.0
-    channel = make_channel(args.channel, name="channel", snr_db=args.snr_db, sinr_db=sinr_db,
-                           k_factor=args.k_factor, los_phase=args.los_phase, fading=args.fading,
-                           coherence=args.coherence, csi_error_var=args.csi_error_var, model=args.model,
-                           interferer_model=args.interferer_model, seed=args.seed + 1, keep_noise=True)
-    equalizer = equalizer_for(args.equalizer, name="equalizer")
+    source = SymbolSource(kind=config.symbols, batch=config.batch, k=config.k, frames=config.frames,
+                          seed=config.seed, name="source")
+    sinr_db = config.sinr_db if config.sinr_db is not None else config.snr_db - 6.0
+    channel = make_channel(config.channel, name="channel", snr_db=config.snr_db, sinr_db=sinr_db,
+                           k_factor=config.k_factor, los_phase=config.los_phase, fading=config.fading,
+                           coherence=config.coherence, csi_error_var=config.csi_error_var, model=config.model,
+                           interferer_model=config.interferer_model, seed=config.seed + 1, keep_noise=True)
+    equalizer = equalizer_for(config.equalizer, name="equalizer")
     meter = ChannelMeter(name="meter")
     fg.connect(source, channel, equalizer, (meter, "rx"))
     fg.connect(source, (meter, "ref"))
     blocks: dict[str, Any] = {"source": source, "channel": channel, "equalizer": equalizer, "meter": meter}
-    if args.channel == "interference" and args.interferer == "port":
-        interferer = SymbolSource(kind="gaussian", batch=args.batch, k=args.k, frames=args.frames,
-                                  seed=args.seed + 2, name="interferer")
+    if config.channel == "interference" and config.interferer == "port":
+        interferer = SymbolSource(kind="gaussian", batch=config.batch, k=config.k, frames=config.frames,
+                                  seed=config.seed + 2, name="interferer")
         fg.connect(interferer, (channel, "z"))
         blocks["interferer"] = interferer
     return fg, blocks
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the scope to the end of its frames; the summary dict."""
-    fg, blocks = build(args)
+def run(config: ChannelScopeConfig, scopes: Any = None) -> dict[str, Any]:
+    """Run the scope to the end of its frames (with live scopes or snapshots when ``scopes``, a
+    :class:`~semradio.blocks.qtgui.gui_support.ScopeOptions`, asks); the summary dict."""
+    from semradio.blocks.qtgui.gui_support import run_flowgraph
+
+    fg, blocks = build(config)
     t0 = time.perf_counter()
-    run_flowgraph(fg, args, blocks, timeout=args.timeout)  # fg.run() unless --gui/--snapshot
+    run_flowgraph(fg, scopes, blocks, timeout=config.timeout)  # fg.run() unless --gui/--snapshot
     seconds = time.perf_counter() - t0
     m = blocks["meter"].summary()
-    config = {k: v for k, v in vars(args).items() if k not in ("json",)}
     return {
         "flowgraph": "channel_scope",
-        "config": config,
+        "config": dataclasses.asdict(config),
         "frames": m["frames"],
         "symbols": m["symbols"],
-        "configured": {"snr_db": args.snr_db,
-                       "sinr_db": m["configured"].get("sinr_db", args.snr_db)},
+        "configured": {"snr_db": config.snr_db,
+                       "sinr_db": m["configured"].get("sinr_db", config.snr_db)},
         "measured": {"snr_db": m["snr_db"], "sinr_db": m["sinr_db"], "evm_percent": m["evm_percent"],
                      "evm_db": m["evm_db"], "post_eq_sinr_db": m["post_eq_sinr_db"]},
         "seconds": round(seconds, 3),
@@ -110,24 +115,22 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
+def format_summary(out: dict[str, Any]) -> str:
+    """Human-readable lines for :func:`run`'s summary."""
+    m, c, cfg = out["measured"], out["configured"], out["config"]
+    return "\n".join([
+        f"channel_scope: {cfg['channel']} / {cfg['equalizer']}, {out['frames']} frames "
+        f"({out['symbols']} symbols) in {out['seconds']} s",
+        f"  SNR   configured {_fmt(c['snr_db'])} dB, measured {_fmt(m['snr_db'])} dB",
+        f"  SINR  configured {_fmt(c['sinr_db'])} dB, measured {_fmt(m['sinr_db'])} dB",
+        f"  EVM   {_fmt(m['evm_percent'])} % ({_fmt(m['evm_db'])} dB); "
+        f"post-equalization SINR {_fmt(m['post_eq_sinr_db'])} dB"])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    out = run(args)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        m, c = out["measured"], out["configured"]
-        print(f"channel_scope: {args.channel} / {args.equalizer}, {out['frames']} frames "
-              f"({out['symbols']} symbols) in {out['seconds']} s")
-        print(f"  SNR   configured {_fmt(c['snr_db'])} dB, measured {_fmt(m['snr_db'])} dB")
-        print(f"  SINR  configured {_fmt(c['sinr_db'])} dB, measured {_fmt(m['sinr_db'])} dB")
-        print(f"  EVM   {_fmt(m['evm_percent'])} % ({_fmt(m['evm_db'])} dB); "
-              f"post-equalization SINR {_fmt(m['post_eq_sinr_db'])} dB")
-    return 0
+    """The script's entry point."""
+    return flowgraph_main(ChannelScopeConfig, run, argv, doc=__doc__, summary=format_summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

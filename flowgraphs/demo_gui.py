@@ -34,86 +34,91 @@ attached through real-time edges by :mod:`semradio.blocks.qtgui.gui_support` (``
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import semradio.blocks as B
-from semradio.blocks.qtgui.gui_support import add_gui_arguments, run_flowgraph
+from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Block, Flowgraph
+from semradio.runtime.options import option
 
 log = logging.getLogger("semradio")
 CHAINS = ("auto", "image", "channel")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The demo's command-line options (also used by tools/bench_scopes.py)."""
-    p.add_argument("--chain", choices=CHAINS, default="auto",
-                   help="image (JSCC) or channel (symbols) chain; auto: image when the codec loads")
-    p.add_argument("--snr-db", type=float, default=10.0, help="initial SNR in dB")
-    p.add_argument("--sinr-db", type=float, default=None, help="initial SINR in dB (default: no interference)")
-    p.add_argument("--model", choices=("awgn", "rayleigh", "rician"), default="rayleigh",
-                   help="initial channel type (fading model of h_x)")
-    p.add_argument("--frames", type=int, default=None,
-                   help="frames to send (default: forever with --gui, else 200)")
-    p.add_argument("--realtime", type=float, default=None, metavar="FPS",
-                   help="pace the source at FPS frames/s (default with --gui: image chain 10, 4 with a "
-                        "denoiser; channel chain 25; else unpaced)")
-    p.add_argument("--batch", type=int, default=None, help="items per frame (default: 16 images / 4 symbol rows)")
-    p.add_argument("--k", type=int, default=1024, help="channel chain: complex symbols per item")
-    p.add_argument("--data", default="natural32", help="image chain: dataset spec (see ImageSource)")
-    p.add_argument("--cbr", default="1/6", help="image chain: channel bandwidth ratio of the shipped codec")
-    p.add_argument("--codec", default=None, help="image chain: codec name or checkpoint (default: shipped one)")
-    p.add_argument("--device", default="auto", help="image chain: codec device (auto, cpu, cuda)")
-    p.add_argument("--denoiser", default="auto", metavar="NAME",
-                   help="denoiser after the equalizer: auto (CDDM when its checkpoint loads), none, cddm, "
-                        "or a block class of semradio.blocks (image chain; channel chain: none unless named)")
-    p.add_argument("--denoiser-steps", default="4", metavar="N|auto",
-                   help="CDDM: cap on the reverse steps (default 4, fast enough to watch live on a CPU; "
-                        "auto: the KL-matched start step, tens of steps at low SNR)")
-    p.add_argument("--sweep-snr", default=None, metavar="START:STOP:STEP",
-                   help="step the SNR through these values (dB) while running, e.g. 0:20:5 (the metric "
-                        "scope's PSNR-vs-SNR curve builds up)")
-    p.add_argument("--sweep-period", type=float, default=2.0, help="seconds per SNR step of --sweep-snr")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
-    add_gui_arguments(p)
+@dataclass
+class DemoConfig:
+    """Settings of the demo (one field per command-line option; also used by ``semradio bench
+    scopes``). ``frames``, ``realtime`` and ``batch`` None: derived from the chain and from
+    whether a window is open (see the module docstring)."""
+
+    chain: str = option("auto", choices=CHAINS,
+                        help="image (JSCC) or channel (symbols) chain; auto: image when the codec loads")
+    snr_db: float = option(10.0, help="initial SNR in dB")
+    sinr_db: float | None = option(None, help="initial SINR in dB (default: no interference)")
+    model: str = option("rayleigh", choices=("awgn", "rayleigh", "rician"),
+                        help="initial channel type (fading model of h_x)")
+    frames: int | None = option(None, help="frames to send (default: forever with --gui, else 200)")
+    realtime: float | None = option(None, metavar="FPS",
+                                    help="pace the source at FPS frames/s (default with --gui: image chain 10, 4 "
+                                         "with a denoiser; channel chain 25; else unpaced)")
+    batch: int | None = option(None, help="items per frame (default: 16 images / 4 symbol rows)")
+    k: int = option(1024, help="channel chain: complex symbols per item")
+    data: str = option("natural32", help="image chain: dataset spec (see ImageSource)")
+    cbr: str = option("1/6", help="image chain: channel bandwidth ratio of the shipped codec")
+    codec: str | None = option(None, help="image chain: codec name or checkpoint (default: shipped one)")
+    device: str = option("auto", help="image chain: codec device (auto, cpu, cuda)")
+    denoiser: str = option("auto", metavar="NAME",
+                           help="denoiser after the equalizer: auto (CDDM when its checkpoint loads), none, cddm, "
+                                "or a block class of semradio.blocks (image chain; channel chain: none unless named)")
+    denoiser_steps: str = option("4", metavar="N|auto",
+                                 help="CDDM: cap on the reverse steps (default 4, fast enough to watch live on a "
+                                      "CPU; auto: the KL-matched start step, tens of steps at low SNR)")
+    sweep_snr: str | None = option(None, metavar="START:STOP:STEP",
+                                   help="step the SNR through these values (dB) while running, e.g. 0:20:5 (the "
+                                        "metric scope's PSNR-vs-SNR curve builds up)")
+    sweep_period: float = option(2.0, help="seconds per SNR step of --sweep-snr")
+    seed: int = option(0, help="source seed (the channel draws with seed + 1)")
+    timeout: float | None = option(None, help="stop after this many seconds")
 
 
-def _frames(args: argparse.Namespace) -> int | None:
-    if args.frames is not None:
-        return None if args.frames < 0 else args.frames
-    return None if args.gui else 200
+def _gui(scopes: Any) -> bool:
+    return bool(getattr(scopes, "gui", False))
 
 
-def _rate(args: argparse.Namespace, gui_default: float) -> float | None:
-    if args.realtime is not None:
-        return args.realtime if args.realtime > 0 else None
-    return gui_default if args.gui else None
+def _frames(config: DemoConfig, gui: bool) -> int | None:
+    if config.frames is not None:
+        return None if config.frames < 0 else config.frames
+    return None if gui else 200
 
 
-def _channel(args: argparse.Namespace) -> Block:
-    kw: dict[str, Any] = {"sinr_db": args.sinr_db} if args.sinr_db is not None else {"pz": 0.0}
-    return B.InterferenceChannel(snr_db=args.snr_db, model=args.model, seed=args.seed + 1, keep_noise=True,
+def _rate(config: DemoConfig, gui: bool, gui_default: float) -> float | None:
+    if config.realtime is not None:
+        return config.realtime if config.realtime > 0 else None
+    return gui_default if gui else None
+
+
+def _channel(config: DemoConfig) -> Block:
+    kw: dict[str, Any] = {"sinr_db": config.sinr_db} if config.sinr_db is not None else {"pz": 0.0}
+    return B.InterferenceChannel(snr_db=config.snr_db, model=config.model, seed=config.seed + 1, keep_noise=True,
                                  name="channel", **kw)
 
 
-def _denoiser(args: argparse.Namespace, strict: bool = False) -> Block | None:
+def _denoiser(config: DemoConfig, strict: bool = False) -> Block | None:
     """The denoiser block for ``--denoiser`` (None for "none", or for "auto" when none loads)."""
-    choice = args.denoiser
+    choice = config.denoiser
     if choice == "none":
         return None
     if choice in ("auto", "cddm"):
         try:
             from semradio.blocks.denoisers.cddm import DEFAULT_CDDM, CDDMDenoiser
 
-            family = "awgn" if args.model == "awgn" else "rayleigh"
-            steps = None if args.denoiser_steps in ("auto", "none") else int(args.denoiser_steps)
-            return CDDMDenoiser(DEFAULT_CDDM[family], device=args.device, max_steps=steps, name="denoiser")
+            family = "awgn" if config.model == "awgn" else "rayleigh"
+            steps = None if config.denoiser_steps in ("auto", "none") else int(config.denoiser_steps)
+            return CDDMDenoiser(DEFAULT_CDDM[family], device=config.device, max_steps=steps, name="denoiser")
         except Exception as exc:  # noqa: BLE001 - auto: run without a denoiser
             if choice == "cddm" or strict:
                 raise SystemExit(f"demo_gui: the CDDM denoiser cannot be loaded: {type(exc).__name__}: {exc}") from exc
@@ -129,21 +134,23 @@ def _denoiser(args: argparse.Namespace, strict: bool = False) -> Block | None:
     return blk
 
 
-def build_channel_chain(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
+def build_channel_chain(config: DemoConfig, scopes: Any = None) -> tuple[Flowgraph, dict[str, Any]]:
     """SymbolSource -> [Throttle] -> InterferenceChannel -> MMSE -> [denoiser] -> ChannelMeter."""
+    gui = _gui(scopes)
     fg = Flowgraph("demo_channel")
-    batch = args.batch or 4
-    source = B.SymbolSource(batch=batch, k=args.k, frames=_frames(args), seed=args.seed, name="source")
+    batch = config.batch or 4
+    source = B.SymbolSource(batch=batch, k=config.k, frames=_frames(config, gui), seed=config.seed, name="source")
     blocks: dict[str, Any] = {"source": source}
     head: Any = source
-    if _rate(args, 25.0):
-        head = blocks["throttle"] = B.Throttle(_rate(args, 25.0), restamp=True, name="throttle")
+    rate = _rate(config, gui, 25.0)
+    if rate:
+        head = blocks["throttle"] = B.Throttle(rate, restamp=True, name="throttle")
         fg.connect(source, head)
-    channel, equalizer = _channel(args), B.MMSEEqualizer(name="equalizer")
+    channel, equalizer = _channel(config), B.MMSEEqualizer(name="equalizer")
     meter = B.ChannelMeter(name="meter")
     tail: Any = equalizer
     fg.connect(head, channel, equalizer)
-    dn = _denoiser(args) if args.denoiser not in ("auto", "cddm") else None  # CDDM works on JSCC latents
+    dn = _denoiser(config) if config.denoiser not in ("auto", "cddm") else None  # CDDM works on JSCC latents
     if dn is not None:
         fg.connect(equalizer, dn)
         tail = blocks["denoiser"] = dn
@@ -153,35 +160,39 @@ def build_channel_chain(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, 
     return fg, blocks
 
 
-def build_image_chain(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
+def build_image_chain(config: DemoConfig, scopes: Any = None) -> tuple[Flowgraph, dict[str, Any]]:
     """ImageSource -> [Throttle] -> JSCC encoder -> power normalizer -> channel -> MMSE ->
     [denoiser] -> JSCC decoder -> MetricSink (raises when the codec cannot be loaded)."""
     from semradio.blocks.hier.jscc_chain import default_codec
+    from semradio.blocks.qtgui.gui_support import wants_scopes
     from semradio.models.checkpoint import resolve_device
 
-    codec = args.codec or default_codec(args.data, args.model if args.model != "rician" else "rayleigh", args.cbr)
-    device = resolve_device(args.device)
-    batch = args.batch or 16
-    encoder = B.JSCCEncoder(codec, device=str(device), snr_db=args.snr_db, name="encoder")
+    gui = _gui(scopes)
+    codec = config.codec or default_codec(config.data, config.model if config.model != "rician" else "rayleigh",
+                                          config.cbr)
+    device = resolve_device(config.device)
+    batch = config.batch or 16
+    encoder = B.JSCCEncoder(codec, device=str(device), snr_db=config.snr_db, name="encoder")
     decoder = B.JSCCDecoder(encoder.codec, device=str(device), name="decoder")
     fg = Flowgraph("demo_image")
-    source = B.ImageSource(args.data, split="eval", batch=batch, frames=_frames(args) if _frames(args) else -1,
+    frames = _frames(config, gui)
+    source = B.ImageSource(config.data, split="eval", batch=batch, frames=frames if frames else -1,
                            device=None if device.type == "cpu" else str(device), name="source")
     blocks: dict[str, Any] = {"source": source}
     head: Any = source
-    dn = _denoiser(args)
-    rate = _rate(args, 4.0 if dn is not None else 10.0)
+    dn = _denoiser(config)
+    rate = _rate(config, gui, 4.0 if dn is not None else 10.0)
     if rate:
         head = blocks["throttle"] = B.Throttle(rate, restamp=True, name="throttle")
         fg.connect(source, head)
-    normalizer, channel = B.PowerNormalizer(name="normalizer"), _channel(args)
+    normalizer, channel = B.PowerNormalizer(name="normalizer"), _channel(config)
     equalizer, sink = B.MMSEEqualizer(name="equalizer"), B.MetricSink(name="sink")
     fg.connect(head, encoder, normalizer, channel, equalizer)
     tail: Any = equalizer
     if dn is not None:
         fg.connect(equalizer, dn)
         tail = blocks["denoiser"] = dn
-        if args.gui or args.snapshot:
+        if wants_scopes(scopes):
             # "received without the denoiser" for the image scope: a second decoder on a
             # real-time tap, paced to 10 frames/s so it costs the chain little
             pace = B.Throttle(10.0, name="tap_pace")
@@ -196,19 +207,25 @@ def build_image_chain(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, An
     return fg, blocks
 
 
-def build(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
-    """The demo flowgraph and its blocks by role (``blocks["chain"]`` says which chain)."""
-    if args.chain in ("auto", "image"):
+def build(config: DemoConfig, scopes: Any = None) -> tuple[Flowgraph, dict[str, Any]]:
+    """The demo flowgraph and its blocks by role (``blocks["chain"]`` says which chain,
+    ``blocks["batch"]`` the items per frame).
+
+    ``scopes`` (a :class:`~semradio.blocks.qtgui.gui_support.ScopeOptions` or None: headless)
+    sets the derived defaults: with ``gui`` the source runs forever and is paced; with ``gui``
+    or ``snapshot`` the image chain gets the tap decoder without the denoiser.
+    """
+    if config.chain in ("auto", "image"):
         try:
-            fg, blocks = build_image_chain(args)
+            fg, blocks = build_image_chain(config, scopes)
             blocks["chain"] = "image"
             return fg, blocks
         except Exception as exc:  # noqa: BLE001 - auto falls back to the channel chain
-            if args.chain == "image":
+            if config.chain == "image":
                 raise
             log.warning("demo_gui: image chain unavailable (%s: %s); showing the channel chain",
                         type(exc).__name__, exc)
-    fg, blocks = build_channel_chain(args)
+    fg, blocks = build_channel_chain(config, scopes)
     blocks["chain"] = "channel"
     return fg, blocks
 
@@ -245,14 +262,17 @@ def start_sweep(fg: Flowgraph, values: list[float], period: float) -> threading.
     return done
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Build, run (with the scopes when asked) and summarize."""
-    fg, blocks = build(args)
-    sweep = start_sweep(fg, sweep_values(args.sweep_snr), args.sweep_period) if args.sweep_snr else None
+def run(config: DemoConfig, scopes: Any = None) -> dict[str, Any]:
+    """Build, run (with the scopes when ``scopes``, a
+    :class:`~semradio.blocks.qtgui.gui_support.ScopeOptions`, asks) and summarize."""
+    from semradio.blocks.qtgui.gui_support import run_flowgraph
+
+    fg, blocks = build(config, scopes)
+    sweep = start_sweep(fg, sweep_values(config.sweep_snr), config.sweep_period) if config.sweep_snr else None
     t0 = time.perf_counter()
     try:
-        shots = run_flowgraph(fg, args, {k: v for k, v in blocks.items() if isinstance(v, Block)},
-                              timeout=args.timeout, title=f"semradio demo: {blocks['chain']} chain")
+        shots = run_flowgraph(fg, scopes, {k: v for k, v in blocks.items() if isinstance(v, Block)},
+                              timeout=config.timeout, title=f"semradio demo: {blocks['chain']} chain")
     finally:
         if sweep is not None:
             sweep.set()
@@ -273,23 +293,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def format_summary(out: dict[str, Any]) -> str:
+    """Human-readable lines for :func:`run`'s summary."""
+    lines = [f"demo_gui ({out['chain']} chain): {out.get('frames')} frames in {out['seconds']} s"]
+    for k in ("images_per_s", "measured_snr_db", "evm_percent"):
+        if out.get(k) is not None:
+            lines.append(f"  {k}: {out[k]:.2f}")
+    for g in out.get("groups", []):
+        lines.append(f"  SNR {g['snr_db']} dB ({g['denoiser']}): PSNR {g['psnr_db']:.2f} dB, SSIM {g['ssim']:.3f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    out = run(args)
-    if args.json:
-        print(json.dumps(out, default=str))
-    else:
-        print(f"demo_gui ({out['chain']} chain): {out.get('frames')} frames in {out['seconds']} s")
-        for k in ("images_per_s", "measured_snr_db", "evm_percent"):
-            if out.get(k) is not None:
-                print(f"  {k}: {out[k]:.2f}")
-        for g in out.get("groups", []):
-            print(f"  SNR {g['snr_db']} dB ({g['denoiser']}): PSNR {g['psnr_db']:.2f} dB, SSIM {g['ssim']:.3f}")
-    return 0
+    """The script's entry point."""
+    return flowgraph_main(DemoConfig, run, argv, doc=__doc__, summary=format_summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Real-time semantic link with the EECD consistency denoiser (seed 003 Alg. 4), batch 1.
+"""Real-time semantic link with the EECD consistency denoiser ("LDM-enabled real-time semantic
+communication", Pei et al., Alg. 4), batch 1.
 
     python flowgraphs/eecd_realtime.py --realtime 30 --frames 300
     python flowgraphs/eecd_realtime.py --realtime 30 --frames 300 --channel awgn --steps 2 --json

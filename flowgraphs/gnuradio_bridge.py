@@ -2,7 +2,7 @@
 """Bridge to a GNU Radio flowgraph: receive IQ + stream tags from it, run them through a
 semradio channel, send the result back with the channel's CSI as GNU Radio tags.
 
-    python flowgraphs/gnuradio_bridge.py --spawn-gr --json          # runs tools/gr_peer.py loop too
+    python flowgraphs/gnuradio_bridge.py --spawn-gr --json          # runs the GNU Radio side too
     python flowgraphs/gnuradio_bridge.py --from-gr tcp://127.0.0.1:5555 --to-gr tcp://127.0.0.1:5556
 
 Flowgraph (gr-zeromq format, tags on, tagged stream)::
@@ -21,22 +21,44 @@ the SNR measured on what GNU Radio got back and the tags it saw.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from semradio.blocks import ZMQSink, ZMQSource, make_channel, pmt
-from semradio.blocks.qtgui.gui_support import add_gui_arguments, close_scopes, open_scopes
+from semradio.blocks.zeromq import gnuradio_peer
+from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph
+from semradio.runtime.options import option
 
-PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "gr_peer.py")
+#: The GNU Radio side, run by ``--gr-python`` (:mod:`semradio.blocks.zeromq.gnuradio_peer`).
+PEER = gnuradio_peer.SCRIPT
+
+
+@dataclass
+class GnuRadioBridgeConfig:
+    """Settings of the bridge (one field per command-line option; also used by tests). Either
+    ``spawn_gr`` or the ``from_gr`` endpoint of a running GNU Radio flowgraph is required."""
+
+    from_gr: str | None = option(None, help="GNU Radio push_sink endpoint (we connect)")
+    to_gr: str | None = option(None, help="our push endpoint for GNU Radio's pull_source (we bind)")
+    spawn_gr: bool = option(False, help="run the GNU Radio side (semradio.blocks.zeromq.gnuradio_peer loop)")
+    gr_python: str = option("/usr/bin/python3", help="interpreter that has GNU Radio")
+    packets: int = option(20, help="--spawn-gr: packets GNU Radio sends")
+    packet_len: int = option(256, help="--spawn-gr: samples per packet")
+    channel: str = option("awgn", choices=("awgn", "rayleigh", "rician"), help="channel model")
+    snr_db: float = option(15.0, help="channel SNR in dB")
+    seed: int = option(0, help="channel seed (and the GNU Radio side's)")
+    idle_timeout: float = option(2.0, help="end when GNU Radio sent nothing for this long (without --spawn-gr)")
+    timeout: float = option(60.0, help="stop after this many seconds")
 
 
 def free_port() -> int:
@@ -44,23 +66,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Command-line options (also used by tests)."""
-    p.add_argument("--from-gr", default=None, help="GNU Radio push_sink endpoint (we connect)")
-    p.add_argument("--to-gr", default=None, help="our push endpoint for GNU Radio's pull_source (we bind)")
-    p.add_argument("--spawn-gr", action="store_true", help="run the GNU Radio side (tools/gr_peer.py loop)")
-    p.add_argument("--gr-python", default="/usr/bin/python3", help="interpreter that has GNU Radio")
-    p.add_argument("--packets", type=int, default=20)
-    p.add_argument("--packet-len", type=int, default=256)
-    p.add_argument("--channel", choices=("awgn", "rayleigh", "rician"), default="awgn")
-    p.add_argument("--snr-db", type=float, default=15.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--idle-timeout", type=float, default=2.0,
-                   help="end when GNU Radio sent nothing for this long (without --spawn-gr)")
-    p.add_argument("--timeout", type=float, default=60.0)
-    add_gui_arguments(p)  # --gui, --snapshot DIR: live scopes
 
 
 def _gr_report(prefix: str, packet_len: int) -> dict[str, Any]:
@@ -83,42 +88,51 @@ def _gr_report(prefix: str, packet_len: int) -> dict[str, Any]:
             "packets_back": keys.get("packet_len", 0), "packet_len": packet_len}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the bridge; the summary dict."""
-    from_gr = args.from_gr or f"tcp://127.0.0.1:{free_port()}"
-    to_gr = args.to_gr or f"tcp://127.0.0.1:{free_port()}"
+def run(config: GnuRadioBridgeConfig, scopes: Any = None) -> dict[str, Any]:
+    """Run the bridge (with live scopes or snapshots when ``scopes``, a
+    :class:`~semradio.blocks.qtgui.gui_support.ScopeOptions`, asks); the summary dict.
+
+    Raises:
+        ValueError: neither ``spawn_gr`` nor ``from_gr``.
+        RuntimeError: the spawned GNU Radio side failed.
+    """
+    from semradio.blocks.qtgui.gui_support import close_scopes, open_scopes
+
+    _check(config)
+    from_gr = config.from_gr or f"tcp://127.0.0.1:{free_port()}"
+    to_gr = config.to_gr or f"tcp://127.0.0.1:{free_port()}"
     fg = Flowgraph("gnuradio_bridge")
     rx = ZMQSource(from_gr, "pull", "gnuradio", pass_tags=True, packet_len_tag="packet_len",
-                   max_frames=args.packets if args.spawn_gr else None, idle_timeout_s=args.idle_timeout,
+                   max_frames=config.packets if config.spawn_gr else None, idle_timeout_s=config.idle_timeout,
                    name="from_gr")
-    chan = make_channel(args.channel, name="channel", snr_db=args.snr_db, seed=args.seed)
+    chan = make_channel(config.channel, name="channel", snr_db=config.snr_db, seed=config.seed)
     tx = ZMQSink(to_gr, "push", "gnuradio", pass_tags=True, srcid="semradio", name="to_gr",
                  exclude_tags=("gr_tags",))
     fg.connect(rx, chan, tx)
     gr_proc = None
     prefix = None
-    scopes = open_scopes(fg, args, {"source": rx, "channel": chan})  # --gui/--snapshot: live scopes
+    session = open_scopes(fg, scopes, {"source": rx, "channel": chan})  # --gui/--snapshot: live scopes
     t0 = time.perf_counter()
     fg.start()
     try:
-        if args.spawn_gr:
+        if config.spawn_gr:
             import tempfile
 
             prefix = os.path.join(tempfile.mkdtemp(prefix="semradio-grbridge-"), "loop")
             gr_proc = subprocess.run(
-                [args.gr_python, PEER, "loop", "--tx", from_gr, "--rx", to_gr, "--packets", str(args.packets),
-                 "--packet-len", str(args.packet_len), "--seed", str(args.seed), "--out", prefix],
-                capture_output=True, text=True, timeout=args.timeout)
+                [config.gr_python, PEER, "loop", "--tx", from_gr, "--rx", to_gr, "--packets", str(config.packets),
+                 "--packet-len", str(config.packet_len), "--seed", str(config.seed), "--out", prefix],
+                capture_output=True, text=True, timeout=config.timeout)
             if gr_proc.returncode != 0:
                 raise RuntimeError(f"GNU Radio side failed ({gr_proc.returncode}): {gr_proc.stderr[-2000:]}")
-        fg.wait(args.timeout)
+        fg.wait(config.timeout)
     finally:
         fg.stop()
-        close_scopes(scopes)
+        close_scopes(session)
     seconds = time.perf_counter() - t0
     out: dict[str, Any] = {
         "flowgraph": "gnuradio_bridge",
-        "config": {k: v for k, v in vars(args).items() if k != "json"},
+        "config": dataclasses.asdict(config),
         "endpoints": {"from_gr": from_gr, "to_gr": to_gr},
         "frames": tx.stats["frames"],
         "samples": tx.stats["items"],
@@ -126,29 +140,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "bridges": {"from_gr": rx.stats, "to_gr": tx.stats},
     }
     if prefix is not None:
-        out["gnuradio"] = _gr_report(prefix, args.packet_len)
+        out["gnuradio"] = _gr_report(prefix, config.packet_len)
     return out
 
 
+def format_summary(out: dict[str, Any]) -> str:
+    """Human-readable lines for :func:`run`'s summary."""
+    cfg = out["config"]
+    lines = [f"gnuradio_bridge: {out['frames']} packets ({out['samples']} samples) through {cfg['channel']} "
+             f"in {out['seconds']} s"]
+    if "gnuradio" in out:
+        g = out["gnuradio"]
+        lines.append(f"  GNU Radio got {g['samples_back']}/{g['samples_sent']} samples back, measured SNR "
+                     f"{g['measured_snr_db']} dB (configured {cfg['snr_db']}); tags {g['tags_back']}")
+    return "\n".join(lines)
+
+
+def _check(config: GnuRadioBridgeConfig) -> None:
+    if not config.spawn_gr and not config.from_gr:
+        raise ValueError("give --from-gr/--to-gr endpoints of a running GNU Radio flowgraph, or --spawn-gr")
+
+
+def _run_cli(config: GnuRadioBridgeConfig, scopes: Any) -> dict[str, Any]:
+    """:func:`run` for the command line: no GNU Radio side to talk to is a usage error (exit
+    status 2)."""
+    try:
+        _check(config)
+    except ValueError as exc:
+        print(f"{os.path.basename(sys.argv[0])}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return run(config, scopes)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    if not args.spawn_gr and not args.from_gr:
-        parser.error("give --from-gr/--to-gr endpoints of a running GNU Radio flowgraph, or --spawn-gr")
-    out = run(args)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        print(f"gnuradio_bridge: {out['frames']} packets ({out['samples']} samples) through {args.channel} "
-              f"in {out['seconds']} s")
-        if "gnuradio" in out:
-            g = out["gnuradio"]
-            print(f"  GNU Radio got {g['samples_back']}/{g['samples_sent']} samples back, measured SNR "
-                  f"{g['measured_snr_db']} dB (configured {args.snr_db}); tags {g['tags_back']}")
-    return 0
+    """The script's entry point."""
+    return flowgraph_main(GnuRadioBridgeConfig, _run_cli, argv, doc=__doc__, summary=format_summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

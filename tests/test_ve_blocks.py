@@ -3,7 +3,7 @@ trained-weights check (EECD beats no denoiser at 10 dB), chain factories, the re
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -131,17 +131,20 @@ def test_bad_input_errors_name_the_block(cls_name: str) -> None:
 
 
 def test_chain_factories() -> None:
-    from semradio.blocks.denoisers.registry import make_chain_denoiser
+    from semradio.blocks.denoisers.registry import ChainDenoiser, make_chain_denoiser
     from semradio.blocks.denoisers.ve import ConsistencyDenoiser, VELatentDenoiser
+    from semradio.blocks.hier.jscc_chain import JSCCChainConfig
 
-    ns = argparse.Namespace(channel="awgn", device="cpu", seed=0, denoiser="ve")
-    ve = make_chain_denoiser(ns)
-    assert isinstance(ve, VELatentDenoiser) and ve.model_name == "ve_natural32_awgn_cbr1-6"
+    config = JSCCChainConfig(channel="awgn", device="cpu", seed=0, denoiser="ve")
+    ve = make_chain_denoiser(config)
+    assert isinstance(ve, ChainDenoiser) and ve.decoder_codec is None  # the codec's own decoder
+    assert isinstance(ve.block, VELatentDenoiser) and ve.block.model_name == "ve_natural32_awgn_cbr1-6"
     for name, s in (("eecd1", 1), ("eecd2", 2)):
-        ns = argparse.Namespace(channel="rayleigh", device="cpu", seed=0, denoiser=name)
-        blk = make_chain_denoiser(ns)
+        den = make_chain_denoiser(dataclasses.replace(config, channel="rayleigh", denoiser=name))
+        blk = den.block
         assert isinstance(blk, ConsistencyDenoiser) and blk.param("steps") == s
         assert blk.model_name == "eecd_natural32_rayleigh_cbr1-6"
+    assert make_chain_denoiser(dataclasses.replace(config, denoiser="none")) is None
 
 
 def test_checkpoints_record_training_and_size() -> None:

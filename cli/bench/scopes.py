@@ -25,25 +25,18 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import math
 import os
 import resource
 import statistics
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 def _demo() -> Any:
-    spec = importlib.util.spec_from_file_location("demo_gui", ROOT / "flowgraphs" / "demo_gui.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return mod
+    from semradio.flowgraphs import demo_gui
+
+    return demo_gui
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,13 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="channel type (image chain: picks the shipped codec of that channel)")
 
 
-def _demo_args(demo: Any, args: argparse.Namespace) -> argparse.Namespace:
-    p = argparse.ArgumentParser()
-    demo.add_arguments(p)
-    argv = ["--chain", args.chain, "--frames", "-1", "--realtime", "0", "--k", str(args.k), "--model", args.model]
-    if args.batch:
-        argv += ["--batch", str(args.batch)]
-    return p.parse_args(argv)
+def _demo_args(demo: Any, args: argparse.Namespace) -> Any:
+    """The demo's typed config for this benchmark: unpaced, endless, the chosen chain."""
+    return demo.DemoConfig(chain=args.chain, frames=-1, realtime=0, k=args.k, model=args.model,
+                           batch=args.batch or None)
 
 
 class _Sampler(threading.Thread):
@@ -117,7 +107,7 @@ def _proc_cpu(pid: int | None) -> float | None:
         return None
 
 
-def _one(demo: Any, dargs: argparse.Namespace, scopes_on: bool, args: argparse.Namespace) -> dict[str, Any]:
+def _one(demo: Any, dargs: Any, scopes_on: bool, args: argparse.Namespace) -> dict[str, Any]:
     fg, blocks = demo.build(dargs)
     batch = int(blocks["batch"])
     last = blocks["decoder"] if "decoder" in blocks else blocks.get("denoiser") or blocks["equalizer"]
