@@ -27,13 +27,14 @@ import zmq
 
 from .block import Block
 from .edges import Edge, Receiver, Sender, bind_receiver, connect_sender, open_edge
+from .hier import HierBlock
 from .ports import incompatibility
 from .process import ProcessRunner, Supervisor
 from .scheduler import BlockError, BlockRunner
 
 log = logging.getLogger("semradio")
 
-Endpoint = Union[Block, tuple[Block, Union[str, int]]]
+Endpoint = Union[Block, HierBlock, tuple[Union[Block, HierBlock], Union[str, int]]]
 PLACEMENTS = ("thread", "process")
 
 
@@ -71,10 +72,16 @@ class Flowgraph:
         self._started = False
         self._finished = False
         self._supervisor: Any = None
+        self._hiers: list[HierBlock] = []
 
     # -------------------------------------------------------------- building
-    def add(self, block: Block, placement: str = "thread") -> Block:
-        """Add a block (idempotent); ``placement="process"`` runs it in a worker process."""
+    def add(self, block: Block | HierBlock, placement: str = "thread") -> Block | HierBlock:
+        """Add a block (idempotent); ``placement="process"`` runs it in a worker process. A
+        :class:`~semradio.runtime.hier.HierBlock` adds its inner blocks (with their own
+        placements) and edges."""
+        if isinstance(block, HierBlock):
+            self._add_hier(block)
+            return block
         if placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
         if not isinstance(block, Block):
@@ -103,12 +110,34 @@ class Flowgraph:
             raise ValueError("connect() needs at least two endpoints")
         edges = []
         for a, b in zip(endpoints[:-1], endpoints[1:]):
-            src, sport = self._resolve(a, "output")
-            dst, dport = self._resolve(b, "input")
-            edge = Edge(src, sport, dst, dport, policy or self.default_policy, hwm or self.default_hwm, transport)
-            self.edges.append(edge)
-            edges.append(edge)
+            src, sport = self._resolve(self._inner(a, "output")[0], "output")
+            for target in self._inner(b, "input"):
+                dst, dport = self._resolve(target, "input")
+                edge = Edge(src, sport, dst, dport, policy or self.default_policy, hwm or self.default_hwm, transport)
+                self.edges.append(edge)
+                edges.append(edge)
         return edges
+
+    def _inner(self, ep: Any, kind: str) -> list[Endpoint]:
+        """Plain endpoints behind ``ep``: itself, or the inner ports of a hierarchical block
+        (one output; one or more inputs), resolved through nested ones."""
+        block, port = ep if isinstance(ep, tuple) else (ep, 0)
+        if not isinstance(block, HierBlock):
+            return [ep]
+        self._add_hier(block)
+        inner = [block.inner_output(port)] if kind == "output" else block.inner_inputs(port)
+        return [e for i in inner for e in self._inner(i, kind)]
+
+    def _add_hier(self, hier: HierBlock) -> None:
+        if any(h is hier for h in self._hiers):
+            return
+        self._hiers.append(hier)
+        for name, blk in hier.blocks.items():
+            self.add(blk, hier.placements.get(name, "thread"))
+        for child in hier.children:
+            self._add_hier(child)
+        for a, b, opts in hier.connections:
+            self.connect(a, b, policy=opts["policy"], hwm=opts["hwm"])
 
     def msg_connect(self, src: Block, src_port: str, dst: Block, dst_port: str = "ctrl") -> None:
         """Route messages posted on ``src``'s message output to ``dst``'s message input."""

@@ -1,8 +1,45 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures and markers.
+
+Markers: ``slow`` (several seconds on a 2-core CPU: subprocesses, a pip install, whole flowgraphs;
+``-m "not slow"`` leaves them out), ``gnuradio`` (needs GNU Radio 3.10 under the system Python, ``$SEMRADIO_GR_PYTHON`` or
+``/usr/bin/python3``: skipped with the reason when it is absent).
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
+
 import pytest
+
+#: The Python that has GNU Radio (Debian's package installs it for the system Python).
+GR_PYTHON = os.environ.get("SEMRADIO_GR_PYTHON", "/usr/bin/python3")
+
+
+@functools.lru_cache(maxsize=1)
+def gnuradio_unavailable() -> str | None:
+    """None when GNU Radio's gr-zeromq imports under :data:`GR_PYTHON`, else why not."""
+    from semradio.blocks.zeromq.gnuradio_peer import SCRIPT
+
+    if not os.path.exists(GR_PYTHON):
+        return f"{GR_PYTHON} does not exist"
+    try:
+        r = subprocess.run([GR_PYTHON, SCRIPT, "check"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot run {GR_PYTHON}: {exc}"
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["?"])[-1]
+        return f"{GR_PYTHON} cannot import gnuradio.zeromq ({last}); install Debian's gnuradio package"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gr_items = [i for i in items if i.get_closest_marker("gnuradio")]
+    if gr_items and gnuradio_unavailable():
+        skip = pytest.mark.skip(reason=f"GNU Radio not available: {gnuradio_unavailable()}")
+        for item in gr_items:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="module")

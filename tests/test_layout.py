@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 #: Each layer may import the ones with a smaller number (pure math may be shared downwards).
 LAYERS = {"runtime": 0, "dsp": 1, "models": 2, "blocks": 3, "flowgraphs": 4, "cli": 5}
 

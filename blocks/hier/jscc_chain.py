@@ -1,11 +1,13 @@
-"""The JSCC chain: a typed hierarchical flowgraph builder shared by the chain flowgraphs
-(``flowgraphs/jscc_awgn.py``, ``jscc_rayleigh.py``, ``cddm_rayleigh.py``, ``eecd_realtime.py``),
-``semradio sweep`` and the benchmarks::
+"""The JSCC chain: the hierarchical block :class:`JSCCLink` (images in, images out) and the
+typed flowgraph around it, shared by the chain flowgraphs (``flowgraphs/jscc_awgn.py``,
+``jscc_rayleigh.py``, ``cddm_rayleigh.py``, ``eecd_realtime.py``), ``semradio sweep`` and the
+benchmarks::
 
-    ImageSource -> [Throttle] -> JSCCEncoder -> PowerNormalizer -> channel -> MMSEEqualizer
-         |                                                                          |
-         |                                                                    [denoiser]
-         |                                                                   JSCCDecoder
+                        +------------------------------ JSCCLink ------------------------------+
+    ImageSource -> [Throttle] -> JSCCEncoder -> PowerNormalizer -> channel -> MMSEEqualizer     |
+         |              |                                                          |           |
+         |              |                                  [denoiser] -> JSCCDecoder -> out    |
+         |              +----------------------------------------------------------------------+
          +----------------------------------------------------------> MetricSink (ref, rec)
 
 :class:`JSCCChainConfig` holds every setting (and is the command line of the flowgraph
@@ -32,7 +34,7 @@ from semradio.blocks.codecs.jscc import JSCCDecoder, JSCCEncoder
 from semradio.blocks.digital.equalizer import equalizer_for
 from semradio.blocks.metrics.metric_sink import MetricSink
 from semradio.models.data import parse_spec
-from semradio.runtime import Block, Flowgraph
+from semradio.runtime import Block, Flowgraph, HierBlock
 from semradio.runtime.options import option
 
 #: CBRs with a shipped natural-patch codec.
@@ -87,9 +89,56 @@ def codec_of(config: JSCCChainConfig) -> str:
     return config.codec or default_codec(config.data, config.channel, config.cbr)
 
 
+class JSCCLink(HierBlock):
+    """The semantic link as one hierarchical block: ``JSCCEncoder -> PowerNormalizer -> channel
+    -> MMSEEqualizer -> [denoiser] -> JSCCDecoder``.
+
+    Ports: ``in``: float32 images (B, C, H, W) in [0, 1]; ``out``: the decoded images, same
+    shape. Inner blocks (named ``encoder``, ``normalizer``, ``channel``, ``equalizer``,
+    [``denoiser``], ``decoder``) keep their own tags and parameters (``{"snr_db": 5}`` on the
+    channel's ``ctrl``).
+
+    Args:
+        config: the chain's settings (codec, channel, SNR, fading, seed, device).
+        denoiser: a 1-in/1-out block between equaliser and decoder (None: none).
+        decoder_codec: the decoder's checkpoint (default: the codec's).
+
+        >>> link = JSCCLink(JSCCChainConfig(channel="awgn", device="cpu"))   # doctest: +SKIP
+        >>> fg.connect(ImageSource(), link, (MetricSink(), "rec"))          # doctest: +SKIP
+    """
+
+    def __init__(self, config: JSCCChainConfig, denoiser: Block | None = None, decoder_codec: str | None = None,
+                 name: str = "jscc_link") -> None:
+        from semradio.models.checkpoint import resolve_device
+
+        super().__init__(name)
+        codec = codec_of(config)
+        device = str(resolve_device(config.device))
+        self.encoder = JSCCEncoder(codec, device=device, snr_db=config.snr_db, name="encoder")
+        self.normalizer = PowerNormalizer(name="normalizer")
+        self.channel = make_channel(config.channel, name="channel", snr_db=config.snr_db, fading=config.fading,
+                                    seed=config.seed)
+        self.equalizer = equalizer_for("mmse", name="equalizer")
+        self.denoiser = denoiser
+        self.decoder = JSCCDecoder(decoder_codec or codec, device=device, name="decoder")
+        chain = [self.encoder, self.normalizer, self.channel, self.equalizer]
+        self.connect(*chain, *([denoiser] if denoiser is not None else []), self.decoder)
+        self.add_input("in", self.encoder)
+        self.add_output("out", self.decoder)
+
+    def roles(self) -> dict[str, Block]:
+        """The inner blocks by role (what the scopes and the summary look for)."""
+        out = {"encoder": self.encoder, "normalizer": self.normalizer, "channel": self.channel,
+               "equalizer": self.equalizer, "decoder": self.decoder}
+        if self.denoiser is not None:
+            out["denoiser"] = self.denoiser
+        return out
+
+
 def build(config: JSCCChainConfig, denoiser: Any = None) -> tuple[Flowgraph, dict[str, Any]]:
     """The flowgraph and its blocks (``source``, [``throttle``], ``encoder``, ``normalizer``,
-    ``channel``, ``equalizer``, [``denoiser``], ``decoder``, ``sink``).
+    ``channel``, ``equalizer``, [``denoiser``], ``decoder``, ``sink``, and ``link``, the
+    :class:`JSCCLink` holding the middle ones).
 
     ``denoiser``: a 1-in/1-out block, or a :class:`~semradio.blocks.denoisers.registry.ChainDenoiser`
     (block + the decoder it wants); None picks ``config.denoiser`` from the registry. The decoder
@@ -103,18 +152,12 @@ def build(config: JSCCChainConfig, denoiser: Any = None) -> tuple[Flowgraph, dic
     wanted_decoder = None
     if isinstance(denoiser, ChainDenoiser):
         denoiser, wanted_decoder = denoiser.block, denoiser.decoder_codec
-    codec = codec_of(config)
     device = resolve_device(config.device)
     fg = Flowgraph(config.flowgraph_name or f"jscc_{config.channel}")
     frames = None if config.frames == 0 else config.frames
     source = ImageSource(config.data, split=config.split, batch=config.batch, frames=frames,
                          device=None if device.type == "cpu" else str(device), name="source")
-    encoder = JSCCEncoder(codec, device=str(device), snr_db=config.snr_db, name="encoder")
-    normalizer = PowerNormalizer(name="normalizer")
-    channel = make_channel(config.channel, name="channel", snr_db=config.snr_db, fading=config.fading,
-                           seed=config.seed)
-    equalizer = equalizer_for("mmse", name="equalizer")
-    decoder = JSCCDecoder(config.decoder_codec or wanted_decoder or codec, device=str(device), name="decoder")
+    link = JSCCLink(config, denoiser, config.decoder_codec or wanted_decoder)
     sink = MetricSink(csv_path=config.csv, json_path=config.metrics_json, name="sink")
     blocks: dict[str, Any] = {"source": source}
     head: Block = source
@@ -123,13 +166,9 @@ def build(config: JSCCChainConfig, denoiser: Any = None) -> tuple[Flowgraph, dic
 
         head = blocks["throttle"] = Throttle(config.realtime, restamp=True, name="throttle")
         fg.connect(source, head)
-    chain = [head, encoder, normalizer, channel, equalizer] + ([denoiser] if denoiser is not None else [])
-    fg.connect(*chain, decoder, (sink, "rec"))
+    fg.connect(head, link, (sink, "rec"))
     fg.connect(head, (sink, "ref"))
-    blocks.update(encoder=encoder, normalizer=normalizer, channel=channel, equalizer=equalizer, decoder=decoder,
-                  sink=sink)
-    if denoiser is not None:
-        blocks["denoiser"] = denoiser
+    blocks.update(link.roles(), sink=sink, link=link)
     return fg, blocks
 
 
@@ -190,5 +229,5 @@ def format_summary(out: dict[str, Any]) -> str:
         f"MS-SSIM {_fmt(out['ms_ssim'], '.4f') if out['ms_ssim'] is not None else 'n/a (images < 161 px)'}"])
 
 
-__all__ = ["JSCCChainConfig", "CBR_CHOICES", "build", "run", "summarize", "format_summary", "default_codec",
+__all__ = ["JSCCChainConfig", "JSCCLink", "CBR_CHOICES", "build", "run", "summarize", "format_summary", "default_codec",
            "codec_of"]

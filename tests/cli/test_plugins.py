@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 SHIPPED = ROOT / "models" / "checkpoints"
 DIST = "semradio-plugin-demo"
+pytestmark = pytest.mark.slow  # a real pip install and subprocesses
 
 PYPROJECT = """
 [build-system]

@@ -27,7 +27,7 @@ def shipped(name: str) -> bool:
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-from semradio.blocks import image_data as D  # noqa: E402
+from semradio.models import data as D  # noqa: E402
 
 #: MNIST when ../shared/datasets/mnist is present, else the bundled natural patches (the
 #: flowgraph and both families of shipped weights are exercised either way).
@@ -71,8 +71,7 @@ def test_superpose_errors():
 @pytest.mark.parametrize("decoder, needs", [("matched", f"acbr_{DATA}_awgn_ae"), ("vae", f"acbr_{DATA}_awgn_vae"),
                                             ("cdiff", f"cdiff_{DATA}_awgn")])
 def test_each_decoder_end_to_end(decoder, needs):
-    if not shipped(needs):
-        pytest.skip(f"{needs} not shipped")
+    assert shipped(needs), f"{needs} is missing from the shipped checkpoints"
     out = fgmod.run(config(decoder=decoder, frames=2, batch=8, snr_db=10.0, cbr=fgmod.parse_cbr(CASE["hi"])))
     assert out["decoder"] == decoder and out["frames"] == 2 and out["images"] == 16
     assert out["cbr"] == pytest.approx(float(Fraction(CASE["hi"]))) and out["k"] == CASE["k_hi"]
@@ -102,7 +101,6 @@ def collect_multi_user(snr_db: float, n: int, sinr_db: float) -> tuple[dict, dic
     return blocks, {k: sorted(t.frames, key=lambda f: f.tags["seq"]) for k, t in taps.items()}
 
 
-@pytest.mark.skipif(not shipped(f"acbr_{DATA}_awgn_ae"), reason="adaptive-CBR codec not shipped")
 def test_multi_user_received_latent_is_the_convex_combination():
     """Noise off: least squares of the decoder's input y on [x, z_1, z_2] (real forms) returns
     exactly (a, (1-a)/2, (1-a)/2) with a + sum b = 1; the equalizer leaves AWGN frames as is."""
@@ -121,7 +119,6 @@ def test_multi_user_received_latent_is_the_convex_combination():
     assert len(got["y"]) == 2 and got["y"][0].data.shape == (20, CASE["n_lo"])
 
 
-@pytest.mark.skipif(not shipped(f"acbr_{DATA}_awgn_ae"), reason="adaptive-CBR codec not shipped")
 def test_multi_user_noise_has_the_test_snr_variance():
     """At SNR 0 dB (s2 = 1) the residual y - a x - sum b z has variance s2/2 per real entry."""
     blocks, got = collect_multi_user(0.0, 1, -2.1)
@@ -134,7 +131,6 @@ def test_multi_user_noise_has_the_test_snr_variance():
     assert got["y"][0].tags["noise_var"] == pytest.approx(1.0)
 
 
-@pytest.mark.skipif(not shipped(f"acbr_{DATA}_awgn_ae"), reason="adaptive-CBR codec not shipped")
 def test_multi_user_summary_with_the_seed_weight():
     out = fgmod.run(config(decoder="matched", frames=1, batch=8, snr_db=0.0, interferers=1, weight=0.8))
     assert out["a"] == 0.8 and out["interferers"] == 1 and out["sinr_db"] == pytest.approx(-2.11, abs=0.01)
@@ -161,7 +157,6 @@ def test_argument_errors(capsys):
         fgmod.parse_cbr("a/b")
 
 
-@pytest.mark.skipif(not shipped(f"acbr_{DATA}_awgn_vae"), reason="VAE codec not shipped")
 def test_interferers_use_the_same_encoder_kind_and_cbr():
     _, blocks = fgmod.build(config(decoder="vae", interferers=2, sinr_db=0.0, cbr=fgmod.parse_cbr(CASE["mid"])))
     for name in ("encoder", "interferer_encoder0", "interferer_encoder1"):

@@ -153,7 +153,6 @@ def test_jscc_blocks_drive_the_adaptive_codec():
 
 
 @pytest.mark.skipif(not D_MNIST, reason="../shared/datasets/mnist not present")
-@pytest.mark.skipif(not (CHECKPOINT_DIR / "acbr_mnist_awgn_ae.json").is_file(), reason="acbr_mnist_awgn_ae not shipped")
 def test_shipped_mnist_autoencoder_at_10_db():
     """Held-out MNIST (100 images), AWGN 10 dB, CBR 0.45: mean SSIM above 0.7."""
     from semradio.models import data as D

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_gnuradio_interop import _REASON as GR_REASON  # noqa: E402 - same skip rule
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 
 
 def run_script(name: str, *args: str, timeout: float = 120) -> dict:
@@ -44,7 +42,7 @@ def test_sigmf_replay_demo(tmp_path) -> None:
     assert rec.get_annotations()[0]["semradio:snr_db"] == 10.0
 
 
-@pytest.mark.skipif(GR_REASON is not None, reason=f"GNU Radio not available: {GR_REASON}")
+@pytest.mark.gnuradio
 def test_gnuradio_bridge_round_trip() -> None:
     out = run_script("gnuradio_bridge.py", "--spawn-gr", "--packets", "10", "--packet-len", "512", "--snr-db", "15")
     g = out["gnuradio"]

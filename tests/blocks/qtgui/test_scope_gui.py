@@ -253,6 +253,7 @@ def test_closing_the_window_stops_the_flowgraph(app):
 
 
 # ------------------------------------------------------------------------------- scripts
+@pytest.mark.slow
 def test_channel_scope_script_snapshots_from_the_window_process(tmp_path, capsys):
     """The scripts' default: the window in a child process (payloads over ZeroMQ)."""
     from semradio.flowgraphs import channel_scope

@@ -18,7 +18,7 @@ import pytest
 
 from semradio.models.lpips import LPIPS, MIN_SIDE, load_lpips, packaged_weights
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 
 
 def _reference_script():

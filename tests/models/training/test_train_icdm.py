@@ -18,8 +18,6 @@ from semradio.models.training.icdm import ICDMTuneConfig, tune_guidance
 
 SIGNAL = "icdm_signal_natural32_awgn_cbr1-6"
 
-pytestmark = pytest.mark.skipif(not (CHECKPOINT_DIR / f"{SIGNAL}.json").is_file(),
-                                reason="the shipped AWGN ICDM priors are needed")
 
 
 @pytest.fixture(autouse=True)

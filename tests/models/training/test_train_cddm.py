@@ -18,8 +18,6 @@ from semradio.models.training.cddm import CDDMConfig, train_cddm
 CODEC = "jscc_natural32_rayleigh_cbr1-6"
 TUNED = f"{CODEC}_cddm"
 
-pytestmark = pytest.mark.skipif(not (CHECKPOINT_DIR / "cddm_natural32_rayleigh_cbr1-6.json").is_file(),
-                                reason="the shipped Rayleigh CDDM is needed")
 
 
 @pytest.fixture(autouse=True)

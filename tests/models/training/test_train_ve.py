@@ -18,10 +18,6 @@ from semradio.models.training.ve import EECDConfig, VEConfig, train_eecd
 CODEC = "jscc_natural32_rayleigh_cbr1-6"
 TEACHER = "ve_natural32_rayleigh_cbr1-6"
 
-pytestmark = pytest.mark.skipif(not (CHECKPOINT_DIR / f"{CODEC}.json").is_file(),
-                                reason="the shipped Rayleigh codec is needed")
-needs_teacher = pytest.mark.skipif(not (CHECKPOINT_DIR / f"{TEACHER}.json").is_file(),
-                                   reason="the shipped Rayleigh VE teacher is needed")
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +92,6 @@ def test_ve_teacher_refuses_an_existing_checkpoint_before_any_work(folder, tmp_p
     assert not (tmp_path / "wk").exists()
 
 
-@needs_teacher
 def test_eecd_distils_the_shipped_teacher_on_a_folder_of_user_images(folder, tmp_path):
     from safetensors.torch import load_file
 

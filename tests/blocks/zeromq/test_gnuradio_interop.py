@@ -19,31 +19,14 @@ import pytest
 
 from semradio.blocks.zeromq import gnuradio_peer
 
-from semradio.blocks import ArraySource, CollectSink, ZMQSink, ZMQSource, pmt
+from semradio.blocks import ArraySource, CollectSink, ZMQSink, ZMQSource
+from semradio.blocks.zeromq import pmt
 from semradio.blocks.zeromq.gr_tags import frame_tags_to_gr
 from semradio.runtime import Flowgraph
 
-ROOT = Path(__file__).resolve().parents[1]
 PEER = gnuradio_peer.SCRIPT
 GR_PYTHON = os.environ.get("SEMRADIO_GR_PYTHON", "/usr/bin/python3")
-
-
-def _gr_status() -> str | None:
-    """None when GNU Radio is usable, else why not."""
-    if not os.path.exists(GR_PYTHON):
-        return f"{GR_PYTHON} does not exist"
-    try:
-        r = subprocess.run([GR_PYTHON, PEER, "check"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"cannot run {GR_PYTHON}: {exc}"
-    if r.returncode != 0:
-        last = (r.stderr.strip().splitlines() or ["?"])[-1]
-        return f"{GR_PYTHON} cannot import gnuradio.zeromq ({last}); install Debian's gnuradio package"
-    return None
-
-
-_REASON = _gr_status()
-pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"GNU Radio not available: {_REASON}")
+pytestmark = pytest.mark.gnuradio
 
 
 def free_port() -> int:

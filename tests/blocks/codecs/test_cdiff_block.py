@@ -21,7 +21,6 @@ from semradio.models.data import default_mnist_dir
 D_MNIST = default_mnist_dir().is_dir()
 
 SHIPPED = "cdiff_mnist_awgn"
-shipped = (CHECKPOINT_DIR / f"{SHIPPED}.json").is_file()
 MNIST_LENGTHS = (312, 392, 470, 548, 626, 704)  # 2 int(784 cbr), cbr = 0.2 .. 0.45
 
 
@@ -164,7 +163,6 @@ def test_unknown_model_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.skipif(not D_MNIST, reason="../shared/datasets/mnist not present")
-@pytest.mark.skipif(not (CHECKPOINT_DIR / "acbr_mnist_awgn_ae.json").is_file(), reason="acbr_mnist_awgn_ae not shipped")
 def test_in_a_flowgraph_with_the_adaptive_encoder(tiny_model):
     """ImageSource -> JSCCEncoder(adaptive) -> PowerNormalizer -> AWGN -> MMSEEqualizer ->
     CDiffDecoder -> sink: images of the source's shape arrive with the decoder tags."""
@@ -194,7 +192,6 @@ def test_cuda_keeps_tensors_on_the_gpu(tiny_model):
 
 
 # ------------------------------------------------------------------------ shipped weights
-@pytest.mark.skipif(not shipped, reason=f"{SHIPPED} is not in models/checkpoints")
 @pytest.mark.skipif(not D_MNIST, reason="../shared/datasets/mnist not present")
 def test_shipped_mnist_decoder_beats_the_mean_image_at_every_cbr():
     """Held-out MNIST over AWGN 10 dB: at CBR 0.2 (100 images) CDiff's mean SSIM is far above
@@ -226,7 +223,6 @@ def test_shipped_mnist_decoder_beats_the_mean_image_at_every_cbr():
         assert s > ref_ssim + 0.2, (cbr, s, ref_ssim)
 
 
-@pytest.mark.skipif(not shipped, reason=f"{SHIPPED} is not in models/checkpoints")
 @pytest.mark.skipif(not D_MNIST, reason="../shared/datasets/mnist not present")
 @pytest.mark.parametrize("snr_db", [0.0, 10.0])
 def test_shipped_mnist_decoder_beats_the_matched_autoencoder(snr_db):
@@ -251,7 +247,6 @@ def test_shipped_mnist_decoder_beats_the_matched_autoencoder(snr_db):
     assert ssim["cdiff"] > ssim["matched"] + 0.004, ssim
 
 
-@pytest.mark.skipif(not (CHECKPOINT_DIR / "cdiff_natural32_awgn.json").is_file(), reason="cdiff_natural32_awgn not shipped")
 def test_shipped_natural_decoder_beats_the_matched_decoder_at_10_db():
     """Bundled held-out patches (no dataset needed), CBR 1/24, AWGN 10 dB, the same channel draw
     for both decoders: the shipped CDiff's mean SSIM is above the matched autoencoder's

@@ -1,0 +1,20 @@
+"""The examples in the docstrings run and print what they say."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "semradio.runtime.options", "semradio.runtime.hier", "semradio.flowgraphs.app",
+    "semradio.models.schedulers.noise", "semradio.models.schedulers.gaussian", "semradio.models.training.data",
+    "semradio.models.link",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, result
