@@ -75,10 +75,22 @@ def save_weights(model: nn.Module, path: str | Path, config: dict[str, Any], arc
     # bytes (and the SHA-256) of identical weights differ from run to run
     save_file(state, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, weights)
+    return write_config(base, dict(config, architecture=architecture, kwargs=kwargs))
+
+
+def write_config(base: Path, config: dict[str, Any], weights_from: Path | None = None) -> Path:
+    """Write ``base.json``: ``config`` with ``name`` (default the file name), ``weights`` and the
+    weights' SHA-256, through a temporary file and an atomic rename. ``weights_from``: first copy
+    that safetensors file to ``base.safetensors`` the same way (a checkpoint derived from another
+    with new metadata, e.g. tuned guidance weights). Returns the JSON path."""
+    weights = base.with_name(base.name + ".safetensors")
+    if weights_from is not None:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        tmp = weights.with_name(weights.name + ".tmp")
+        tmp.write_bytes(Path(weights_from).read_bytes())
+        os.replace(tmp, weights)
     cfg = dict(config)
     cfg.setdefault("name", base.name)
-    cfg["architecture"] = architecture
-    cfg["kwargs"] = kwargs
     cfg["weights"] = weights.name
     cfg["sha256"] = sha256_of(weights)
     js = base.with_name(base.name + ".json")

@@ -48,7 +48,7 @@ import torch
 
 from semradio.models.link import LinkDraw
 
-from .config import option, signature
+from .config import RunOptions, option, signature
 from .data import TrainingData
 from .jscc import command_line
 from .loop import lr_at, prepare_run, progress_interval, resume_run, run_steps, save_state, set_threads
@@ -66,7 +66,7 @@ FINETUNE_EVAL_SNR_DB = (0.0, 10.0, 20.0)
 
 
 @dataclass
-class CDDMConfig:
+class CDDMConfig(RunOptions):
     """Settings of ``semradio train cddm`` (one field per command-line option)."""
 
     data: str = option("natural32", help="training images: natural32, natural64, mnist[:DIR], cifar10:PATH, "
@@ -85,14 +85,7 @@ class CDDMConfig:
     beta_1: float = option(1e-4, help="first beta of the linear schedule")
     beta_T: float = option(0.05, help="last beta (T=200, 1e-4..0.05: start steps 73/27/8 at 0/10/20 dB)")
     seed: int = option(0)
-    device: str = option("auto")
-    threads: int = option(0, help="torch CPU threads (0: torch default)")
     name: str | None = option(None, help="checkpoint name (default: the codec's name with jscc_ -> cddm_)")
-    out_dir: str | None = option(None, help="write the checkpoints here (default: the user checkpoint directory, "
-                                            "$SEMRADIO_HOME/checkpoints)")
-    work_dir: str | None = option(None, help="resumable state goes to WORK_DIR/NAME (default $SEMRADIO_HOME/runs)")
-    overwrite: bool = option(False, help="replace existing checkpoints of the same names (the CDDM and "
-                                         "<codec>_cddm)")
     ckpt_every: int = option(500)
     eval_every: int = option(1000)
     eval_n: int = option(256, help="held-out patches for the periodic evaluation")
@@ -110,8 +103,6 @@ class CDDMConfig:
     finetune_init: str | None = option(None, help="decoder to start the fine-tune from (default: the codec's own)")
     finetune_only: bool = option(False, help="skip training: fine-tune the decoder on the CDDM checkpoint NAME "
                                              "(found along the checkpoint search path)")
-    fresh: bool = option(False, help="ignore a saved training state")
-    stop_after: int | None = option(None, help="stop after this many steps (resume later)")
 
 
 def codec_of(config: CDDMConfig) -> str:

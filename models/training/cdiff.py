@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import option, signature
+from .config import RunOptions, option, signature
 from .data import TrainingData
 from .jscc import command_line
 from .loop import RunPaths, prepare_run, resume_run, run_steps, save_state, set_threads
@@ -64,7 +64,7 @@ PAPER = "CDiff: Conditional denoising diffusion autoencoders (Letafati et al.)"
 
 
 @dataclass
-class CDiffConfig:
+class CDiffConfig(RunOptions):
     """Settings of ``semradio train cdiff`` (one field per command-line option): a CDiff
     conditional diffusion decoder for a frozen codec's received latents."""
 
@@ -81,10 +81,6 @@ class CDiffConfig:
     mults: tuple[int, ...] = option((1, 2, 2), nargs="+", help="U-Net width multipliers per stage")
     proj_channels: int = option(8, help="latent projection maps (0: none; see CDiffUNet)")
     ema: float = option(0.999, help="EMA decay of the evaluated/saved weights (0: off)")
-    out_dir: str | None = option(None, help="where the finished decoder goes (default: the user checkpoint "
-                                            "directory, $SEMRADIO_HOME/checkpoints)")
-    overwrite: bool = option(False, help="replace existing checkpoints of the same names (the decoder and the "
-                                         "--train-encoder codec)")
     focus_steps: int = option(0, help="train a fraction --focus-frac of the items on the t grid of this many sampler "
                                       "steps (0: plain t ~ U{1..T}); see cdiff_loss")
     focus_frac: float = option(0.5)
@@ -102,18 +98,13 @@ class CDiffConfig:
     w_max: float = option(1.0, help="conditioning weight at t = T (linear w_t)")
     keep_prob: float = option(1.0, help="stochastic (soft) masking of the encoder output before the channel (1: off)")
     seed: int = option(0)
-    device: str = option("auto", help="auto (CUDA when present), cpu, cuda")
-    threads: int = option(0, help="torch CPU threads (0: torch default)")
     name: str | None = option(None, help="run name (default cdiff_<data>_<channel>)")
-    work_dir: str | None = option(None, help="state and eval.json go to WORK_DIR/NAME (default $SEMRADIO_HOME/runs)")
     ckpt_every: int = option(250)
     sample_steps: int = option(20, help="reverse steps of the evaluation sampler")
     eta: float = option(0.0, help="sampler eta (1: ancestral eq. 7, 0: deterministic)")
     final_snr_db: tuple[float, ...] = option((-10.0, 0.0, 10.0, 20.0), nargs="+")
     final_n: int = option(500, help="held-out images in the final evaluation (0: all)")
     eval_only: bool = option(False, help="evaluate the saved state and exit")
-    fresh: bool = option(False, help="ignore a saved training state")
-    stop_after: int | None = option(None, help="stop after this many steps (resume later)")
 
 
 def codec_cbrs(codec: Any) -> tuple[float | None, ...]:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import option, signature
+from .config import RunOptions, option, signature
 from .data import TrainingData
 from .jscc import command_line
 from .loop import prepare_run, resume_run, run_steps, save_state, set_threads
@@ -57,7 +57,7 @@ DEFAULT_WIDTHS = {"mnist": (8, 16, 32), "natural32": (32, 64, 128)}
 
 
 @dataclass
-class CDiffCodecConfig:
+class CDiffCodecConfig(RunOptions):
     """Settings of ``semradio train cdiff-codec`` (one field per command-line option): an
     adaptive-CBR encoder with a matched AE or VAE decoder."""
 
@@ -79,21 +79,13 @@ class CDiffCodecConfig:
     lr_min: float = option(2e-5)
     warmup: int = option(100)
     seed: int = option(0)
-    device: str = option("auto", help="auto (CUDA when present), cpu, cuda")
-    threads: int = option(0, help="torch CPU threads (0: torch's default)")
     name: str | None = option(None, help="checkpoint name (default acbr_<data>_<channel>_<variant>)")
-    out_dir: str | None = option(None, help="write the checkpoint here (default: the user checkpoint directory, "
-                                            "$SEMRADIO_HOME/checkpoints)")
-    work_dir: str | None = option(None, help="resumable state goes to WORK_DIR/NAME (default $SEMRADIO_HOME/runs)")
-    overwrite: bool = option(False, help="replace an existing checkpoint of the same name")
     ckpt_every: int = option(500)
     final_snr_db: tuple[float, ...] = option((-10.0, 0.0, 10.0, 20.0), nargs="+")
     init: str | None = option(None, metavar="CODEC",
                               help="start from this adaptive-CBR codec (architecture and CBRs from it; --variant "
                                    "must match)")
     freeze_encoder: bool = option(False, help="train the decoder only (needs --init)")
-    fresh: bool = option(False, help="ignore a saved state and start over")
-    stop_after: int | None = option(None, help="save the state and exit after N more steps (rerun to resume)")
 
 
 def codec_step_loss(model: Any, images: torch.Tensor, cbr: float, channel: str, snr_db: float,

@@ -3,10 +3,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Sequence
 
 from semradio.runtime.options import add_options, cli_fields, from_namespace, option, parse_fraction, to_argv
+
+
+@dataclass
+class RunOptions:
+    """Where and how a training run goes — the options every trainer shares: device and threads,
+    where its checkpoints go (the user directory unless ``--out-dir``), whether an existing one
+    may be replaced, where its resumable state lives, and resuming."""
+
+    device: str = option("auto", help="auto (CUDA when present), cpu, cuda")
+    threads: int | None = option(None, help="torch CPU threads (default: torch's)")
+    out_dir: str | None = option(None, help="write the checkpoints here (default: the user checkpoint directory, "
+                                            "$SEMRADIO_HOME/checkpoints)")
+    work_dir: str | None = option(None, help="resumable state goes to WORK_DIR/NAME (default $SEMRADIO_HOME/runs)")
+    overwrite: bool = option(False, help="replace existing checkpoints of the same names")
+    fresh: bool = option(False, help="ignore a saved training state and start over")
+    stop_after: int | None = option(None, metavar="N", help="save the state and exit after N more steps (train in "
+                                                            "chunks; rerun the command to resume)")
 
 
 def signature(config: Any, keys: Sequence[str]) -> dict[str, Any]:
@@ -19,4 +37,4 @@ def signature(config: Any, keys: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["option", "parse_fraction", "add_options", "from_namespace", "to_argv", "cli_fields", "signature"]
+__all__ = ["RunOptions", "option", "parse_fraction", "add_options", "from_namespace", "to_argv", "cli_fields", "signature"]

@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import option, signature
+from .config import RunOptions, option, signature
 from .data import TrainingData
 from .jscc import command_line
 from .loop import prepare_run, resume_run, run_steps, save_state, set_threads
@@ -75,8 +74,8 @@ def prior_name(which: str, channel: str, data: str = "natural32") -> str:
     return f"icdm_{which}_{data}_{channel}_cbr1-6"
 
 
-@dataclass
-class ICDMPriorConfig:
+@dataclass(kw_only=True)
+class ICDMPriorConfig(RunOptions):
     """Settings of ``semradio train icdm-prior`` (one field per command-line option): an ICDM
     signal prior s_theta or interference prior s_phi (Algorithm 1)."""
 
@@ -98,20 +97,10 @@ class ICDMPriorConfig:
     blocks: int = option(4)
     seed: int | None = option(None, help="data/init seed (default: signal 0, interference 101)")
     init: str | None = option(None, help="warm start from this prior (name or path)")
-    device: str = option("auto", help="auto (CUDA when present), cpu, cuda")
-    threads: int = option(0, help="torch CPU threads (0: torch's default)")
     name: str | None = option(None, help="checkpoint name (default icdm_<which>_<data>_<channel>_cbr1-6)")
-    out_dir: str | None = option(None, help="write the checkpoint here (default: the user checkpoint directory, "
-                                            "$SEMRADIO_HOME/checkpoints)")
-    work_dir: str | None = option(None, help="resumable state goes to WORK_DIR/NAME (default $SEMRADIO_HOME/runs)")
-    overwrite: bool = option(False, help="replace an existing checkpoint of the same name")
     ckpt_every: int = option(300)
     eval_every: int = option(600)
     eval_n: int = option(256, help="held-out images whose latents score the periodic evaluations")
-    fresh: bool = option(False, help="ignore a saved state and start over")
-    stop_after: int | None = option(None, metavar="N",
-                                    help="save the state and exit after N more steps (train in chunks; rerun to "
-                                         "resume)")
 
 
 def to_unit_real(latent: torch.Tensor) -> torch.Tensor:
@@ -332,7 +321,7 @@ def write_tuned_prior(source: dict[str, Any], base: Path, table: dict[str, list[
     Raises:
         SystemExit: ``set_default`` names a variant that was never tuned.
     """
-    from semradio.models.checkpoint import sha256_of
+    from semradio.models.checkpoint import write_config
 
     cfg = {k: v for k, v in source.items() if k != "_path"}
     guidance = dict(cfg.get("guidance") or {})
@@ -343,20 +332,8 @@ def write_tuned_prior(source: dict[str, Any], base: Path, table: dict[str, list[
             raise SystemExit(f"tune: --set-default {set_default} was never tuned")
         cfg["default_guidance"] = set_default
     cfg.setdefault("guidance_tuning", []).append(record)
-    src_weights = Path(source["_path"]).with_name(source["weights"])
-    weights = base.with_name(base.name + ".safetensors")
-    base.parent.mkdir(parents=True, exist_ok=True)
-    tmp = weights.with_name(weights.name + ".tmp")
-    tmp.write_bytes(src_weights.read_bytes())
-    os.replace(tmp, weights)
     cfg["name"] = base.name
-    cfg["weights"] = weights.name
-    cfg["sha256"] = sha256_of(weights)
-    js = base.with_name(base.name + ".json")
-    tmp_js = js.with_name(js.name + ".tmp")
-    tmp_js.write_text(json.dumps(cfg, indent=2) + "\n")
-    os.replace(tmp_js, js)
-    return js
+    return write_config(base, cfg, weights_from=Path(source["_path"]).with_name(source["weights"]))
 
 
 def tune_guidance(config: ICDMTuneConfig, data: str | TrainingData | None = None,

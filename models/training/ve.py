@@ -51,7 +51,7 @@ import torch
 from semradio.models.link import LinkDraw
 
 from .cddm import check_data, remember_batches, restore_batches
-from .config import option, signature
+from .config import RunOptions, option, signature
 from .data import TrainingData
 from .jscc import command_line
 from .loop import RunPaths, lr_at, prepare_run, progress_interval, resume_run, run_steps, save_state, set_threads
@@ -73,7 +73,7 @@ Estimator = Callable[[LinkDraw], torch.Tensor]
 
 
 @dataclass
-class LinkDenoiserConfig:
+class LinkDenoiserConfig(RunOptions):
     """Settings shared by ``semradio train ve-ldm`` and ``semradio train eecd``."""
 
     data: str = option("natural32", help="training images: natural32, natural64, mnist[:DIR], cifar10:PATH, "
@@ -86,19 +86,11 @@ class LinkDenoiserConfig:
     lr_min: float = option(1e-5)
     warmup: int = option(100)
     seed: int = option(0)
-    device: str = option("auto")
-    threads: int = option(0, help="torch CPU threads (0: torch default)")
     name: str | None = option(None, help="checkpoint name (default: the codec's name with jscc_ -> ve_ / eecd_)")
-    out_dir: str | None = option(None, help="write the checkpoint here (default: the user checkpoint directory, "
-                                            "$SEMRADIO_HOME/checkpoints)")
-    work_dir: str | None = option(None, help="resumable state goes to WORK_DIR/NAME (default $SEMRADIO_HOME/runs)")
-    overwrite: bool = option(False, help="replace an existing checkpoint of the same name")
     ckpt_every: int = option(250)
     eval_every: int = option(500)
     eval_n: int = option(128, help="held-out patches for the periodic evaluation")
     eval_snr_db: float = option(10.0)
-    fresh: bool = option(False, help="ignore a saved training state")
-    stop_after: int | None = option(None, help="stop after this many steps (resume later)")
 
     @property
     def codec_name(self) -> str:
