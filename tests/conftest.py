@@ -42,6 +42,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def write_image_folder(path, n: int = 12, size: int = 32, seed: int = 0):
+    """``n`` random ``size`` x ``size`` RGB PNGs in a new folder ``path`` (a user's image folder for
+    the ``folder:DIR[:SIZE]`` dataset spec); returns ``path``."""
+    import numpy as np
+    from PIL import Image
+
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path / f"{i:02d}.png")
+    return path
+
+
+@pytest.fixture()
+def image_folder_factory(tmp_path):
+    """``make(name="imgs", n=12, size=32, seed=0)`` -> a folder of random PNGs under ``tmp_path``."""
+
+    def make(name: str = "imgs", n: int = 12, size: int = 32, seed: int = 0):
+        return write_image_folder(tmp_path / name, n, size, seed)
+
+    return make
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Run a module's tests on one torch thread (restored afterwards): the neural-network tests

@@ -48,7 +48,7 @@ import torch
 
 from semradio.models.link import LinkDraw
 
-from .config import RunOptions, option, signature
+from .config import FrozenCodecOptions, option, signature
 from .data import TrainingData
 from .jscc import command_line
 from .loop import lr_at, prepare_run, progress_interval, resume_run, run_steps, save_state, set_threads
@@ -66,14 +66,9 @@ FINETUNE_EVAL_SNR_DB = (0.0, 10.0, 20.0)
 
 
 @dataclass
-class CDDMConfig(RunOptions):
+class CDDMConfig(FrozenCodecOptions):
     """Settings of ``semradio train cddm`` (one field per command-line option)."""
 
-    data: str = option("natural32", help="training images: natural32, natural64, mnist[:DIR], cifar10:PATH, "
-                                         "folder:DIR[:SIZE] (default natural32); they must match the codec's input")
-    codec: str | None = option(None, help="codec name (default: jscc_natural32_<channel>_cbr1-6)")
-    channel: str = option("rayleigh", choices=("awgn", "rayleigh"))
-    snr_db: tuple[float, float] = option((0.0, 20.0), nargs=2, metavar=("LO", "HI"))
     steps: int = option(6000)
     batch: int = option(64)
     lr: float = option(3e-4)

@@ -27,6 +27,18 @@ class RunOptions:
                                                             "chunks; rerun the command to resume)")
 
 
+@dataclass
+class FrozenCodecOptions(RunOptions):
+    """What a denoiser trained on a frozen codec's latents is trained on: the images, the codec,
+    the channel and its SNR range (shared by the CDDM and VE/EECD trainers)."""
+
+    data: str = option("natural32", help="training images: natural32, natural64, mnist[:DIR], cifar10:PATH, "
+                                         "folder:DIR[:SIZE] (default natural32); they must match the codec's input")
+    codec: str | None = option(None, help="codec name (default: jscc_natural32_<channel>_cbr1-6)")
+    channel: str = option("rayleigh", choices=("awgn", "rayleigh"))
+    snr_db: tuple[float, float] = option((0.0, 20.0), nargs=2, metavar=("LO", "HI"))
+
+
 def signature(config: Any, keys: Sequence[str]) -> dict[str, Any]:
     """``{key: value}`` of the named fields, tuples as lists and fractions as text: what a
     resumable run stores to recognise its own settings."""
@@ -37,4 +49,4 @@ def signature(config: Any, keys: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["RunOptions", "option", "parse_fraction", "add_options", "from_namespace", "to_argv", "cli_fields", "signature"]
+__all__ = ["RunOptions", "FrozenCodecOptions", "option", "parse_fraction", "add_options", "from_namespace", "to_argv", "cli_fields", "signature"]

@@ -51,7 +51,7 @@ import torch
 from semradio.models.link import LinkDraw
 
 from .cddm import check_data, remember_batches, restore_batches
-from .config import RunOptions, option, signature
+from .config import FrozenCodecOptions, option, signature
 from .data import TrainingData
 from .jscc import command_line
 from .loop import RunPaths, lr_at, prepare_run, progress_interval, resume_run, run_steps, save_state, set_threads
@@ -73,14 +73,9 @@ Estimator = Callable[[LinkDraw], torch.Tensor]
 
 
 @dataclass
-class LinkDenoiserConfig(RunOptions):
+class LinkDenoiserConfig(FrozenCodecOptions):
     """Settings shared by ``semradio train ve-ldm`` and ``semradio train eecd``."""
 
-    data: str = option("natural32", help="training images: natural32, natural64, mnist[:DIR], cifar10:PATH, "
-                                         "folder:DIR[:SIZE] (default natural32); they must match the codec's input")
-    codec: str | None = option(None, help="codec name (default: jscc_natural32_<channel>_cbr1-6)")
-    channel: str = option("rayleigh", choices=("awgn", "rayleigh"))
-    snr_db: tuple[float, float] = option((0.0, 20.0), nargs=2, metavar=("LO", "HI"))
     steps: int = option(2000)
     batch: int = option(64)
     lr_min: float = option(1e-5)

@@ -27,17 +27,6 @@ def user_home(tmp_path, monkeypatch):
     monkeypatch.delenv("SEMRADIO_CHECKPOINTS", raising=False)
 
 
-def image_folder(path, n=12, size=32, seed=0):
-    """``n`` random ``size`` x ``size`` RGB PNGs in ``path``."""
-    from PIL import Image
-
-    path.mkdir()
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path / f"{i:02d}.png")
-    return path
-
-
 def finetune_only_argv(out_dir, *extra):
     return ["cddm", "--channel", "rayleigh", "--threads", "1", "--finetune-only", "--finetune-steps", "1",
             "--finetune-pool", "0", "--finetune-rule", "tweedie", "--finetune-eval-n", "4", "--batch", "4",
@@ -100,18 +89,18 @@ def test_training_refuses_an_existing_finetuned_codec_up_front(tmp_path):
     assert not (tmp_path / "wk").exists()
 
 
-def test_images_of_another_size_are_refused_with_the_size_to_use(tmp_path):
-    folder = image_folder(tmp_path / "small", n=4, size=16)
+def test_images_of_another_size_are_refused_with_the_size_to_use(tmp_path, image_folder_factory):
+    folder = image_folder_factory("small", n=4, size=16)
     with pytest.raises(SystemExit) as exc:
         train_cddm(CDDMConfig(data=f"folder:{folder}", steps=2, out_dir=str(tmp_path / "ck"),
                               work_dir=str(tmp_path / "wk")))
     assert "16x16" in str(exc.value) and ":32" in str(exc.value)
 
 
-def test_cddm_trains_on_a_folder_of_user_images(tmp_path):
+def test_cddm_trains_on_a_folder_of_user_images(tmp_path, image_folder_factory):
     from semradio.models.cddm import LatentScoreNet, load_cddm
 
-    folder = image_folder(tmp_path / "imgs")
+    folder = image_folder_factory()
     spec = f"folder:{folder}:32"
     assert cli.main(["cddm", "--data", spec, "--steps", "2", "--batch", "4", "--eval-every", "2", "--eval-n", "4",
                      "--threads", "1", "--width", "8", "--blocks", "1", "--name", "cddm_mine",

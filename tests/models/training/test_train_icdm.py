@@ -90,16 +90,12 @@ def test_tune_writes_a_tuned_copy_to_the_user_directory_never_the_shipped_prior(
     assert (sha256(shipped_js), sha256(shipped_w)) == before
 
 
-def test_prior_trains_on_a_folder_of_user_images(tmp_path, user_home) -> None:
+def test_prior_trains_on_a_folder_of_user_images(tmp_path, user_home, image_folder_factory) -> None:
     from PIL import Image
 
     from semradio.models.icdm import load_prior
 
-    d = tmp_path / "photos"
-    d.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    d = image_folder_factory("photos")
     argv = ["icdm-prior", "--which", "signal", "--data", f"folder:{d}:32", "--steps", "2", "--batch", "4",
             "--pool", "16", "--eval-n", "4", "--eval-every", "2", "--width", "8", "--blocks", "1", "--threads", "1"]
     assert cli.main(argv) == 0

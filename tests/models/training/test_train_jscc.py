@@ -29,15 +29,9 @@ def load_train() -> Train:
 
 
 @pytest.fixture()
-def folder(tmp_path):
-    from PIL import Image
-
-    d = tmp_path / "imgs"
-    d.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(10):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(d / f"{i}.png")
-    return d
+def folder(image_folder_factory):
+    """10 random 16x16 RGB PNGs."""
+    return image_folder_factory(n=10, size=16)
 
 
 def tiny(folder, tmp_path, name, *extra):

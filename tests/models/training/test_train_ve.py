@@ -28,16 +28,9 @@ def user_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture()
-def folder(tmp_path):
+def folder(image_folder_factory):
     """12 random 32x32 RGB PNGs."""
-    from PIL import Image
-
-    path = tmp_path / "imgs"
-    path.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path / f"{i:02d}.png")
-    return path
+    return image_folder_factory(n=12, size=32)
 
 
 def tiny_ve(folder, tmp_path, name, *extra):
