@@ -42,6 +42,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_user_directory(tmp_path_factory):
+    """The tests never read or write the user's own checkpoints: ``$SEMRADIO_HOME`` points at an
+    empty temporary folder and ``$SEMRADIO_CHECKPOINTS`` is unset for the whole session (tests
+    that need their own set them with monkeypatch)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SEMRADIO_HOME", str(tmp_path_factory.mktemp("semradio_home")))
+    mp.delenv("SEMRADIO_CHECKPOINTS", raising=False)
+    yield
+    mp.undo()
+
+
 def write_image_folder(path, n: int = 12, size: int = 32, seed: int = 0):
     """``n`` random ``size`` x ``size`` RGB PNGs in a new folder ``path`` (a user's image folder for
     the ``folder:DIR[:SIZE]`` dataset spec); returns ``path``."""

@@ -168,7 +168,9 @@ def test_checkpoint_roundtrip_safetensors_only(tmp_path):
 
 
 def test_shipped_codecs_have_configs_with_commands():
-    names = list_codecs()
+    from semradio.models.checkpoint import CHECKPOINT_DIR as shipped
+
+    names = list_codecs(shipped)
     for required in ("jscc_natural32_awgn_cbr1-6", "jscc_natural32_awgn_cbr1-12", "jscc_natural32_rayleigh_cbr1-6",
                      "jscc_natural32_rayleigh_cbr1-12", "jscc_mnist_awgn_cbr1-16"):
         assert required in names
