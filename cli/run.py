@@ -22,7 +22,8 @@ from typing import Any
 GRAPH_SUFFIXES = (".toml", ".json")
 
 
-def run_graph_file(path: str, overrides: list[str] | None = None, timeout: float | None = None) -> dict[str, Any]:
+def run_graph_file(path: str, overrides: list[str] | None = None, timeout: float | None = None,
+                   fail_on_peer_loss: bool = False, peer_timeout_s: float | None = None) -> dict[str, Any]:
     """Load, validate, build and run a flowgraph file; its summary (see
     :func:`semradio.runtime.graph_file.summarize`).
 
@@ -37,6 +38,11 @@ def run_graph_file(path: str, overrides: list[str] | None = None, timeout: float
     if graph.inputs or graph.outputs:
         raise graph_file.GraphFileError(f"{path}: has external inputs/outputs; serve it with 'semradio worker'")
     fg, blocks = graph_file.build(graph)
+    for b in blocks.values():  # ZeroMQ sources: how long a silent peer is tolerated
+        if hasattr(b, "fail_on_peer_loss"):
+            b.fail_on_peer_loss = b.fail_on_peer_loss or fail_on_peer_loss
+            if peer_timeout_s is not None:
+                b.peer_timeout_s = peer_timeout_s
     t0 = time.perf_counter()
     fg.run(timeout=timeout)
     return graph_file.summarize(fg, blocks, time.perf_counter() - t0)
@@ -83,6 +89,10 @@ def main(argv: list[str], prog: str = "semradio run") -> int:
                         help="override a block's constructor argument (a TOML value; repeatable)")
     parser.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--peer-timeout", type=float, default=None, metavar="S",
+                        help="ZeroMQ sources: report a peer silent this long as stalled (default: their own, 5 s)")
+    parser.add_argument("--fail-on-peer-loss", action="store_true",
+                        help="ZeroMQ sources: stop with an error when a peer stays silent past the timeout")
     args = parser.parse_args(argv)
     if not args.graph.endswith(GRAPH_SUFFIXES):
         print(f"semradio run: {args.graph}: expected a .toml/.json flowgraph file or a .py script", file=sys.stderr)
@@ -91,7 +101,7 @@ def main(argv: list[str], prog: str = "semradio run") -> int:
     from semradio.runtime.graph_file import GraphFileError
 
     try:
-        out = run_graph_file(args.graph, args.overrides, args.timeout)
+        out = run_graph_file(args.graph, args.overrides, args.timeout, args.fail_on_peer_loss, args.peer_timeout)
     except GraphFileError as exc:
         print(f"semradio run: {exc}", file=sys.stderr)
         return 2

@@ -83,7 +83,7 @@ def _spawn(spec: dict[str, Any], workdir: str, curve: dict[str, str] | None) -> 
     path = os.path.join(workdir, "receiver.json")
     with open(path, "w") as f:
         json.dump(spec, f)
-    cmd = [sys.executable, "-m", "semradio.cli", "worker", path]
+    cmd = [sys.executable, "-m", "semradio.cli", "worker", path, "--exit-with-parent"]
     if curve:
         cmd += ["--curve-secret", curve["server_secret"], "--curve-authorized", curve["authorized"]]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

@@ -281,6 +281,12 @@ class Block:
         """Process one frame per input; see the module docstring for the return contract."""
         raise NotImplementedError(f"{type(self).__name__}.work")
 
+    def status(self) -> dict[str, Any] | None:
+        """A block's own health report, shown by ``Flowgraph.stats()`` under ``"status"`` and by
+        the scopes' monitor (e.g. a bridge's peer: ``{"peer": "stalled", "silent_s": 12.0}``);
+        None (the default): nothing to report. Called from other threads: read, do not block."""
+        return None
+
     @classmethod
     def example(cls) -> "Block":
         """An instance with representative arguments (``semradio blocks`` lists its ports and

@@ -29,6 +29,35 @@ TAG_KEYS: dict[str, str] = {
 }
 
 
+#: Range of ``seq``: a non-negative int64.
+SEQ_MAX = 2**63 - 1
+#: Range of ``t_ns`` and of other stream counters: int64.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def is_valid_seq(seq: Any) -> bool:
+    """``seq`` is an int (not a bool) in ``0 .. 2**63 - 1``."""
+    return type(seq) is int and 0 <= seq <= SEQ_MAX
+
+
+def is_valid_t_ns(t_ns: Any) -> bool:
+    """``t_ns`` is an int (not a bool) in the int64 range."""
+    return type(t_ns) is int and INT64_MIN <= t_ns <= INT64_MAX
+
+
+def reserved_tag_problem(tags: dict[str, Any]) -> str | None:
+    """Why the reserved tags of an incoming frame are unusable (``seq`` must be absent or an
+    int in 0..2^63-1, ``t_ns`` absent or an int64), or None when they are fine. Every bridge and
+    wire decoder applies this before a frame enters a flowgraph."""
+    seq = tags.get("seq")
+    if seq is not None and not is_valid_seq(seq):
+        return f"seq {seq!r:.40} is not an int in 0..2^63-1"
+    t_ns = tags.get("t_ns")
+    if t_ns is not None and not is_valid_t_ns(t_ns):
+        return f"t_ns {t_ns!r:.40} is not an int64"
+    return None
+
+
 def is_torch_tensor(x: Any) -> bool:
     """True when ``x`` is a torch tensor (without importing torch if it is not loaded)."""
     tensor = getattr(sys.modules.get("torch"), "Tensor", None)  # None while torch is mid-import

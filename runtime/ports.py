@@ -53,3 +53,23 @@ def incompatibility(out: PortSpec, inp: PortSpec) -> str | None:
     if out.domain != "any" and inp.domain != "any" and out.domain != inp.domain:
         return f"domain {out.domain} != {inp.domain}"
     return None
+
+
+def payload_problem(port: PortSpec, data: object) -> str | None:
+    """Why a payload does not match a port's declared dtype and per-item shape (a frame is
+    ``(B, *item_shape)``), or None when it does; what sources of untrusted frames check before a
+    frame enters the flowgraph."""
+    from .frame import data_dtype
+
+    shape = getattr(data, "shape", None)
+    if shape is None or len(shape) < 1:
+        return f"payload has no leading batch dimension (shape {shape})"
+    if port.dtype is not None:
+        got = data_dtype(data)
+        if got != port.dtype:
+            return f"dtype {got} is not the declared {port.dtype}"
+    if port.shape is not None:
+        item = tuple(int(v) for v in shape[1:])
+        if len(item) != len(port.shape) or any(w is not None and w != g for w, g in zip(port.shape, item)):
+            return f"item shape {item} is not the declared {port.shape}"
+    return None

@@ -182,7 +182,7 @@ class Supervisor:
                 [sys.executable, "-c", "from semradio.runtime.process import child_main; child_main()"],
                 stdin=subprocess.PIPE)
             assert r.proc.stdin is not None
-            r.proc.stdin.write(wire.encode_tags(r.spec))
+            r.proc.stdin.write(wire.encode_tags({**r.spec, "parent_pid": os.getpid()}))
             r.proc.stdin.close()
             r.state = "starting"
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -285,9 +285,34 @@ class Supervisor:
 
 
 # ------------------------------------------------------------------ child side
+#: How often a worker checks that its parent process is alive (s).
+PARENT_CHECK_S = 0.2
+
+
+def watch_parent(parent_pid: int, period_s: float = PARENT_CHECK_S) -> threading.Thread:
+    """Exit this process (``os._exit(1)``) as soon as ``parent_pid`` is no longer its parent:
+    the parent died (even by SIGKILL) and the worker was re-parented. A daemon thread polling
+    ``os.getppid()``; unlike ``PR_SET_PDEATHSIG`` it does not fire when the thread that spawned
+    the worker ends, only when the parent process does, and it works on every POSIX system."""
+
+    def loop() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(period_s)
+
+    t = threading.Thread(target=loop, name="semradio:parent-watch", daemon=True)
+    t.start()
+    return t
+
+
 def child_main() -> None:
-    """Entry point of a worker process: read the spec from stdin, run the block."""
+    """Entry point of a worker process: read the spec from stdin, run the block; exit with the
+    parent (:func:`watch_parent`)."""
     spec = wire.decode_tags(sys.stdin.buffer.read())
+    parent = spec.get("parent_pid")
+    if type(parent) is int:
+        watch_parent(parent)
     for p in spec.get("sys_path", []):
         if p not in sys.path:
             sys.path.append(p)

@@ -31,7 +31,7 @@ from time import perf_counter_ns, time_ns
 
 from .block import WORK_DONE, Block
 from .edges import EOS, Receiver, Sender
-from .frame import Frame
+from .frame import INT64_MAX, INT64_MIN, Frame, is_valid_seq
 from .stats import DropCounter, LatencyStats
 
 log = logging.getLogger("semradio")
@@ -116,6 +116,12 @@ class BlockRunner:
             out["drops_by_reason"]["realtime_queue_full"] = rt_drops
         if self._is_sink and self.latency.count:
             out["latency"] = self.latency.percentiles_ms()
+        try:
+            status = self.block.status()
+        except Exception as exc:  # noqa: BLE001 - a report must not break the stats
+            status = {"error": f"{type(exc).__name__}: {exc}"}
+        if status is not None:
+            out["status"] = status
         return out
 
     # ------------------------------------------------------------- loop
@@ -246,6 +252,9 @@ class BlockRunner:
                 if seq is None:
                     self.drops.add("no_seq", detail=f"input {block.inputs[i].name} frame without seq tag")
                     continue
+                if not is_valid_seq(seq):
+                    self.drops.add("bad_seq", detail=f"input {block.inputs[i].name}: seq {seq!r:.40} is not an int")
+                    continue
                 slot = pending.get(seq)
                 if slot is None:
                     slot = pending[seq] = [None] * n
@@ -308,7 +317,7 @@ class BlockRunner:
         self.work_calls += 1
         if self._is_sink:
             t_ns = tags.get("t_ns")
-            if t_ns.__class__ is int:
+            if t_ns.__class__ is int and INT64_MIN <= t_ns <= INT64_MAX:
                 self.latency.add(time_ns() - t_ns)
             return
         if out is WORK_DONE:

@@ -23,9 +23,14 @@ class LatencyStats:
         self._cap = capacity
         self._n = 0
         self.count = 0
+        self.rejected = 0
 
     def add(self, latency_ns: int) -> None:
-        """Record one latency sample in nanoseconds."""
+        """Record one latency sample in nanoseconds (a value outside int64, from a hostile or
+        broken ``t_ns``, is counted in ``rejected`` and not stored)."""
+        if not -(2**63) <= latency_ns <= 2**63 - 1:
+            self.rejected += 1
+            return
         self._buf[self._n % self._cap] = latency_ns
         self._n += 1
         self.count += 1
@@ -35,7 +40,7 @@ class LatencyStats:
         n = min(self._n, self._cap)
         if n == 0:
             return {}
-        vals = np.percentile(np.asarray(self._buf[:n], dtype=np.int64), qs) / 1e6
+        vals = np.percentile(np.asarray(self._buf[:n], dtype=np.float64), qs) / 1e6
         return {f"p{q:g}_ms": round(float(v), 4) for q, v in zip(qs, vals)}
 
 

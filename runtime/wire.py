@@ -83,10 +83,10 @@ from typing import Any, Final
 import msgpack
 import numpy as np
 
-from .frame import Frame, is_torch_tensor
+from .frame import Frame, is_torch_tensor, is_valid_seq, is_valid_t_ns
 
 __all__ = [
-    "WIRE_VERSION", "DEFAULT_MAX_BYTES", "MAX_DIMS", "MAX_TAG_DIMS", "MAX_TAG_DEPTH", "DTYPES",
+    "WIRE_VERSION", "DEFAULT_MAX_BYTES", "MAX_DIMS", "MAX_TAG_DIMS", "MAX_TAG_DEPTH", "MAX_TAG_ITEMS", "DTYPES",
     "WIRE_ERROR_KINDS",
     "WireError", "EOS", "EndOfStream",
     "encode_frame", "encode_frame_packed", "encode_eos", "decode_message", "encode_tags", "decode_tags",
@@ -107,6 +107,9 @@ _PACKED_MARK: Final = 0xC1
 _PACKED_PREFIX: Final = struct.Struct("<BI")
 #: Deepest nesting of lists/dicts inside the tag map (the tag map itself is level 0).
 MAX_TAG_DEPTH: Final = 32
+#: Most list items + map entries one decoded message may hold (arrays count as one item): a
+#: hostile tag map of millions of nils would otherwise cost ~8 bytes of RAM per byte received.
+MAX_TAG_ITEMS: Final = 65536
 
 #: Whitelisted dtype names.
 DTYPES: Final = (
@@ -288,21 +291,47 @@ def encode_tags(tags: dict[str, Any]) -> bytes:
 # Tags: decoding
 # --------------------------------------------------------------------------------------------
 
+class _ItemBudget:
+    """Counts the list items and map entries of one decode; raises past :data:`MAX_TAG_ITEMS`."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_TAG_ITEMS
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise WireError("too_large", f"more than {MAX_TAG_ITEMS} list items / map entries in one message")
+
+    def list_hook(self, v: list) -> list:
+        self.take(len(v))
+        return v
+
+    def object_hook(self, v: dict) -> dict:
+        self.take(len(v))
+        return v
+
+
 def _bounded_unpackb(buf: Any, ext_hook: Any = None) -> Any:
-    """``msgpack.unpackb`` with every length limit bounded by the buffer size.
+    """``msgpack.unpackb`` with every length limit bounded by the buffer size, and at most
+    :data:`MAX_TAG_ITEMS` list items and map entries in all.
 
     An n-byte buffer cannot legitimately hold a str/bin/ext longer than n bytes, an array of
     more than n items or a map of more than n/2 pairs, so a hostile length prefix is rejected
-    before msgpack allocates for it. Nesting is bounded by msgpack's own parser stack.
+    before msgpack allocates for it; one container is capped at the item budget before it is
+    built, and the budget is counted as containers complete. Nesting is bounded by msgpack's own
+    parser stack.
     """
     n = len(buf)
-    if ext_hook is None:
-        return msgpack.unpackb(buf, raw=False, use_list=True, strict_map_key=True,
-                               max_str_len=n, max_bin_len=n, max_ext_len=n,
-                               max_array_len=n, max_map_len=n // 2)
-    return msgpack.unpackb(buf, raw=False, use_list=True, strict_map_key=True,
-                           ext_hook=ext_hook, max_str_len=n, max_bin_len=n, max_ext_len=n,
-                           max_array_len=n, max_map_len=n // 2)
+    budget = _ItemBudget()
+    kw: dict[str, Any] = dict(raw=False, use_list=True, strict_map_key=True, max_str_len=n, max_bin_len=n,
+                              max_ext_len=n, max_array_len=min(n, MAX_TAG_ITEMS),
+                              max_map_len=min(n // 2, MAX_TAG_ITEMS), list_hook=budget.list_hook,
+                              object_hook=budget.object_hook)
+    if ext_hook is not None:
+        kw["ext_hook"] = ext_hook
+    return msgpack.unpackb(buf, **kw)
 
 
 def _check_shape(sh: Any, itemsize: int, max_dims: int) -> int:
@@ -449,18 +478,24 @@ def _payload_array(data: Any, max_bytes: int) -> tuple[np.ndarray, str, str]:
 
 
 def _header_seq(tags: dict) -> tuple[int | None, dict]:
-    """Move an integer ``seq`` tag into the header; other tags stay in the tag map."""
-    seq = tags.get("seq")
-    if seq is None:
+    """Move the ``seq`` tag into the header (None: dropped); other tags stay in the tag map.
+
+    Raises:
+        TypeError: ``seq`` is not None or an int in 0..2^63-1.
+    """
+    if "seq" not in tags:
         return None, tags
+    seq = tags["seq"]
+    if seq is None:  # no frame counter: the key does not travel
+        return None, {k: v for k, v in tags.items() if k != "seq"}
     if type(seq) is int or (isinstance(seq, (int, np.integer)) and not isinstance(seq, bool)):
         seq = int(seq)
-        if not _MSGPACK_INT_MIN <= seq <= _MSGPACK_INT_MAX:
-            raise TypeError(f"tag 'seq': {seq} is out of the wire's int range")
+        if not is_valid_seq(seq):
+            raise TypeError(f"tag 'seq': {seq} is not in 0..2^63-1")
         rest = dict(tags)
         del rest["seq"]
         return seq, rest
-    return None, tags  # None or non-int seq: travels as an ordinary tag
+    raise TypeError(f"tag 'seq' must be an int or None, not {type(seq).__name__}")
 
 
 def encode_frame(frame: Frame, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Any]:
@@ -573,8 +608,8 @@ def _decode(parts: Sequence[Any], max_bytes: int) -> Frame | EndOfStream:
         raise WireError("version", f"unsupported wire version {v} (this is {WIRE_VERSION})")
     k = h.get("k")
     seq = h.get("seq")
-    if seq is not None and type(seq) is not int:
-        raise WireError("header", "seq is not an int or nil")
+    if seq is not None and not is_valid_seq(seq):
+        raise WireError("header", "seq is not an int in 0..2^63-1 or nil")
     if k == "e":
         if n != 1:
             raise WireError("truncated", f"EOS message has {n} parts (expected 1)")
@@ -605,6 +640,10 @@ def _decode(parts: Sequence[Any], max_bytes: int) -> Frame | EndOfStream:
     if type(tags) is not dict:
         raise WireError("tags", "tags are not a map")
     _validate_tags(tags, 0)
+    if "seq" in tags:
+        raise WireError("tags", "seq belongs in the header, not in the tag map")
+    if "t_ns" in tags and not is_valid_t_ns(tags["t_ns"]):
+        raise WireError("tags", "t_ns is not an int64")
 
     if len(pb) != nbytes:
         raise WireError("size", f"payload has {len(pb)} bytes, shape needs {nbytes}")

@@ -104,7 +104,8 @@ class WorkerGraph:
 
 
 def build_graph(spec: dict[str, Any], allow_remote: bool = False, curve_secret: str | None = None,
-                curve_authorized: str | None = None, endpoints: dict[str, str] | None = None) -> WorkerGraph:
+                curve_authorized: str | None = None, endpoints: dict[str, str] | None = None,
+                input_defaults: dict[str, Any] | None = None) -> WorkerGraph:
     """Build the worker's flowgraph from a spec (see the module docstring).
 
     Args:
@@ -113,6 +114,8 @@ def build_graph(spec: dict[str, Any], allow_remote: bool = False, curve_secret: 
         curve_secret / curve_authorized: CURVE server key file and authorized-clients directory
             for every bound endpoint.
         endpoints: overrides ``{external name: endpoint}``.
+        input_defaults: ZMQSource arguments for every input the spec does not set itself (e.g.
+            ``{"peer_timeout_s": 5, "fail_on_peer_loss": True}``).
     Raises:
         ValueError: naming the offending entry.
     """
@@ -138,6 +141,9 @@ def build_graph(spec: dict[str, Any], allow_remote: bool = False, curve_secret: 
                 raise ValueError(f"{kind} {name!r}: needs an 'endpoint' such as 'tcp://127.0.0.1:6000'")
             kw.setdefault("bind", True)
             kw.setdefault("allow_remote", allow_remote)
+            if kind == "input":
+                for key, value in (input_defaults or {}).items():
+                    kw.setdefault(key, value)
             if kw["bind"] and curve_secret:
                 kw.setdefault("curve_server_secret", curve_secret)
                 if curve_authorized:
@@ -167,12 +173,14 @@ def _emit(event: dict[str, Any]) -> None:
 def run_worker(spec: dict[str, Any], allow_remote: bool = False, curve_secret: str | None = None,
                curve_authorized: str | None = None, endpoints: dict[str, str] | None = None,
                forever: bool = False, stop: threading.Event | None = None,
-               on_event: Callable[[dict[str, Any]], None] = _emit) -> int:
+               on_event: Callable[[dict[str, Any]], None] = _emit,
+               input_defaults: dict[str, Any] | None = None) -> int:
     """Build and run the worker until its stream ends (``forever``: serve stream after
-    stream) or ``stop`` is set. Returns 0, or 1 when a block failed."""
+    stream) or ``stop`` is set. Returns 0, or 1 when a block failed (e.g. an input whose peer
+    went silent with ``fail_on_peer_loss``)."""
     stop = stop or threading.Event()
     while True:
-        wg = build_graph(spec, allow_remote, curve_secret, curve_authorized, endpoints)
+        wg = build_graph(spec, allow_remote, curve_secret, curve_authorized, endpoints, input_defaults)
         fg = wg.flowgraph
         fg.start()
         try:
@@ -205,6 +213,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="CURVE: directory of authorized client public keys (*.key); default: any client "
                         "that knows the server key")
     p.add_argument("--forever", action="store_true", help="after a stream ends, serve the next one")
+    p.add_argument("--peer-timeout", type=float, default=5.0, metavar="S",
+                   help="report an input whose peer has been silent this long as stalled (default 5 s)")
+    p.add_argument("--fail-on-peer-loss", action="store_true",
+                   help="stop with an error (exit 1) when an input's peer stays silent past --peer-timeout")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="exit when the process that started this worker dies (workers spawned by a script)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -219,9 +233,10 @@ def main(args: argparse.Namespace) -> int:
             print(f"semradio worker: --endpoint expects NAME=URL, got {item!r}", file=sys.stderr)
             return 2
         overrides[name] = url
+    inputs = {"peer_timeout_s": args.peer_timeout, "fail_on_peer_loss": args.fail_on_peer_loss}
     try:
         spec = load_spec(args.spec)
-        build_graph(spec, args.allow_remote, args.curve_secret, args.curve_authorized, overrides)  # check early
+        build_graph(spec, args.allow_remote, args.curve_secret, args.curve_authorized, overrides, inputs)  # check early
     except (OSError, ValueError) as exc:
         print(f"semradio worker: {exc}", file=sys.stderr)
         return 2
@@ -232,5 +247,9 @@ def main(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if args.exit_with_parent:
+        from .process import watch_parent
+
+        watch_parent(os.getppid())
     return run_worker(spec, args.allow_remote, args.curve_secret, args.curve_authorized, overrides,
-                      args.forever, stop)
+                      args.forever, stop, input_defaults=inputs)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from semradio.runtime import Frame, SinkBlock
+from semradio.runtime.frame import is_valid_t_ns
 
 from semradio.dsp import arrays as A
 from semradio.blocks.validation import block_error
@@ -148,7 +149,7 @@ class MetricSink(SinkBlock):
         if self._lpips is not None:
             lp = self._lpips.distance(a, b)
         t_ns = rec.tags.get("t_ns")
-        latency = (now - int(t_ns)) / 1e6 if t_ns is not None else None
+        latency = (now - t_ns) / 1e6 if is_valid_t_ns(t_ns) else None  # no latency for a missing or bad t_ns
         key = tuple(_group_value(rec.tags, k) for k in GROUP_TAGS)
         row = {"seq": rec.seq, "images": int(len(mse)), **dict(zip(GROUP_TAGS, key)),
                "mse": float(mse.mean()), "mse_db": float(M.mse_db(mse.mean())), "psnr_db": float(psnr.mean()),
@@ -168,8 +169,8 @@ class MetricSink(SinkBlock):
                 g["lpips"].append(np.asarray(lp, np.float64))
             if latency is not None:
                 g["latency_ms"].append(latency)
-                if self._t_first_ns is None or int(t_ns) < self._t_first_ns:
-                    self._t_first_ns = int(t_ns)
+                if self._t_first_ns is None or t_ns < self._t_first_ns:
+                    self._t_first_ns = t_ns
             self._t_last_ns = now
         return None
 

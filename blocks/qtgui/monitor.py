@@ -17,7 +17,7 @@ class BlockRate:
     """One row of the monitor: a block's throughput and backlog.
 
     Attributes:
-        block / state: name and runner state.
+        block / state: name and runner state ("stalled N s" for a bridge whose peer went silent).
         fps: frames per second over the last interval (frames out; for sinks, work() calls:
             one per aligned set of input frames).
         mean_fps: frames per second since the monitor started.
@@ -77,7 +77,11 @@ def block_rates(prev: dict[str, dict[str, Any]] | None, cur: dict[str, dict[str,
         lat_s = f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f}" if "p50_ms" in lat and "p99_ms" in lat else ""
         sd = int(scope_drops.get(name, 0))
         mean = n / elapsed if elapsed else 0.0
-        rows.append(BlockRate(name, str(c.get("state", "")), max(0.0, fps), mean, n, int(c.get("queue_depth", 0) or 0),
+        state = str(c.get("state", ""))
+        status = c.get("status") or {}
+        if isinstance(status, dict) and status.get("peer") == "stalled":  # a bridge whose peer went silent
+            state = f"stalled {status.get('silent_s', 0):.0f} s"
+        rows.append(BlockRate(name, state, max(0.0, fps), mean, n, int(c.get("queue_depth", 0) or 0),
                               max(0, int(c.get("drops", 0) or 0) - sd), sd, work_ms, lat_s))
     return rows
 

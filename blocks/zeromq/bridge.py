@@ -58,6 +58,8 @@ import zmq
 
 from semradio.runtime import WORK_DONE, Frame, SinkBlock, SourceBlock
 from semradio.runtime import wire
+from semradio.runtime.ports import payload_problem
+from semradio.runtime.frame import INT64_MAX, SEQ_MAX, is_valid_seq, is_valid_t_ns, reserved_tag_problem
 
 from semradio.blocks.zeromq import tag_header as grh
 from semradio.blocks.zeromq.gr_tags import frame_tags_to_gr, gr_tags_to_frame_tags
@@ -126,6 +128,15 @@ def items_to_bytes(data: np.ndarray, fmt: ItemFormat) -> np.ndarray:
         out[1::2] = np.clip(np.rint(flat.imag * _CI16_SCALE), -32768, 32767)
         return out
     return np.ascontiguousarray(flat, dtype=fmt.wire)
+
+
+def _nesting(v: Any, depth: int = 0) -> int:
+    """Nesting depth of lists/dicts in a tag value (0 for a leaf), counted up to one past the
+    wire format's limit."""
+    if depth > wire.MAX_TAG_DEPTH or not isinstance(v, (list, dict)):
+        return depth
+    items = v.values() if isinstance(v, dict) else v
+    return max((_nesting(x, depth + 1) for x in items), default=depth + 1)
 
 
 def _as_bytes(topic: str | bytes | None) -> bytes | None:
@@ -283,6 +294,12 @@ class ZMQSink(_Bridge, SinkBlock):
         min_subscribers / subscriber_timeout_s: PUB: before the first frame wait up to that long
             for that many subscriptions (a PUB drops frames while nobody listens).
         send_eos: native: send the end-of-stream marker when the input ends.
+        drain_timeout_s: after the last frame (and the end of stream), keep the socket open until
+            every connected peer has disconnected — a ZMQSource closes once it has read the end of
+            stream — or this many seconds passed (counted as ``drain_timeouts``): a receiver that
+            is still reading over ``ipc://`` then gets the tail of the stream, which libzmq would
+            drop when the sender closes. Default 30 s for the native format; 0 for the GNU Radio
+            format, whose peers never end a stream (set it to wait for a slow GNU Radio reader).
         timeout_ms: REP: poll interval for requests.
         linger_ms: how long unsent messages may delay closing (ZMQ_LINGER).
         allow_remote: allow binding a non-loopback TCP address.
@@ -291,14 +308,16 @@ class ZMQSink(_Bridge, SinkBlock):
         max_bytes: native: largest message accepted by the encoder.
     """
 
-    _STAT_KEYS = ("frames", "items", "messages", "dropped", "tags_skipped", "subscriptions", "requests")
+    _STAT_KEYS = ("frames", "items", "messages", "dropped", "tags_skipped", "subscriptions", "requests", "peers",
+                  "drain_timeouts")
 
     def __init__(self, address: str, pattern: str = "push", format: str = "native", bind: bool = True,
                  hwm: int = 16, policy: str = "lossless", topic: str | bytes | None = None,
                  item_format: str = "complex64", vlen: int = 1, pass_tags: bool = False,
                  packet_len_tag: str | None = "packet_len", tag_keys: Sequence[str] | None = None,
                  exclude_tags: Sequence[str] = ("gr_tags",), srcid: str | None = None, min_subscribers: int = 0,
-                 subscriber_timeout_s: float = 5.0, send_eos: bool = True, timeout_ms: int = 100,
+                 subscriber_timeout_s: float = 5.0, send_eos: bool = True, drain_timeout_s: float | None = None,
+                 timeout_ms: int = 100,
                  linger_ms: int = 1000, allow_remote: bool = False, curve_server_secret: str | None = None,
                  curve_authorized: str | None = None, curve_server_public: str | None = None,
                  curve_client_secret: str | None = None, max_bytes: int = wire.DEFAULT_MAX_BYTES,
@@ -316,6 +335,11 @@ class ZMQSink(_Bridge, SinkBlock):
         self.min_subscribers = int(min_subscribers)
         self.subscriber_timeout_s = float(subscriber_timeout_s)
         self.send_eos = bool(send_eos)
+        self.drain_timeout_s = float(drain_timeout_s if drain_timeout_s is not None else
+                                     (30.0 if format == "native" else 0.0))
+        self._monitor: zmq.Socket | None = None
+        self._peers = 0
+        self._had_peer = False
         dtype = None if format == "native" else self.item_format.out.name
         self.add_input("in", dtype)
         self._offset = 0  # GNU Radio stream offset of the next item
@@ -339,18 +363,61 @@ class ZMQSink(_Bridge, SinkBlock):
             sock.setsockopt(zmq.XPUB_NODROP, 1)
         if self.pattern != "rep":
             sock.setsockopt(zmq.SNDTIMEO, _POLL_MS)
+            if self.drain_timeout_s > 0:
+                self._monitor = sock.get_monitor_socket(
+                    zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
 
     def stop(self) -> None:
         try:
             if self._sock is not None and not self._should_stop():
                 if self.pattern == "rep":
                     self._serve_requests(deadline=time.monotonic() + self.linger_ms / 1000)
-                elif self.format == "native" and self.send_eos:
-                    eos = list(wire.encode_eos())
-                    self._send(eos if self.topic is None else [self.topic, *eos], lossless=True,
-                               deadline=time.monotonic() + self.linger_ms / 1000, count_drop=False)
+                else:
+                    if self.format == "native" and self.send_eos:
+                        eos = list(wire.encode_eos())
+                        self._send(eos if self.topic is None else [self.topic, *eos], lossless=True,
+                                   deadline=time.monotonic() + self.linger_ms / 1000, count_drop=False)
+                    self._drain()
         finally:
+            if self._monitor is not None and self._sock is not None and not self._sock.closed:
+                self._sock.disable_monitor()
+                self._monitor.close(0)
+                self._monitor = None
             self._close()
+
+    # ------------------------------------------------------------ peers
+    def _poll_peers(self, timeout_ms: int = 0) -> None:
+        """Read the socket monitor's connection events and update the peer count."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        mon = self._monitor
+        if mon is None:
+            return
+        while mon.poll(timeout_ms, zmq.POLLIN):
+            timeout_ms = 0
+            ev = recv_monitor_message(mon)["event"]
+            if ev in (zmq.EVENT_ACCEPTED, zmq.EVENT_CONNECTED):
+                self._peers += 1
+                self._had_peer = True
+            elif ev == zmq.EVENT_DISCONNECTED:
+                self._peers = max(0, self._peers - 1)
+        with self._stats_lock:
+            self._counts["peers"] = self._peers
+
+    def _drain(self) -> None:
+        """Keep the socket open until the peers leave (they have the whole stream) or
+        ``drain_timeout_s`` passes; the flowgraph's stop ends the wait at once."""
+        if self._monitor is None:
+            return
+        deadline = time.monotonic() + self.drain_timeout_s
+        self._poll_peers()
+        while self._had_peer and self._peers > 0 and not self._should_stop():
+            if time.monotonic() > deadline:
+                self._count("drain_timeouts")
+                self.count_drop("drain_timeout", n=0, detail=f"{self._peers} peer(s) still connected "
+                                f"{self.drain_timeout_s:g} s after the end of stream; closing")
+                return
+            self._poll_peers(_POLL_MS)
 
     # ------------------------------------------------------------ sending
     def _drain_subscriptions(self) -> None:
@@ -524,12 +591,16 @@ class ZMQSource(_Bridge, SourceBlock):
         idle_timeout_s: end the stream when nothing arrived for this long after the first
             message (GNU Radio never sends an end of stream); None: never.
         max_frames: end the stream after this many frames; None: never.
+        peer_timeout_s: a peer silent this long after its last message is reported as stalled
+            (``status()``, ``Flowgraph.stats()``, the scopes' monitor); None: never.
+        fail_on_peer_loss: then also stop the flowgraph with an error naming the block.
         keep_raw_tags: GNU Radio format: add each tag's serialized PMT bytes to ``gr_tags``.
         max_bytes: native: largest message accepted.
     """
 
     _STAT_KEYS = ("frames", "items", "messages", "malformed", "lost", "seq_resets", "gr_items_lost",
-                  "stream_resets", "untagged_items", "bad_packet_len", "partial_items_dropped", "tags_out_of_range")
+                  "stream_resets", "untagged_items", "bad_packet_len", "partial_items_dropped", "tags_out_of_range",
+                  "bad_tags")
 
     def __init__(self, address: str, pattern: str = "pull", format: str = "native", bind: bool = False,
                  hwm: int = 16, topic: str | bytes | None = None, item_format: str = "complex64", vlen: int = 1,
@@ -538,6 +609,7 @@ class ZMQSource(_Bridge, SourceBlock):
                  request_items: int | None = None, dtype: str | None = None,
                  shape: Sequence[int | None] | None = None, timeout_ms: int = 100, stop_on_eos: bool = True,
                  idle_timeout_s: float | None = None, max_frames: int | None = None,
+                 peer_timeout_s: float | None = 5.0, fail_on_peer_loss: bool = False,
                  keep_raw_tags: bool = False, linger_ms: int = 0, allow_remote: bool = False,
                  curve_server_secret: str | None = None, curve_authorized: str | None = None,
                  curve_server_public: str | None = None, curve_client_secret: str | None = None,
@@ -560,6 +632,9 @@ class ZMQSource(_Bridge, SourceBlock):
         self.stop_on_eos = bool(stop_on_eos)
         self.idle_timeout_s = idle_timeout_s
         self.max_frames = max_frames
+        self.peer_timeout_s = None if peer_timeout_s is None else float(peer_timeout_s)
+        self.fail_on_peer_loss = bool(fail_on_peer_loss)
+        self._started: float | None = None
         self.keep_raw_tags = bool(keep_raw_tags)
         if format == "native":
             self.add_output("out", dtype, shape)
@@ -587,6 +662,7 @@ class ZMQSource(_Bridge, SourceBlock):
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self._started = time.monotonic()
         kind = {"pull": zmq.PULL, "sub": zmq.SUB, "req": zmq.REQ}[self.pattern]
         sock = self._open(kind)
         if self.pattern == "sub":
@@ -604,6 +680,10 @@ class ZMQSource(_Bridge, SourceBlock):
     def work(self) -> Any:
         if self._ready:
             return self._emit(self._ready.popleft())
+        if self.format == "gnuradio":  # frames are cut one per call: a message never turns into a pile of frames
+            frame = self._next_frame()
+            if frame is not None:
+                return self._emit(frame)
         if self._eos or (self.max_frames is not None and self._frames_out >= self.max_frames):
             return WORK_DONE
         sock = self._sock
@@ -614,10 +694,12 @@ class ZMQSource(_Bridge, SourceBlock):
                 sock.send(grh.encode_request(self.request_items))  # REQ_RELAXED allows a resend
                 self._req_sent_at = now
         if not sock.poll(self.timeout_ms, zmq.POLLIN):
+            now = time.monotonic()
             if (self.idle_timeout_s is not None and self._first_rx is not None
-                    and time.monotonic() - self._last_rx > self.idle_timeout_s):
+                    and now - self._last_rx > self.idle_timeout_s):
                 self._eos = True
                 return WORK_DONE
+            self._check_peer(now)
             return None
         # drain what is queued (bounded), so small GNU Radio messages do not cost a call each
         for _ in range(64):
@@ -637,6 +719,9 @@ class ZMQSource(_Bridge, SourceBlock):
                     self._on_native(parts)
                 else:
                     self._on_gnuradio(parts)
+                    frame = self._next_frame()
+                    if frame is not None:
+                        self._ready.append(frame)
             except Exception as exc:  # noqa: BLE001 - untrusted input never kills the block
                 self._bad("internal", f"{type(exc).__name__}: {exc}")
             if self._ready or self._eos or self.pattern == "req":
@@ -646,6 +731,30 @@ class ZMQSource(_Bridge, SourceBlock):
         if self._eos:
             return WORK_DONE
         return None
+
+    # ------------------------------------------------------------ peer
+    def _check_peer(self, now: float) -> None:
+        """``fail_on_peer_loss``: raise once the peer has been silent for ``peer_timeout_s``."""
+        if (self.fail_on_peer_loss and self.peer_timeout_s is not None and self._first_rx is not None
+                and now - self._last_rx > self.peer_timeout_s):
+            raise RuntimeError(f"{self.name}: peer silent for {now - self._last_rx:.1f} s "
+                               f"(peer_timeout_s {self.peer_timeout_s:g}, fail_on_peer_loss)")
+
+    def status(self) -> dict[str, Any]:
+        """The peer's state for ``Flowgraph.stats()`` and the scopes' monitor: ``peer`` is
+        ``"waiting"`` (nothing received yet), ``"ok"``, ``"stalled"`` (silent for more than
+        ``peer_timeout_s``) or ``"ended"`` (end of stream); ``silent_s`` seconds since the last
+        message and ``stalled_since`` (Unix time) when stalled."""
+        now = time.monotonic()
+        if self._eos:
+            return {"peer": "ended"}
+        if self._first_rx is None:
+            return {"peer": "waiting", "silent_s": round(now - self._started, 1) if self._started else None}
+        silent = now - self._last_rx
+        if self.peer_timeout_s is not None and silent > self.peer_timeout_s:
+            return {"peer": "stalled", "silent_s": round(silent, 1),
+                    "stalled_since": round(time.time() - silent, 3)}
+        return {"peer": "ok", "silent_s": round(silent, 1)}
 
     def _emit(self, frame: Frame) -> Frame:
         self._frames_out += 1
@@ -673,6 +782,14 @@ class ZMQSource(_Bridge, SourceBlock):
             if self.stop_on_eos:
                 self._eos = True
             return
+        problem = payload_problem(self.outputs[0], item.data)  # the declared dtype and item shape
+        if problem is not None:
+            self._bad("dtype" if problem.startswith("dtype") else "shape", problem)
+            return
+        problem = reserved_tag_problem(item.tags)
+        if problem is not None:
+            self._bad("tags", problem)
+            return
         self._track_seq(item.tags.get("seq"))
         self._ready.append(item)
 
@@ -684,6 +801,10 @@ class ZMQSource(_Bridge, SourceBlock):
             self._bad("parts", f"{len(stripped)} data frames in one message (expected 1)")
             return
         fmt = self.item_format
+        nbytes = memoryview(stripped[0].buffer).nbytes
+        if nbytes > self.max_bytes:
+            self._bad("too_large", f"{nbytes} bytes > max_bytes {self.max_bytes}")
+            return
         try:
             msg = grh.split_message(stripped[0].buffer, fmt.itemsize * self.vlen, self.pass_tags,
                                     self.keep_raw_tags)
@@ -693,6 +814,9 @@ class ZMQSource(_Bridge, SourceBlock):
         n = len(msg.payload) // (fmt.itemsize * self.vlen)
         expected = self._next_offset
         start = msg.offset if msg.offset is not None else (expected or 0)
+        if start + n > INT64_MAX:  # an offset near 2^64: the stream position would leave the int64 range
+            self._bad("offset", f"stream offset {start} + {n} items is beyond 2^63-1")
+            return
         if expected is not None and start != expected:
             if start > expected:
                 self._count("gr_items_lost", start - expected)
@@ -713,7 +837,6 @@ class ZMQSource(_Bridge, SourceBlock):
         self._tags.extend(tags)
         self._next_offset = start + n
         self._count("items", n)
-        self._cut_frames()
 
     def _reset_stream(self, start: int) -> None:
         """Discontinuity: drop the partial frame and restart the buffer at ``start``."""
@@ -749,17 +872,18 @@ class ZMQSource(_Bridge, SourceBlock):
             self._take(n)
             self._count("untagged_items", n)
 
-    def _cut_frames(self) -> None:
+    def _next_frame(self) -> Frame | None:
+        """The next whole frame in the buffer (one per call), or None."""
         if self.packet_len_tag:
-            self._cut_packets()
-            return
+            return self._next_packet()
         per_frame = self.frame_len * self.batch
-        while self._buf_items >= per_frame:
-            start = self._buf_start
-            data = self._take(per_frame).reshape(self.batch, self.frame_len * self.vlen)
-            self._ready.append(self._make_frame(data, start, per_frame))
+        if self._buf_items < per_frame:
+            return None
+        start = self._buf_start
+        data = self._take(per_frame).reshape(self.batch, self.frame_len * self.vlen)
+        return self._make_frame(data, start, per_frame)
 
-    def _cut_packets(self) -> None:
+    def _next_packet(self) -> Frame | None:
         key = self.packet_len_tag
         while True:
             if self._packet is None:
@@ -768,7 +892,7 @@ class ZMQSource(_Bridge, SourceBlock):
                 if not cands:
                     self._drop_items(self._buf_items)
                     self._tags = []
-                    return
+                    return None
                 tag = cands[0]
                 self._drop_items(tag.offset - self._buf_start)
                 length = tag.value
@@ -779,24 +903,40 @@ class ZMQSource(_Bridge, SourceBlock):
                     continue
                 self._packet = int(length)
             if self._buf_items < self._packet:
-                return
+                return None
             start, n = self._buf_start, self._packet
             data = self._take(n).reshape(1, n * self.vlen)
             self._packet = None
-            self._ready.append(self._make_frame(data, start, n))
+            return self._make_frame(data, start, n)
 
     def _make_frame(self, data: np.ndarray, start: int, n: int) -> Frame:
         end = start + n
         inside = [t for t in self._tags if start <= t.offset < end]
         self._tags = [t for t in self._tags if t.offset >= end]
         tags = gr_tags_to_frame_tags(inside, start, self.keep_raw_tags)
+        # a value nested past the wire format's limit (e.g. a long improper PMT pair chain) could not leave
+        # this process: dropped and counted here instead of failing an edge downstream
+        if "gr_tags" in tags:  # the raw list: an entry is a map in a list, two levels above its value
+            tags["gr_tags"] = [e for e in tags["gr_tags"] if _nesting(e) <= wire.MAX_TAG_DEPTH - 1]
+        for key in [k for k, v in tags.items() if _nesting(v) > wire.MAX_TAG_DEPTH]:
+            self._count("bad_tags")
+            self.count_drop("tag_too_deep", n=0, detail=f"tag {key!r} is nested deeper than {wire.MAX_TAG_DEPTH} levels")
+            del tags[key]
         seq = tags.get("seq")
-        if type(seq) is int:  # the stream's own numbering (e.g. a semradio sink upstream)
+        if is_valid_seq(seq) and seq < SEQ_MAX:  # the stream's own numbering (e.g. a semradio sink upstream)
             self._track_seq(seq)
             self._seq = seq + 1
         else:
+            if seq is not None:  # not a usable frame counter: counted, replaced by this source's own
+                self._count("bad_tags")
+                self.count_drop("bad_seq_tag", n=0, detail=f"stream seq tag {seq!r:.40} is not an int in 0..2^63-2")
+            if self._seq >= SEQ_MAX:
+                self._seq = 0
             tags["seq"] = self.next_seq()
-        if type(tags.get("t_ns")) is not int:
+        if not is_valid_t_ns(tags.get("t_ns")):
+            if tags.get("t_ns") is not None:
+                self._count("bad_tags")
+                self.count_drop("bad_t_ns_tag", n=0, detail=f"stream t_ns tag {tags['t_ns']!r:.40} is not an int64")
             tags["t_ns"] = time.time_ns()
         tags["gr_offset"] = start
         return Frame(data, tags)

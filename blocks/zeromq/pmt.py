@@ -63,8 +63,10 @@ from typing import Any, Final
 
 import numpy as np
 
+from semradio.runtime.wire import MAX_TAG_DEPTH, MAX_TAG_ITEMS
+
 __all__ = [
-    "PmtError", "Int64", "UInt64", "Pair", "Serialized", "encode", "decode", "decode_from", "MAX_DEPTH",
+    "PmtError", "Int64", "UInt64", "Pair", "Serialized", "encode", "decode", "decode_from", "MAX_DEPTH", "MAX_ITEMS",
     "MAX_SYMBOL_BYTES", "UVECTOR_DTYPES",
 ]
 
@@ -95,7 +97,12 @@ _SUBTYPE_OF_KIND: Final[dict[tuple[str, int], int]] = {
 }
 
 #: Deepest nesting of containers (vector, tuple, dict, pair car) decode/encode accept.
-MAX_DEPTH: Final = 64
+#: Deepest nesting accepted, the same limit as the native wire format's tags (GNU Radio allows 64).
+MAX_DEPTH: Final = MAX_TAG_DEPTH
+#: Most PMT objects one :func:`decode_from` call (or one shared budget) may build, as the wire
+#: format's tag maps: a message of millions of nils in a vector or a pair chain would otherwise
+#: cost tens of bytes of RAM per byte received. A uniform vector counts as one object.
+MAX_ITEMS: Final = MAX_TAG_ITEMS
 #: Longest symbol encode writes: GNU Radio's deserializer rejects symbols over 1024 bytes.
 MAX_SYMBOL_BYTES: Final = 1024
 
@@ -276,14 +283,19 @@ def decode(buf: bytes | bytearray | memoryview) -> Any:
     return obj
 
 
-def decode_from(buf: bytes | memoryview, pos: int = 0) -> tuple[Any, int]:
+def decode_from(buf: bytes | memoryview, pos: int = 0, budget: list[int] | None = None) -> tuple[Any, int]:
     """Deserialize one PMT starting at ``buf[pos]``; returns ``(value, end position)``.
 
+    ``budget``: a one-item list holding how many more objects may be built, shared across calls
+    (e.g. every tag of one message); None: a fresh budget of :data:`MAX_ITEMS`.
+
     Raises:
-        PmtError: malformed or truncated input (never another exception).
+        PmtError: malformed or truncated input, or too many objects (kind ``"too_many"``; never
+            another exception).
     """
+    budget = [MAX_ITEMS] if budget is None else budget
     try:
-        return _dec(buf, pos, len(buf), 0)
+        return _dec(buf, pos, len(buf), 0, budget)
     except PmtError:
         raise
     except RecursionError:
@@ -297,9 +309,12 @@ def _need(pos: int, n: int, end: int, what: str) -> None:
         raise PmtError("truncated", f"{what} needs {n} bytes at offset {pos}, {max(0, end - pos)} left")
 
 
-def _dec(buf: Any, pos: int, end: int, depth: int) -> tuple[Any, int]:
+def _dec(buf: Any, pos: int, end: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     if depth > MAX_DEPTH:
         raise PmtError("depth", f"nested deeper than {MAX_DEPTH} levels")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise PmtError("too_many", f"more than {MAX_ITEMS} PMT objects in one message")
     _need(pos, 1, end, "type byte")
     tag = buf[pos]
     pos += 1
@@ -336,18 +351,20 @@ def _dec(buf: Any, pos: int, end: int, depth: int) -> tuple[Any, int]:
         re, im = _C128.unpack_from(buf, pos)
         return complex(re, im), pos + 16
     if tag == PST_PAIR:
-        return _dec_pair(buf, pos, end, depth)
+        return _dec_pair(buf, pos, end, depth, budget)
     if tag == PST_DICT:
-        return _dec_dict(buf, pos, end, depth)
+        return _dec_dict(buf, pos, end, depth, budget)
     if tag == PST_VECTOR or tag == PST_TUPLE:
         _need(pos, 4, end, "vector length")
         (n,) = _U32.unpack_from(buf, pos)
         pos += 4
         if n > end - pos:  # every element takes at least one byte
             raise PmtError("truncated", f"vector of {n} items in {end - pos} bytes")
+        if n > budget[0]:
+            raise PmtError("too_many", f"vector of {n} items exceeds the budget of {MAX_ITEMS} PMT objects")
         items = []
         for _ in range(n):
-            x, pos = _dec(buf, pos, end, depth + 1)
+            x, pos = _dec(buf, pos, end, depth + 1, budget)
             items.append(x)
         return (items if tag == PST_VECTOR else tuple(items)), pos
     if tag == PST_UNIFORM_VECTOR:
@@ -368,11 +385,11 @@ def _dec(buf: Any, pos: int, end: int, depth: int) -> tuple[Any, int]:
     raise PmtError("type", f"unknown type byte 0x{tag:02x} at offset {pos - 1}")
 
 
-def _dec_pair(buf: Any, pos: int, end: int, depth: int) -> tuple[Any, int]:
+def _dec_pair(buf: Any, pos: int, end: int, depth: int, budget: list[int]) -> tuple[Any, int]:
     """After a 0x07: car, then either 0x07 (the chain goes on), 0x06 (nil cdr) or any cdr."""
     cars = []
     while True:
-        car, pos = _dec(buf, pos, end, depth + 1)
+        car, pos = _dec(buf, pos, end, depth + 1, budget)
         cars.append(car)
         _need(pos, 1, end, "pair cdr")
         nxt = buf[pos]
@@ -382,7 +399,7 @@ def _dec_pair(buf: Any, pos: int, end: int, depth: int) -> tuple[Any, int]:
         if nxt == PST_NULL:
             cdr, pos = None, pos + 1
         else:
-            cdr, pos = _dec(buf, pos, end, depth + 1)
+            cdr, pos = _dec(buf, pos, end, depth + 1, budget)
         break
     out = cdr
     for car in reversed(cars):
@@ -390,11 +407,11 @@ def _dec_pair(buf: Any, pos: int, end: int, depth: int) -> tuple[Any, int]:
     return out, pos
 
 
-def _dec_dict(buf: Any, pos: int, end: int, depth: int) -> tuple[dict, int]:
+def _dec_dict(buf: Any, pos: int, end: int, depth: int, budget: list[int]) -> tuple[dict, int]:
     """After a 0x09: (key . value) pair, then 0x09 or 0x07 (more entries) or 0x06 (end)."""
     out: dict = {}
     while True:
-        entry, pos = _dec(buf, pos, end, depth + 1)
+        entry, pos = _dec(buf, pos, end, depth + 1, budget)
         if type(entry) is not Pair:
             raise PmtError("dict", f"dict entry is a {type(entry).__name__}, not a (key . value) pair")
         try:

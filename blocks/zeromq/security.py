@@ -25,16 +25,33 @@ import zmq
 
 __all__ = ["check_bind_endpoint", "is_loopback_endpoint", "generate_keys", "CurveConfig"]
 
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]", "lo"}
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]", "lo", "ip6-localhost"}
+
+
+#: Transports that stay on this machine.
+LOCAL_SCHEMES = ("inproc", "ipc")
+#: Other ZeroMQ transports: each reaches other hosts, so binding needs ``allow_remote``.
+REMOTE_SCHEMES = ("tcp", "pgm", "epgm", "norm", "udp", "ws", "wss", "tipc", "vmci")
+
+
+def _split(endpoint: str) -> tuple[str, str]:
+    scheme, sep, rest = endpoint.partition("://")
+    return (scheme.lower(), rest) if sep else ("", endpoint)
 
 
 def is_loopback_endpoint(endpoint: str) -> bool:
-    """True for ``inproc://``, ``ipc://`` and TCP endpoints on a loopback address."""
-    if not endpoint.startswith("tcp://"):
-        return endpoint.startswith(("inproc://", "ipc://"))
-    host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
+    """True for ``inproc://``, ``ipc://`` and TCP endpoints on a loopback address or interface
+    (``127.0.0.1``, ``::1``, ``localhost`` in any case, ``lo``); False for every other
+    transport (PGM, UDP, WebSocket, TIPC, VMCI reach other hosts)."""
+    scheme, rest = _split(endpoint)
+    if scheme in LOCAL_SCHEMES:
+        return True
+    if scheme != "tcp":
+        return False
+    host = rest.rsplit(":", 1)[0]
     if ";" in host:  # "source;dest" form: the bind side is the part after ';'
         host = host.split(";")[-1]
+    host = host.lower()
     if host in _LOOPBACK_NAMES:
         return True
     try:
@@ -44,16 +61,17 @@ def is_loopback_endpoint(endpoint: str) -> bool:
 
 
 def check_bind_endpoint(endpoint: str, allow_remote: bool) -> None:
-    """Refuse to bind a non-loopback TCP endpoint unless ``allow_remote``.
+    """Refuse to bind an endpoint other hosts can reach (a non-loopback TCP address, or any
+    other network transport: PGM, UDP, WebSocket, TIPC, VMCI) unless ``allow_remote``.
 
     Raises:
         ValueError: naming the endpoint and the way to allow it.
     """
-    if not endpoint.startswith(("tcp://", "ipc://", "inproc://")):
-        if endpoint.split("://", 1)[0] not in ("pgm", "epgm", "ws", "wss", "tipc", "vmci"):
-            raise ValueError(f"not a ZeroMQ endpoint: {endpoint!r} (expected tcp://, ipc:// or inproc://)")
-    if not allow_remote and endpoint.startswith("tcp://") and not is_loopback_endpoint(endpoint):
-        raise ValueError(f"refusing to bind {endpoint!r}: TCP endpoints bind to loopback (127.0.0.1) "
+    scheme, _ = _split(endpoint)
+    if scheme not in LOCAL_SCHEMES and scheme not in REMOTE_SCHEMES:
+        raise ValueError(f"not a ZeroMQ endpoint: {endpoint!r} (expected tcp://, ipc:// or inproc://)")
+    if not allow_remote and not is_loopback_endpoint(endpoint):
+        raise ValueError(f"refusing to bind {endpoint!r}: endpoints bind to loopback (tcp://127.0.0.1, ipc://) "
                          f"unless allowed explicitly (allow_remote=True / --allow-remote); consider CURVE "
                          f"keys for endpoints reachable from other hosts")
 

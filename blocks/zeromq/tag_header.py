@@ -32,7 +32,7 @@ from typing import Any, Final, Sequence
 
 from semradio.blocks.zeromq import pmt
 __all__ = [
-    "GR_HEADER_MAGIC", "GR_HEADER_VERSION", "HEADER_SIZE", "GrTag", "GrMessage", "GrFormatError",
+    "GR_HEADER_MAGIC", "GR_HEADER_VERSION", "HEADER_SIZE", "MAX_TAGS", "GrTag", "GrMessage", "GrFormatError",
     "encode_tag_header", "decode_tag_header", "split_message", "encode_request", "decode_request",
 ]
 
@@ -45,6 +45,10 @@ _U64LE = struct.Struct("<Q")
 _REQ = struct.Struct("<I")
 #: Smallest encoded tag: u64 offset + three one-byte PMTs.
 _MIN_TAG = 8 + 3
+
+
+#: Most stream tags one message may carry (GNU Radio puts a handful per work() call).
+MAX_TAGS: Final = 4096
 
 
 class GrFormatError(ValueError):
@@ -118,6 +122,9 @@ def decode_tag_header(buf: bytes | memoryview, keep_raw: bool = False) -> tuple[
     pos = HEADER_SIZE
     if ntags > (n - pos) // _MIN_TAG:
         raise GrFormatError("ntags", f"{ntags} tags cannot fit in {n - pos} bytes")
+    if ntags > MAX_TAGS:
+        raise GrFormatError("ntags", f"{ntags} tags in one message (at most {MAX_TAGS})")
+    budget = [pmt.MAX_ITEMS]  # PMT objects of all the tags together
     tags = []
     for i in range(ntags):
         if pos + 8 > n:
@@ -126,11 +133,11 @@ def decode_tag_header(buf: bytes | memoryview, keep_raw: bool = False) -> tuple[
         pos += 8
         try:
             start = pos
-            key, pos = pmt.decode_from(buf, pos)
+            key, pos = pmt.decode_from(buf, pos, budget)
             kend = pos
-            value, pos = pmt.decode_from(buf, pos)
+            value, pos = pmt.decode_from(buf, pos, budget)
             vend = pos
-            srcid, pos = pmt.decode_from(buf, pos)
+            srcid, pos = pmt.decode_from(buf, pos, budget)
         except pmt.PmtError as e:
             raise GrFormatError("pmt", f"tag {i}: {e}") from None
         raw = (bytes(buf[start:kend]), bytes(buf[kend:vend]), bytes(buf[vend:pos])) if keep_raw else None

@@ -7,6 +7,7 @@
     semradio bench bridges --json     # ZMQ bridges: native / GNU Radio format over tcp
     semradio bench denoisers --json   # NFE and ms per frame of every shipped denoiser
     semradio bench metrics --json     # MSE/PSNR, SSIM, LPIPS ms per image
+    semradio bench hostile --json     # hostile inputs: counts per class, peak RSS under the largest
 
 (``semradio bench SUITE ...`` is the same command.) Each suite is a module of this package
 with ``add_arguments(parser)`` and ``run(args) -> dict``. Benchmarks report speed, as ratios
@@ -23,7 +24,7 @@ import platform
 import sys
 import time
 
-SUITES = ("runtime", "channel", "e2e", "bridges", "scopes", "denoisers", "metrics")
+SUITES = ("runtime", "channel", "e2e", "bridges", "scopes", "denoisers", "metrics", "hostile")
 
 
 def main(argv: list[str] | None = None, prog: str = "semradio bench") -> int:

@@ -181,7 +181,7 @@ tag_values = st.recursive(
     | st.dictionaries(st.text(max_size=4), kids, max_size=3),
     max_leaves=8,
 )
-tag_maps = st.dictionaries(st.text(max_size=6).filter(lambda k: k != "seq"), tag_values,
+tag_maps = st.dictionaries(st.text(max_size=6).filter(lambda k: k not in ("seq", "t_ns")), tag_values,
                            max_size=4)
 
 msgpack_plain = st.recursive(
@@ -255,7 +255,7 @@ def test_torch_unsupported_dtype() -> None:
 
 
 @ROUND
-@given(tags=tag_maps, seq=st.none() | st.integers(-(2**63), 2**64 - 1))
+@given(tags=tag_maps, seq=st.none() | st.integers(0, 2**63 - 1))
 def test_tags_round_trip(tags: dict, seq: int | None) -> None:
     full = dict(tags)
     if seq is not None:
@@ -292,12 +292,26 @@ def test_documented_tags_round_trip() -> None:
     assert got.tags["u64"] == 2**64 - 1
 
 
-def test_non_int_seq_travels_as_a_tag() -> None:
-    for seq in (None, "s-1", 2.5):
-        got = decode_message(encode_frame(Frame(np.zeros((1,)), {"seq": seq})))
-        assert got.tags == {"seq": seq}
+def test_seq_is_a_non_negative_int64_or_nothing() -> None:
+    """A frame counter that is not an int in 0..2^63-1 is refused by the sender, and a message
+    that carries one (in the header or in the tag map) is refused by the receiver."""
+    got = decode_message(encode_frame(Frame(np.zeros((1,)), {"seq": None})))
+    assert got.tags == {}
     got = decode_message(encode_frame(Frame(np.zeros((1,)), {"seq": np.int64(5)})))
     assert got.tags == {"seq": 5} and type(got.seq) is int
+    for seq in ("s-1", 2.5, [1], -1, 2**63, True):
+        with pytest.raises(TypeError, match="seq"):
+            encode_frame(Frame(np.zeros((1,)), {"seq": seq}))
+    header, payload = encode_frame(Frame(np.zeros((1,), np.float32), {}))
+    h = msgpack.unpackb(header)
+    for bad_header_seq in (-1, 2**64 - 1, [1], 1.5):
+        with pytest.raises(WireError, match="seq"):
+            decode_message([msgpack.packb(dict(h, seq=bad_header_seq)), payload])
+    with pytest.raises(WireError, match="seq belongs in the header"):
+        decode_message([msgpack.packb(dict(h, tags={"seq": [1]})), payload])
+    for t_ns in (2**63, 2**64 - 1, "now", 1.5):
+        with pytest.raises(WireError, match="t_ns"):
+            decode_message([msgpack.packb(dict(h, tags={"t_ns": t_ns})), payload])
 
 
 def test_encode_does_not_mutate_tags() -> None:
