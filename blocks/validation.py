@@ -108,3 +108,21 @@ def to_bool(value: Any) -> bool:
             return False
         raise ValueError(f"expected a boolean, got {value!r}")
     return bool(value)
+
+
+def to_int(name: str, minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
+    """Converter: an integer (not a bool), optionally bounded."""
+
+    def convert(value: Any) -> int:
+        try:
+            ok = not isinstance(value, bool) and int(value) == value
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        v = int(value)
+        if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+            raise ValueError(f"{name} must be in [{minimum}, {maximum}], got {v}")
+        return v
+
+    return convert

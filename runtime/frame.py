@@ -132,3 +132,11 @@ class Frame:
             tags["t_ns"] = time_ns()
         tags["seq"] = int(seq)
         return cls(data, tags)
+
+
+class Frames(list):
+    """Several frames for a single-output block's one ``work()`` call, sent in order (a block
+    that turns one input frame into zero or more output frames, e.g. a receiver that finds
+    several bursts in one chunk of samples, returns ``Frames([...])``)."""
+
+    __slots__ = ()

@@ -31,7 +31,7 @@ from time import perf_counter_ns, time_ns
 
 from .block import WORK_DONE, Block
 from .edges import EOS, Receiver, Sender
-from .frame import INT64_MAX, INT64_MIN, Frame, is_valid_seq
+from .frame import INT64_MAX, INT64_MIN, Frame, Frames, is_valid_seq
 from .stats import DropCounter, LatencyStats
 
 log = logging.getLogger("semradio")
@@ -335,6 +335,12 @@ class BlockRunner:
             if len(senders) != 1:
                 raise ValueError(f"work() returned one Frame but the block has {len(senders)} outputs")
             self._send_port(senders[0], out)
+            return
+        if out.__class__ is Frames:  # several frames on the single output, in order
+            if len(senders) != 1:
+                raise ValueError(f"work() returned Frames but the block has {len(senders)} outputs")
+            for frame in out:
+                self._send_port(senders[0], frame)
             return
         if isinstance(out, dict):
             for name, frame in out.items():

@@ -11,6 +11,9 @@ MODULES = [
     "semradio.runtime.options", "semradio.runtime.hier", "semradio.flowgraphs.app",
     "semradio.models.schedulers.noise", "semradio.models.schedulers.gaussian", "semradio.models.training.data",
     "semradio.models.link",
+    "semradio.dsp.ofdm.numerology", "semradio.dsp.ofdm.modem", "semradio.dsp.ofdm.sync", "semradio.dsp.ofdm.estimation",
+    "semradio.dsp.ofdm.coding", "semradio.dsp.ofdm.receiver", "semradio.blocks.digital.ofdm_tx",
+    "semradio.blocks.digital.ofdm_rx",
 ]
 
 

@@ -74,8 +74,9 @@ class MetricSink(SinkBlock):
 
     Inputs (aligned by ``seq`` by the runtime): ``ref``: float32 (B, C, H, W) references;
     ``rec``: float32 (B, C, H, W) reconstructions; numpy or torch (any device).
-    Tags read (from ``rec``): ``channel``, ``snr_db``, ``sinr_db``, ``denoiser`` (grouping),
-    ``t_ns``, ``seq``.
+    Tags read (from ``rec``): ``channel``, ``snr_db``, ``sinr_db``, ``denoiser`` (grouping; or
+    the ``group_tags`` given, e.g. ``("channel", "eval_snr_db", "csi", "denoiser")`` when the
+    receiver's ``snr_db`` is a per-frame estimate), ``t_ns``, ``seq``.
     Parameters (constructor): ``data_range`` (1.0), ``ms_ssim`` (True: when images are large
     enough), ``csv_path`` / ``json_path`` (written when the block stops; None: not written),
     ``lpips`` (False), ``lpips_weights`` (None), ``lpips_net`` ("alex"), ``align_timeout_s`` (600) / ``align_depth``
@@ -92,8 +93,14 @@ class MetricSink(SinkBlock):
     def __init__(self, data_range: float = 1.0, ms_ssim: bool = True, csv_path: str | None = None,
                  json_path: str | None = None, lpips: bool = False, lpips_weights: str | None = None,
                  lpips_net: str = "alex",
-                 align_timeout_s: float = 600.0, align_depth: int = 1024, name: str | None = None) -> None:
+                 align_timeout_s: float = 600.0, align_depth: int = 1024,
+                 group_tags: tuple[str, ...] = GROUP_TAGS, name: str | None = None) -> None:
         super().__init__(name)
+        self.group_tags = tuple(str(k) for k in group_tags)
+        if not self.group_tags:
+            raise ValueError(f"MetricSink {self.name!r}: group_tags must name at least one tag")
+        self.csv_columns = ("seq", "images", *self.group_tags,
+                            *(c for c in CSV_COLUMNS if c not in ("seq", "images") and c not in GROUP_TAGS))
         self.align_timeout_s = float(align_timeout_s)
         self.align_depth = int(align_depth)
         self.add_input("ref", dtype="float32", shape=(None, None, None))
@@ -150,8 +157,8 @@ class MetricSink(SinkBlock):
             lp = self._lpips.distance(a, b)
         t_ns = rec.tags.get("t_ns")
         latency = (now - t_ns) / 1e6 if is_valid_t_ns(t_ns) else None  # no latency for a missing or bad t_ns
-        key = tuple(_group_value(rec.tags, k) for k in GROUP_TAGS)
-        row = {"seq": rec.seq, "images": int(len(mse)), **dict(zip(GROUP_TAGS, key)),
+        key = tuple(_group_value(rec.tags, k) for k in self.group_tags)
+        row = {"seq": rec.seq, "images": int(len(mse)), **dict(zip(self.group_tags, key)),
                "mse": float(mse.mean()), "mse_db": float(M.mse_db(mse.mean())), "psnr_db": float(psnr.mean()),
                "ssim": float(ssim.mean()), "ms_ssim": None if ms is None else float(ms.mean()),
                "lpips": None if lp is None else float(np.mean(lp)), "latency_ms": latency}
@@ -193,7 +200,7 @@ class MetricSink(SinkBlock):
                 lat = np.asarray(g["latency_ms"], dtype=np.float64)
                 mean_mse = float(mse_all.mean())
                 groups.append({
-                    **dict(zip(GROUP_TAGS, key)), "frames": g["frames"], "images": int(len(mse_all)),
+                    **dict(zip(self.group_tags, key)), "frames": g["frames"], "images": int(len(mse_all)),
                     "mse": mean_mse, "mse_db": float(M.mse_db(mean_mse)), "psnr_db": _mean(g["psnr"]),
                     "psnr_of_mean_mse_db": float(M.psnr_from_mse(mean_mse, self.data_range)),
                     "ssim": _mean(g["ssim"]), "ms_ssim": _mean(g["ms_ssim"]), "lpips": _mean(g["lpips"]),
@@ -214,16 +221,17 @@ class MetricSink(SinkBlock):
             self.write_json(self.json_path)
 
     def write_csv(self, path: str | Path) -> None:
-        """Per-frame rows as CSV (columns :data:`CSV_COLUMNS`)."""
+        """Per-frame rows as CSV (columns :data:`CSV_COLUMNS`, with ``group_tags`` in place of the
+        default grouping tags)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             rows = list(self.rows)
         with p.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+            w = csv.DictWriter(f, fieldnames=self.csv_columns)
             w.writeheader()
             for r in rows:
-                w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_COLUMNS})
+                w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in self.csv_columns})
 
     def write_json(self, path: str | Path) -> None:
         """The :meth:`summary` as JSON (inf written as the string "inf")."""
