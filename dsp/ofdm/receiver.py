@@ -55,6 +55,8 @@ from .modem import decode_header_bits, demodulate, header_values
 from .numerology import Header, OFDMConfig
 from .sync import derotate, detect, fine_timing, lts_cfo, schmidl_cox
 
+#: Samples scanned by one detection pass (bounded, so a chunk holding several bursts is scanned once).
+_DETECT_BLOCK = 8192
 #: Stage names of :attr:`BurstReceiver.stage_ns`.
 STAGES = ("detect", "sync", "header", "payload")
 
@@ -263,7 +265,10 @@ class BurstReceiver:
         half, win = cfg.fft_size // 2, cfg.detection_window
         t0 = time.perf_counter_ns()
         lo = self._search - self._base
-        m, p = schmidl_cox(self._buf[lo:], half, win)
+        # a bounded window, so that samples are not scanned again after every burst in a chunk
+        stop = lo + _DETECT_BLOCK + half + win
+        partial = stop < self._buf.size
+        m, p = schmidl_cox(self._buf[lo:stop], half, win)
         d = detect(m, self.threshold, self.min_run) if m.size else None
         run_end = None
         if d is not None:
@@ -276,10 +281,10 @@ class BurstReceiver:
         if d is None:
             # resume where a run could still start
             self._search = self._base + lo + max(0, m.size - self.min_run)
-            return None
-        if run_end is None:  # the run goes on past the buffer: decide with more samples
+            return True if partial else None
+        if run_end is None:  # the run goes on past the window: decide with the window at its start
             self._search = self._base + lo + d
-            return None
+            return True if partial and d > 0 else None
         # the plateau's peak: the full-overlap starts d lie in [s + delay, s + N/2], so the burst
         # starts about N/4 before the peak; coarse CFO from P around the peak
         i = d + int(np.argmax(m[d:run_end]))
