@@ -6,6 +6,7 @@ from .base import CHANNEL_TAG_KEYS
 from .fading import AWGNChannel, CHANNELS, RayleighChannel, RicianChannel, make_channel
 from .interference import InterferenceChannel
 from .power import ComplexToReal, PowerNormalizer
+from .sample_channel import SampleChannel
 from .superpose import Superpose
 
-__all__ = ["CHANNEL_TAG_KEYS", "AWGNChannel", "CHANNELS", "RayleighChannel", "RicianChannel", "make_channel", "InterferenceChannel", "ComplexToReal", "PowerNormalizer", "Superpose"]
+__all__ = ["CHANNEL_TAG_KEYS", "AWGNChannel", "CHANNELS", "RayleighChannel", "RicianChannel", "make_channel", "InterferenceChannel", "ComplexToReal", "PowerNormalizer", "SampleChannel", "Superpose"]
