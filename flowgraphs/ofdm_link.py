@@ -58,7 +58,7 @@ GROUP_TAGS = ("channel", "eval_snr_db", "csi", "denoiser")
 class OFDMLinkConfig:
     """Settings of the OFDM link (one field per command-line option)."""
 
-    frames: int = option(8, help="frames (bursts) to send")
+    frames: int = option(8, help="frames (bursts) to send (0: one pass over the data)")
     batch: int = option(16, help="images per frame")
     snr_db: float = option(10.0, help="per-sample SNR of the channel in dB")
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="channel bandwidth ratio k/(CHW)")
@@ -76,6 +76,9 @@ class OFDMLinkConfig:
     gap_min: int = option(100, help="fewest idle samples before a burst")
     gap_max: int = option(2000, help="most idle samples before a burst")
     sample_rate: float = option(10e6, help="sample rate (Hz); subcarrier spacing = sample rate / 64")
+    resampler_taps: int | None = option(None, help="SRO/delay interpolator taps: 8 is GNU Radio channel_model's "
+                                                   "(about -28 dB error on the outer carriers), 16 about -50 dB; "
+                                                   "default 16, or 8 with --gnuradio")
     csi: str = option("both", choices=("both", "estimated", "genie"), help="receiver CSI branches to run")
     estimator: str = option("lmmse", choices=("lmmse", "ls"), help="channel estimator")
     reference: str = option("preamble", choices=("preamble", "pilots"),
@@ -122,7 +125,9 @@ def sample_channel(config: OFDMLinkConfig, keep_noiseless: bool = True, name: st
     elif config.channel != "awgn":
         kw.update(profile=config.channel, delay_spread=config.delay_spread, speed=config.speed,
                   carrier_frequency=config.carrier_frequency, fading=config.fading)
+    taps = config.resampler_taps or (8 if config.gnuradio else 16)
     return SampleChannel(snr_db=config.snr_db, cfo=config.cfo / 64.0, sro_ppm=config.sro_ppm, delay=config.delay,
+                         resampler_taps=taps,
                          sample_rate=config.sample_rate, phase_noise_linewidth=config.phase_noise,
                          gap_min=config.gap_min, gap_max=config.gap_max, seed=config.seed,
                          keep_noiseless=keep_noiseless, name=name, **kw)
@@ -214,7 +219,8 @@ def build(config: OFDMLinkConfig) -> tuple[Flowgraph, dict[str, Any]]:
     device = resolve_device(config.device)
     codec = codec_of(chain)
     fg = Flowgraph(f"ofdm_{config.channel}")
-    source = ImageSource(config.data, split=config.split, batch=config.batch, frames=config.frames,
+    source = ImageSource(config.data, split=config.split, batch=config.batch,
+                         frames=None if config.frames == 0 else config.frames,
                          device=None if device.type == "cpu" else str(device), name="source")
     enc = JSCCEncoder(codec, device=str(device), snr_db=config.snr_db, name="encoder")
     norm = PowerNormalizer(name="normalizer")

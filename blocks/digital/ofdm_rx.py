@@ -79,7 +79,7 @@ class OFDMReceiver(Block):
     """
 
     def __init__(self, fft_size: int = 64, cp_len: int = 16, half_width: int = 26, pilot_spacing: int = 4,
-                 header_symbols: int = 10, sample_rate: float = 10e6, estimator: str = "lmmse",
+                 header_symbols: int = 16, sample_rate: float = 10e6, estimator: str = "lmmse",
                  reference: str = "preamble", csi: str = "estimated", threshold: float = 0.03, window: int = 4,
                  backoff: int | None = None, max_int_cfo: int = 2, max_values: int = 1 << 22,
                  max_buffer: int = 1 << 24, keep_grid: bool = False, name: str | None = None) -> None:

@@ -62,7 +62,7 @@ class OFDMTransmitter(SyncBlock):
     The data tags of the latents (``h``, ``W_s``...) are dropped: they describe symbols that no
     longer exist as such. Other tags pass through.
     Parameters (construction): ``fft_size`` (64), ``cp_len`` (16), ``half_width`` (26),
-    ``pilot_spacing`` (4), ``header_symbols`` (10), ``sample_rate``
+    ``pilot_spacing`` (4), ``header_symbols`` (16), ``sample_rate``
     (10e6 Hz), ``codec`` (name carried as :func:`~semradio.dsp.ofdm.codec_id`; "" = 0).
     Runtime: ``gap`` (zero samples after each burst), ``amplitude``, ``keep_grid``.
     Errors: ValueError naming the block for a wrong dtype/shape, NaN/inf, or more than 4095
@@ -75,11 +75,11 @@ class OFDMTransmitter(SyncBlock):
         >>> x = np.exp(2j * np.pi * np.random.default_rng(0).random((2, 64))).astype(np.complex64)
         >>> out = tx.work(Frame(x, {"seq": 3}))
         >>> out.data.shape, out.tags["packet_len"], out.tags["burst_len"]
-        ((1, 1764), 1764, 1664)
+        ((1, 2244), 2244, 2144)
     """
 
     def __init__(self, fft_size: int = 64, cp_len: int = 16, half_width: int = 26, pilot_spacing: int = 4,
-                 header_symbols: int = 10, sample_rate: float = 10e6,
+                 header_symbols: int = 16, sample_rate: float = 10e6,
                  codec: str = "", gap: int = 0, amplitude: float = 1.0, keep_grid: bool = False,
                  name: str | None = None) -> None:
         super().__init__(name)

@@ -188,31 +188,60 @@ def smooth(cfg: OFDMConfig, kind: str, noise_var: float, h_ls: np.ndarray, lengt
     return h, var
 
 
+SLOPES = ("linear", "window", "none")
+
+
 def track_phase(cfg: OFDMConfig, y: np.ndarray, pilot_values: np.ndarray, h_ref: np.ndarray,
-                window: int = 0) -> np.ndarray:
+                window: int = 0, slope: str = "linear") -> np.ndarray:
     """Per-symbol phase of the received pilots against a reference channel: the common phase
     error ``a_s`` (residual CFO, phase noise) and the slope ``b_s`` across carriers (residual
     timing, sampling-rate offset), so that ``H[s, k] = h_ref[k] exp(j (a_s + b_s k))``.
 
-    With ``c[s, p] = Y[s, p] conj(X[s, p] h_ref[p])``: ``b_s = angle(sum_p c[s, p+1]
-    conj(c[s, p])) / dk`` and ``a_s = angle(sum_p c[s, p] exp(-j b_s k_p))``, both sums taken
-    over the ``2 window + 1`` symbols around s (weights ``|h_ref|^2``, i.e. maximum ratio).
+    With ``c[s, p] = Y[s, p] conj(X[s, p] h_ref[p])`` (maximum-ratio weights ``|h_ref|^2``) and
+    ``z_s = sum_p c[s, p+1] conj(c[s, p])``:
+
+    * ``slope="linear"`` (default): ``b_s = b_0 + b_1 s``, the weighted least-squares line through
+      ``angle(z_s) / dk`` (weights ``|z_s|``) — a sampling-rate offset makes the timing drift
+      linearly, and a line through every symbol of the burst is far less noisy at low SNR than
+      per-symbol slopes;
+    * ``"window"``: ``b_s = angle(sum over 2 window + 1 symbols of z) / dk``;
+    * ``"none"``: ``b_s = 0`` (a short span right after the LTS, e.g. the header);
+
+    then ``a_s = angle(sum_p c[s, p] exp(-j b_s k_p))`` summed over the ``2 window + 1`` symbols
+    around s (phase noise wanders, so the common phase stays local).
 
     Args:
         y: received used-carrier values (S, n_used).
         pilot_values: the known pilots (S, n_pilots).
         h_ref: reference channel on the used carriers (n_used,).
         window: symbols averaged on each side.
+        slope: "linear", "window" or "none".
     Returns:
         complex128 (S, n_used): ``exp(j (a_s + b_s k))``.
     """
     k = cfg.pilots.astype(np.float64)
     c = y[:, cfg.pilot_pos] * np.conj(pilot_values * h_ref[cfg.pilot_pos][None, :])
-    dk = float(np.mean(np.diff(k)))
-    pair = time_average(np.sum(c[:, 1:] * np.conj(c[:, :-1]), axis=1, keepdims=True), window)[:, 0]
-    b = np.angle(pair) / dk
-    z = time_average(np.sum(c * np.exp(-1j * b[:, None] * k[None, :]), axis=1, keepdims=True), window)[:, 0]
-    a = np.angle(z)
+    n = c.shape[0]
+    if slope == "none":
+        b = np.zeros(n)
+    else:
+        dk = float(np.mean(np.diff(k)))
+        z = np.sum(c[:, 1:] * np.conj(c[:, :-1]), axis=1)
+        if slope == "window" or n < 3:
+            b = np.angle(time_average(z[:, None], window)[:, 0]) / dk
+        elif slope == "linear":
+            w = np.abs(z) + 1e-30
+            t = np.arange(n, dtype=np.float64)
+            ang = np.angle(z) / dk
+            sw, st, stt = w.sum(), (w * t).sum(), (w * t * t).sum()
+            sa, sta = (w * ang).sum(), (w * t * ang).sum()
+            det = sw * stt - st * st
+            b1 = (sw * sta - st * sa) / det if det > 0 else 0.0
+            b = (sa - b1 * st) / sw + b1 * t
+        else:
+            raise ValueError(f"slope must be one of {SLOPES}, got {slope!r}")
+    zc = time_average(np.sum(c * np.exp(-1j * b[:, None] * k[None, :]), axis=1, keepdims=True), window)[:, 0]
+    a = np.angle(zc)
     return np.exp(1j * a)[:, None] * _ramp_powers(np.exp(1j * b), cfg.used)
 
 
@@ -225,4 +254,4 @@ def _ramp_powers(z: np.ndarray, k: np.ndarray) -> np.ndarray:
     return table[:, k + w]
 
 
-__all__ = ["ESTIMATORS", "REFERENCES", "smooth", "track_phase", "noise_var_from_lts", "interpolation_matrix", "time_average", "estimate_channel"]
+__all__ = ["ESTIMATORS", "REFERENCES", "SLOPES", "smooth", "track_phase", "noise_var_from_lts", "interpolation_matrix", "time_average", "estimate_channel"]

@@ -368,7 +368,7 @@ class BurstReceiver:
         seg = self._segment(start + cfg.header_offset, hs * cfg.symbol_len, cfo)
         y = demodulate(cfg, seg, 0, hs, self.backoff)
         pil = cfg.pilot_values(hs)
-        h = h_lts[None, :] * track_phase(cfg, y, pil, h_lts, self.window)
+        h = h_lts[None, :] * track_phase(cfg, y, pil, h_lts, self.window, slope="none")
         soft = np.real(np.conj(h[:, cfg.data_pos]) * y[:, cfg.data_pos]).reshape(-1)
         return Header.from_bits(decode_header_bits(cfg, soft))
 
@@ -395,7 +395,7 @@ class BurstReceiver:
             # the decoded header makes its symbols known: average their LS estimates (phase
             # aligned to the LTS by the pilots) with the LTS' before smoothing
             hsym = cfg.header_symbols
-            phasor = track_phase(cfg, y[:hsym], pil[:hsym], pend.h_lts, self.window)
+            phasor = track_phase(cfg, y[:hsym], pil[:hsym], pend.h_lts, self.window, slope="none")
             x_h = np.empty((hsym, len(cfg.used)), np.complex128)
             x_h[:, cfg.pilot_pos] = pil[:hsym]
             x_h[:, cfg.data_pos] = header_values(cfg, hdr).reshape(hsym, len(cfg.data))
