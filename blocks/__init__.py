@@ -48,7 +48,7 @@ FAMILY_EXPORTS: dict[str, list[str]] = {
     "metrics": ["ChannelMeter", "MetricSink"],
     "zeromq": ["ZMQSink", "ZMQSource"],
     "fileio": ["IQFileSink", "IQFileSource", "SigMFSink", "SigMFSource"],
-    "qtgui": ["ConstellationScope", "ImageScope", "MetricScope", "TimeScope"],
+    "qtgui": ["ConstellationScope", "ImageScope", "MetricScope", "OFDMScope", "TimeScope"],
 }
 
 #: Old module names under ``semradio.blocks`` -> where the module lives now.

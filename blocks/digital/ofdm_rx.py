@@ -53,14 +53,15 @@ class OFDMReceiver(Block):
     should assume), ``snr_db`` / ``sinr_db`` (``10 log10(1 / noise_var)``, per latent symbol),
     ``csi`` ("estimated" | "genie"), ``csi_error_var``, ``channel`` / ``channel_model``
     ("ofdm"), ``px`` (1.0), ``codec_id``, ``ofdm`` (dict: ``start`` sample, ``cfo`` in
-    subcarrier spacings, ``metric``, ``timing_peak``, ``noise_var`` s2, ``snr_db_lts``);
+    subcarrier spacings, ``metric``, ``timing_peak``, ``noise_var`` s2, ``snr_db_lts``,
+    ``reference`` the estimate was built from);
     ``eval_h_true`` and ``eval_noise_var`` when the genie inputs are present; with
     ``keep_grid``: ``grid_y`` and ``grid_h`` (complex64 (S, n_used), header+data grid, for
     scopes). The other tags of the chunk the burst starts in pass through (not its
     ``packet_len``, ``h``...); its ``snr_db`` (a simulated channel's setting) becomes
     ``eval_snr_db``.
     Parameters (construction): the numerology (``fft_size`` ... ``sample_rate``: as the
-    transmitter), ``estimator`` ("lmmse" | "ls"), ``reference`` ("preamble" | "pilots"),
+    transmitter), ``estimator`` ("lmmse" | "ls"), ``reference`` ("auto" | "preamble" | "pilots"),
     ``window``, ``backoff``, ``max_int_cfo``, ``max_values``, ``max_buffer``, ``keep_grid``.
     Runtime: ``csi`` ("estimated" | "genie"), ``threshold`` (detection, in (0, 1)).
     Status: the receiver's counters (``status()["ofdm"]``: samples, detections, bursts,
@@ -80,7 +81,7 @@ class OFDMReceiver(Block):
 
     def __init__(self, fft_size: int = 64, cp_len: int = 16, half_width: int = 26, pilot_spacing: int = 4,
                  header_symbols: int = 16, sample_rate: float = 10e6, estimator: str = "lmmse",
-                 reference: str = "preamble", csi: str = "estimated", threshold: float = 0.03, window: int = 4,
+                 reference: str = "auto", csi: str = "estimated", threshold: float = 0.03, window: int = 4,
                  backoff: int | None = None, max_int_cfo: int = 2, max_values: int = 1 << 22,
                  max_buffer: int = 1 << 24, keep_grid: bool = False, name: str | None = None) -> None:
         super().__init__(name)
@@ -201,7 +202,7 @@ class OFDMReceiver(Block):
             channel="ofdm", channel_model="ofdm", px=1.0, codec_id=d.header.codec,
             ofdm={"start": d.start, "cfo": round(d.cfo, 6), "metric": round(d.metric, 4),
                   "timing_peak": round(d.timing_peak, 4), "noise_var": d.noise_var,
-                  "snr_db_lts": round(d.snr_db, 3)},
+                  "snr_db_lts": round(d.snr_db, 3), "reference": d.reference},
         )
         if d.h_genie is not None:
             tags["eval_h_true"] = d.h_genie

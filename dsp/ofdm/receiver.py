@@ -9,12 +9,16 @@ every burst it finds, runs::
     channel with the pilots' phase, soft Viterbi, CRC-32) -> data symbols -> channel of every
     symbol -> de-interleaved latents ``y`` and channel ``h`` with ``y = h x + w``
 
-The channel of the data symbols (``reference``): ``"preamble"`` (default) takes the LTS
-estimate and follows its phase with the pilots of each symbol (common phase error and slope
-across carriers: residual CFO, phase noise, sampling-rate offset; 802.11-style);
-``"pilots"`` interpolates the pilots of each symbol (LS linear or LMMSE, averaged over
-neighbouring symbols after removing the common phase error), for channels that change within a
-burst.
+The channel of the data symbols (``reference``): ``"preamble"`` takes the LTS and the
+decoded header's symbols (all known: 2 + H observations of every carrier, smoothed) and follows
+their phase with the pilots of each symbol (common phase error and slope across carriers:
+residual CFO, phase noise, sampling-rate offset; 802.11-style); ``"pilots"`` interpolates the
+pilots of each symbol (LS linear or LMMSE, averaged over neighbouring symbols after removing the
+common phase followed symbol to symbol), for channels that change within a burst (Doppler);
+``"auto"`` (default) computes the first and falls back to the second when the pilots' residual
+against it exceeds ``auto_threshold`` noise variances (measured per burst: over static TDL-A the
+preamble estimate reaches -22 dB NMSE at 20 dB where the pilots alone reach -20 dB; at 30 m/s
+(350 Hz Doppler at 3.5 GHz) the preamble estimate falls to about -1 dB and the pilots keep -20 dB).
 
 A burst whose header fails the CRC (or announces more than ``max_values`` symbols) is dropped and
 counted (``stats``); its samples are skipped, never decoded. Sionna PHY supplies the resource
@@ -78,6 +82,7 @@ class Decoded:
         timing_peak: LTS normalised cross-correlation peak, in [0, 1].
         h_genie: complex64 (items, length), the true channel (genie CSI), when known.
         grid_y / grid_h: the header+data grid (S, n_used) as received and estimated (scopes).
+        reference: "preamble" or "pilots": what the channel estimate was built from.
     """
 
     header: Header
@@ -92,7 +97,7 @@ class Decoded:
     h_genie: np.ndarray | None = None
     grid_y: np.ndarray | None = None
     grid_h: np.ndarray | None = None
-    noiseless_var: float | None = None
+    reference: str = "preamble"
 
     @property
     def snr_db(self) -> float:
@@ -164,10 +169,11 @@ class BurstReceiver:
             reached by the STS down to about -6 dB SNR).
         min_run: samples ``M`` must stay above the threshold.
         estimator: "ls" or "lmmse" (:mod:`semradio.dsp.ofdm.estimation`).
-        reference: "preamble" or "pilots" (module docstring).
+        reference: "auto" (default), "preamble" or "pilots" (module docstring).
+        auto_threshold: with "auto", the preamble's channel is kept while the pilots' mean
+            residual against it stays below this many noise variances.
         window: pilot phases (``preamble``) or pilots (``pilots``) averaged over ``2 window + 1``
             symbols.
-        delay_spread: RMS delay spread (samples) the pilots' LMMSE interpolator assumes.
         backoff: FFT window start, samples before the end of each CP.
         max_int_cfo: largest whole-carrier CFO searched (subcarrier spacings; even steps, since
             the STS estimate is unambiguous in (-1, 1]; each step costs one LTS correlation).
@@ -178,7 +184,7 @@ class BurstReceiver:
     """
 
     def __init__(self, cfg: OFDMConfig, threshold: float = 0.03, min_run: int = 8, estimator: str = "lmmse",
-                 reference: str = "preamble", window: int = 4, delay_spread: float = 2.0,
+                 reference: str = "auto", window: int = 4, auto_threshold: float = 1.5,
                  backoff: int | None = None, max_int_cfo: int = 2, min_timing_peak: float = 0.2,
                  max_values: int = 1 << 22, max_buffer: int = 1 << 24, keep_grid: bool = False) -> None:
         if estimator not in ESTIMATORS:
@@ -192,9 +198,9 @@ class BurstReceiver:
         self.min_run = max(1, int(min_run))
         self.estimator = estimator
         self.reference = reference
+        self.auto_threshold = float(auto_threshold)
         self.min_timing_peak = float(min_timing_peak)
         self.window = max(0, int(window))
-        self.delay_spread = float(delay_spread)
         self.backoff = cfg.cp_len // 4 if backoff is None else int(backoff)
         if not 0 <= self.backoff < cfg.cp_len:
             raise ValueError(f"backoff must be in 0..{cfg.cp_len - 1}, got {self.backoff}")
@@ -391,24 +397,17 @@ class BurstReceiver:
         seg = self._segment(pend.start + cfg.header_offset, s_all * cfg.symbol_len, pend.cfo)
         y = demodulate(cfg, seg, 0, s_all, self.backoff)
         pil = cfg.pilot_values(s_all)
-        if self.reference == "preamble":
-            # the decoded header makes its symbols known: average their LS estimates (phase
-            # aligned to the LTS by the pilots) with the LTS' before smoothing
-            hsym = cfg.header_symbols
-            phasor = track_phase(cfg, y[:hsym], pil[:hsym], pend.h_lts, self.window, slope="none")
-            x_h = np.empty((hsym, len(cfg.used)), np.complex128)
-            x_h[:, cfg.pilot_pos] = pil[:hsym]
-            x_h[:, cfg.data_pos] = header_values(cfg, hdr).reshape(hsym, len(cfg.data))
-            h_avg = (2.0 * pend.h_lts_raw + np.sum(y[:hsym] / (x_h * phasor[:hsym]), axis=0)) / (2 + hsym)
-            h0, err = smooth(cfg, self.estimator, pend.noise_var / (2 + hsym), h_avg)
-            h = h0[None, :] * track_phase(cfg, y, pil, h0, self.window)
-        else:
-            # common phase error per symbol against the LTS channel, removed before averaging
-            ref = np.conj(pend.h_lts[cfg.pilot_pos])[None, :] * np.conj(pil)
-            cpe = np.exp(1j * np.angle(np.sum(ref * y[:, cfg.pilot_pos], axis=1)))[:, None]
-            h, err = estimate_channel(cfg, y / cpe, pil, self.estimator, pend.noise_var, self.window,
-                                      self.delay_spread, float(self.backoff))
-            h = h * cpe
+        reference = self.reference
+        if reference in ("preamble", "auto"):
+            h, err = self._preamble_channel(y, pil, pend)
+            if reference == "auto":
+                # the pilots tell whether the preamble's channel still holds (it does not when the
+                # channel changes within the burst): normalised residual ~1 when it holds
+                res = y[:, cfg.pilot_pos] - h[:, cfg.pilot_pos] * pil
+                fit = float(np.mean(res.real ** 2 + res.imag ** 2)) / max(pend.noise_var + float(np.mean(err)), 1e-12)
+                reference = "preamble" if fit < self.auto_threshold else "pilots"
+        if reference == "pilots":
+            h, err = self._pilot_channel(y, pil, pend)
         perm = cfg.interleaver(hdr.n_values)
         hsym = cfg.header_symbols
         y_lat = y[hsym:, cfg.data_pos].reshape(-1)[perm].reshape(hdr.items, hdr.length)
@@ -431,12 +430,36 @@ class BurstReceiver:
                       noise_var=pend.noise_var, est_error_var=err_lat, cfo=pend.cfo, metric=pend.metric,
                       timing_peak=pend.peak, h_genie=h_genie,
                       grid_y=y.astype(np.complex64) if self.keep_grid else None,
-                      grid_h=h.astype(np.complex64) if self.keep_grid else None)
+                      grid_h=h.astype(np.complex64) if self.keep_grid else None, reference=reference)
         self.stats.bursts += 1
         self._pending = None
         self._search = end
         self.stage_ns["payload"] += time.perf_counter_ns() - t0
         return dec
+
+    def _preamble_channel(self, y: np.ndarray, pil: np.ndarray, pend: _Pending) -> tuple[np.ndarray, np.ndarray]:
+        """The LTS and the decoded header's symbols, averaged and smoothed, then followed by the
+        pilots' phase (common phase, slope): ``(H (S, n_used), error variance (n_used,))``."""
+        cfg = self.cfg
+        hsym = cfg.header_symbols
+        phasor = track_phase(cfg, y[:hsym], pil[:hsym], pend.h_lts, self.window, slope="none")
+        x_h = np.empty((hsym, len(cfg.used)), np.complex128)
+        x_h[:, cfg.pilot_pos] = pil[:hsym]
+        x_h[:, cfg.data_pos] = header_values(cfg, pend.header).reshape(hsym, len(cfg.data))
+        h_avg = (2.0 * pend.h_lts_raw + np.sum(y[:hsym] / (x_h * phasor[:hsym]), axis=0)) / (2 + hsym)
+        h0, err = smooth(cfg, self.estimator, pend.noise_var / (2 + hsym), h_avg)
+        return h0[None, :] * track_phase(cfg, y, pil, h0, self.window), err
+
+    def _pilot_channel(self, y: np.ndarray, pil: np.ndarray, pend: _Pending) -> tuple[np.ndarray, np.ndarray]:
+        """Each symbol's pilots, interpolated and averaged over neighbouring symbols after removing
+        the common phase followed symbol to symbol (the LTS is no reference when the channel
+        changes within the burst): ``(H (S, n_used), error variance (n_used,))``."""
+        cfg = self.cfg
+        r = y[:, cfg.pilot_pos] / pil
+        step = np.angle(np.sum(np.conj(r[:-1]) * r[1:], axis=1))
+        cpe = np.exp(1j * np.concatenate([[0.0], np.cumsum(step)]))[:, None]
+        h, err = estimate_channel(cfg, y / cpe, pil, self.estimator, pend.noise_var, self.window, float(self.backoff))
+        return h * cpe, err
 
     def _trim(self) -> None:
         """Drop samples that can no longer matter (before the search point, less a margin)."""

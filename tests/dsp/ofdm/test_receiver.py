@@ -155,3 +155,28 @@ def test_estimated_csi_is_close_to_genie(snr_db, max_gap_db):
     _, found, est, genie = _tdl_run(snr_db, 150, seed=1)
     assert found[:, 1].mean() >= 0.98
     assert est - genie < max_gap_db, (est, genie)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("speed, want", [(0.0, "preamble"), (30.0, "pilots")])
+def test_auto_reference_follows_a_moving_channel(speed, want):
+    """At 30 m/s (350 Hz Doppler at 3.5 GHz) the channel changes within a 1.9 ms burst: the LTS
+    estimate no longer holds, "auto" notices on the pilots and estimates from them instead."""
+    pytest.importorskip("sionna.phy")
+    from semradio.blocks import OFDMTransmitter, SampleChannel
+    from semradio.runtime import Frame
+
+    tx = OFDMTransmitter(gap=64, keep_grid=True)
+    ch = SampleChannel(snr_db=20.0, profile="tdl-a", sample_rate=10e6, speed=speed,
+                       fading="continuous" if speed else "block", gap_min=100, gap_max=2000, seed=0,
+                       keep_noiseless=True, resampler_taps=16)
+    rx = BurstReceiver(CFG)
+    out = []
+    for i in range(4):
+        x = _latents(16 * 512, i).reshape(16, 512).astype(np.complex64)
+        f = ch.work(tx.work(Frame(x, {"seq": i})))
+        rx.add_tx_grid(i, f.tags["eval_tx_grid"])
+        out += rx.push(f.data[0], noiseless=f.tags["eval_noiseless"][0])
+    assert len(out) == 4 and all(d.reference == want for d in out)
+    nmse = [np.sum(np.abs(d.h - d.h_genie) ** 2) / np.sum(np.abs(d.h_genie) ** 2) for d in out]
+    assert 10 * np.log10(max(nmse)) < -15
