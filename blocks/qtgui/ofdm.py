@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import importlib.abc
-import importlib.util
 import logging
 import math
 import reprlib
@@ -142,7 +140,6 @@ class OFDMScope(ScopeBlock):
         self._history: collections.deque = collections.deque(maxlen=max(1, int(history)))
         #: Accepted frames that carried no grid (receiver without ``keep_grid``).
         self.no_grid = 0
-        _register_accessor()
 
     # --------------------------------------------------------------- block side
     def accept(self, frame: Frame) -> dict[str, Any]:  # type: ignore[override]
@@ -658,72 +655,6 @@ def __getattr__(name: str) -> Any:
     if name == "OFDMView":  # imports Qt: only on demand
         return _view_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# ------------------------------------------------------------ registration with the window
-#: The module whose ``VIEWS`` maps scope kinds to views.
-_WINDOW_MODULE = f"{__package__}.qt.window"
-
-
-def _register_accessor() -> None:
-    """Tell the window-process server which accessor serves this kind (``traces``, served
-    by the window's proxies like the time scope's)."""
-    try:
-        from .remote import ACCESSORS
-    except ImportError:  # no pyzmq: no window process either
-        return
-    ACCESSORS.setdefault(OFDMScope.scope_kind, "traces")
-
-
-def _register_view(window: Any) -> None:
-    try:
-        window.VIEWS.setdefault(OFDMScope.scope_kind, _view_class())
-    except Exception as exc:  # noqa: BLE001 - a missing view is reported by view_for, not here
-        log.warning("OFDM scope view not registered: %s", exc)
-
-
-class _RegisterViewLoader(importlib.abc.Loader):
-    """Runs the window module's own loader, then registers :class:`OFDMView` in its ``VIEWS``."""
-
-    def __init__(self, loader: Any) -> None:
-        self._loader = loader
-
-    def __getattr__(self, name: str) -> Any:  # get_source, is_package ... of the real loader
-        return getattr(self._loader, name)
-
-    def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self._loader.exec_module(module)
-        _register_view(module)
-
-
-class _RegisterViewFinder(importlib.abc.MetaPathFinder):
-    """Post-import hook on :data:`_WINDOW_MODULE` (one use): the window's view table gets the
-    OFDM view in whichever process imports Qt (the flowgraph's with ``--gui-inprocess``, the
-    window's child process by default), without this module importing Qt."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != _WINDOW_MODULE:
-            return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)  # the regular finders (this one is gone)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _RegisterViewLoader(spec.loader)
-        return spec
-
-
-def _install_view_hook() -> None:
-    window = sys.modules.get(_WINDOW_MODULE)
-    if window is not None and hasattr(window, "VIEWS"):
-        _register_view(window)
-    elif not any(isinstance(f, _RegisterViewFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterViewFinder())
-
-
-_install_view_hook()
 
 
 __all__ = ["OFDMScope", "OFDM_CLASSES", "OFDM_COLORS", "H_FLOOR_DB", "MAX_BURSTS", "equalised_points",

@@ -50,7 +50,7 @@ from .monitor import monitor_snapshot
 log = logging.getLogger("semradio")
 
 #: Accessor the server calls per scope kind (what the GUI's views read).
-ACCESSORS = {"constellation": "points", "time": "traces", "image": "images", "metric": "series"}
+ACCESSORS = {"constellation": "points", "time": "traces", "image": "images", "metric": "series", "ofdm": "traces"}
 #: Seconds between two monitor snapshots sent to the GUI.
 STATS_INTERVAL_S = 1.0
 #: The server thread wakes at least this often (ms) for commands and the child's state.

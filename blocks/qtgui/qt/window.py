@@ -10,6 +10,8 @@ from ..base import ScopeBlock
 from ..constellation import ConstellationScope
 from ..image import ImageScope
 from ..metric import MetricScope
+from ..ofdm import OFDMScope
+from ..ofdm import _view_class as _ofdm_view_class
 from ..time_scope import TimeScope
 from .common import QtCore, QtGui, QtWidgets, ScopeView, save_png
 from .constellation import ConstellationView
@@ -32,6 +34,7 @@ VIEWS: dict[str, type[ScopeView]] = {
     TimeScope.scope_kind: TimeView,
     ImageScope.scope_kind: ImageView,
     MetricScope.scope_kind: MetricView,
+    OFDMScope.scope_kind: _ofdm_view_class(),
 }
 
 
