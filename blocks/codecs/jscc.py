@@ -10,6 +10,8 @@ passes references and the channel blocks accept torch). Sources choose the conta
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import numpy as np
@@ -74,7 +76,29 @@ class _CodecBlock(SyncBlock):
         if snr is None and required and getattr(self.codec, "snr_adaptive", False):
             raise block_error(self, "the codec is SNR-adaptive (ADJSCC) and the frame has no 'snr_db' tag; "
                                     "put a channel block upstream or set the block's snr_db parameter")
-        return None if snr is None else float(snr)
+        if snr is None:
+            return None
+        try:
+            snr = float(snr)
+        except (TypeError, ValueError):
+            raise block_error(self, f"tag snr_db must be a number, got {snr!r:.40}") from None
+        if math.isnan(snr):
+            raise block_error(self, "tag snr_db is NaN")
+        lo, hi = self._snr_range
+        return min(max(snr, lo), hi)
+
+    @property
+    def _snr_range(self) -> tuple[float, float]:
+        """The SNR range (dB) the codec was trained over (its checkpoint's ``train.snr_db_range``),
+        which an SNR-adaptive codec's input is clipped to: outside it the attention modules
+        extrapolate (a receiver's 120 dB estimate on a noiseless capture cost 6 dB of PSNR)."""
+        cfg = getattr(self.codec, "codec_config", None) or {}
+        rng = (cfg.get("train") or {}).get("snr_db_range") if isinstance(cfg, dict) else None
+        try:
+            lo, hi = float(rng[0]), float(rng[1])
+        except (TypeError, ValueError, IndexError):
+            return (-math.inf, math.inf)
+        return (lo, hi) if lo <= hi else (-math.inf, math.inf)
 
 
 class JSCCEncoder(_CodecBlock):
@@ -87,7 +111,8 @@ class JSCCEncoder(_CodecBlock):
     Inputs: ``in``: float32 (B, C, H, W) in [0, 1], H and W divisible by 4; numpy or torch.
     Outputs: ``out``: float32 (B, 2k); numpy for numpy input, else a torch tensor on the block's
     device.
-    Tags read: ``snr_db`` (SNR-adaptive codecs only; the transmitter's knowledge of the SNR —
+    Tags read: ``snr_db`` (SNR-adaptive codecs only, clipped to the checkpoint's training range
+    ``train.snr_db_range``; the transmitter's knowledge of the SNR —
     falls back to the ``snr_db`` parameter). Tags written: ``cbr`` (float), ``k`` (int),
     ``image_size`` ((H, W), for the decoder), ``codec`` (str). Other tags pass through.
     Parameters: ``snr_db`` (float or None): SNR fed to an SNR-adaptive encoder when the frame
@@ -130,7 +155,8 @@ class JSCCDecoder(_CodecBlock):
     Inputs: ``in``: float32 (B, 2k); numpy or torch.
     Outputs: ``out``: float32 (B, C, H, W) in [0, 1]; numpy for numpy input, else a torch tensor
     on the block's device.
-    Tags read: ``snr_db`` (SNR-adaptive codecs: the channel's SNR tag, else the ``snr_db``
+    Tags read: ``snr_db`` (SNR-adaptive codecs, clipped to the checkpoint's training range
+    ``train.snr_db_range``: the channel's SNR tag, else the ``snr_db``
     parameter), ``image_size`` ((H, W) from the encoder; else the codec's size, or a square).
     Tags written: none. Tags pass through.
     Parameters: ``snr_db`` (float or None): SNR used when frames carry no ``snr_db`` tag.

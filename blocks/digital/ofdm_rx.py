@@ -35,7 +35,8 @@ class OFDMReceiver(Block):
     samples arrive (any sizes, bursts may straddle chunks), and emits ``y = h x + w`` per burst
     for the :class:`~semradio.blocks.MMSEEqualizer` downstream. A burst whose header fails its
     CRC is dropped and counted (``drops_by_reason["header_crc"]``); nothing undecodable becomes a
-    frame. Non-finite samples are zeroed and counted (``nonfinite_samples``).
+    frame. Non-finite samples (and any whose power overflows float32) are zeroed and counted
+    (``nonfinite_samples``).
 
     Inputs:
         ``in``: complex64 samples (any 2-D shape, read row after row; e.g. (1, n) frames from an
@@ -124,11 +125,13 @@ class OFDMReceiver(Block):
         x = frame.data
         check_payload(self, x, dtype="complex64", finite=False)
         x = np.asarray(A.to_numpy(x)).reshape(-1)
-        bad = ~np.isfinite(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            # NaN, inf, and magnitudes whose power overflows float32 (|x| > 1.8e19)
+            bad = ~np.isfinite(x.real * x.real + x.imag * x.imag)
         if bad.any():
             n_bad = int(bad.sum())
             self.nonfinite_samples += n_bad
-            self.count_drop("nonfinite_samples", n_bad, "NaN/inf samples zeroed")
+            self.count_drop("nonfinite_samples", n_bad, "NaN/inf or overflowing samples zeroed")
             x = np.where(bad, 0, x).astype(np.complex64)
         tags = frame.tags
         clean = tags.get("eval_noiseless")

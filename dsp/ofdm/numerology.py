@@ -326,13 +326,16 @@ class Header:
         """The header of ``HEADER_BITS`` decided bits, or None when the CRC fails or a field is
         out of range (never garbage)."""
         bits = np.asarray(bits, np.uint8)
+        if bits.size != HEADER_BITS:
+            return None
         payload, crc = bits[:-32], bits[-32:]
         if zlib.crc32(np.packbits(payload).tobytes()) != _from_bits(crc):
             return None
-        vals, pos = {}, 0
+        value, n = _from_bits(payload), payload.size
+        vals = {}
         for name, width in HEADER_FIELDS:
-            vals[name] = _from_bits(payload[pos:pos + width])
-            pos += width
+            n -= width
+            vals[name] = (value >> n) & ((1 << width) - 1)
         if vals["version"] != HEADER_VERSION or vals["items"] < 1 or vals["length"] < 1:
             return None
         return cls(**vals)
@@ -343,10 +346,9 @@ def _to_bits(value: int, width: int) -> np.ndarray:
 
 
 def _from_bits(bits: np.ndarray) -> int:
-    out = 0
-    for b in bits:
-        out = (out << 1) | int(b)
-    return out
+    """MSB-first bits -> int."""
+    pad = (-bits.size) % 8
+    return int.from_bytes(np.packbits(bits).tobytes(), "big") >> pad
 
 
 __all__ = ["OFDMConfig", "Header", "HEADER_BITS", "HEADER_CODED", "HEADER_FIELDS", "HEADER_VERSION", "codec_id"]

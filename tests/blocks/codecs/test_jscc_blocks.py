@@ -158,3 +158,23 @@ def test_flowgraph_error_names_block_and_seq():
     fg.connect(src, enc, CollectSink())
     with pytest.raises(FlowgraphError, match="encoder.*snr_db"):
         fg.run(timeout=30)
+
+
+def test_adaptive_codec_sees_the_snr_clipped_to_its_training_range():
+    """A receiver's SNR estimate outside the range the codec was trained over (0..20 dB for the
+    shipped Rayleigh codec) is clipped: 120 dB decodes like 20 dB, -30 dB like 0 dB; NaN is an
+    error."""
+    import numpy as np
+    import pytest
+
+    from semradio.blocks import JSCCDecoder
+    from semradio.runtime import Frame
+
+    dec = JSCCDecoder("jscc_natural32_rayleigh_cbr1-6", device="cpu")
+    y = np.random.default_rng(0).standard_normal((2, 1024)).astype(np.float32)
+    out = {s: dec.work(Frame(y, {"seq": 0, "snr_db": s})).data for s in (120.0, 20.0, -30.0, 0.0)}
+    np.testing.assert_array_equal(out[120.0], out[20.0])
+    np.testing.assert_array_equal(out[-30.0], out[0.0])
+    assert not np.array_equal(out[20.0], out[0.0])
+    with pytest.raises(ValueError, match="NaN"):
+        dec.work(Frame(y, {"seq": 0, "snr_db": float("nan")}))
