@@ -460,7 +460,7 @@ def gr_channel_args(config: Any) -> dict[str, Any]:
             range (non-finite SNR/CFO/SRO, |frequency_offset| > 0.5, epsilon outside [0.5, 2],
             a seed outside 0..2^31-1).
     """
-    from semradio.flowgraphs.ofdm_link import parse_taps
+    from semradio.flowgraphs.ofdm_channel import parse_taps
 
     if config.channel not in GR_CHANNELS:
         raise ValueError(f"--gnuradio: GNU Radio's channel_model has no {config.channel!r} channel (TR 38.901 "

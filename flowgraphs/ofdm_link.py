@@ -44,41 +44,23 @@ from typing import Any
 import numpy as np
 
 from semradio.flowgraphs.app import flowgraph_main
+from semradio.flowgraphs.ofdm_channel import SampleChannelOptions, make_sample_channel
 from semradio.runtime import Block, Flowgraph, Frame, SyncBlock
 from semradio.runtime.options import option
 
-CHANNELS = ("awgn", "taps", *(f"tdl-{c}" for c in "abcde"), *(f"cdl-{c}" for c in "abcde"))
-#: GNU Radio ``channel_model``'s example taps (its QA and GRC examples use a short 3-tap FIR).
-DEFAULT_TAPS = "1.0,0.25+0.2j,0.1-0.05j"
 #: Tags the MetricSinks group by: the receiver's snr_db is a per-burst estimate.
 GROUP_TAGS = ("channel", "eval_snr_db", "csi", "denoiser")
 
 
 @dataclass
-class OFDMLinkConfig:
-    """Settings of the OFDM link (one field per command-line option)."""
+class OFDMLinkConfig(SampleChannelOptions):
+    """Settings of the OFDM link (one field per command-line option; the channel's are
+    :class:`~semradio.flowgraphs.ofdm_channel.SampleChannelOptions`)."""
 
     frames: int = option(8, help="frames (bursts) to send (0: one pass over the data)")
     batch: int = option(16, help="images per frame")
     snr_db: float = option(10.0, help="per-sample SNR of the channel in dB")
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="channel bandwidth ratio k/(CHW)")
-    channel: str = option("tdl-a", choices=CHANNELS, help="sample channel: awgn, taps, TR 38.901 TDL/CDL")
-    taps: str = option(DEFAULT_TAPS, help="--channel taps: comma-separated complex taps (normalised to unit power)")
-    delay_spread: float = option(100e-9, help="TDL/CDL RMS delay spread (s)")
-    speed: float = option(0.0, help="TDL/CDL UE speed (m/s; Doppler at --carrier-frequency)")
-    carrier_frequency: float = option(3.5e9, help="carrier frequency (Hz) for the Doppler")
-    fading: str = option("block", choices=("block", "continuous"),
-                         help="block: a new static TDL/CDL realisation per burst; continuous: one process")
-    cfo: float = option(0.0, help="carrier frequency offset in subcarrier spacings")
-    sro_ppm: float = option(0.0, help="sample-rate offset (ppm)")
-    delay: float = option(0.0, help="constant fractional delay (samples)")
-    phase_noise: float = option(0.0, help="Wiener phase noise linewidth (Hz)")
-    gap_min: int = option(100, help="fewest idle samples before a burst")
-    gap_max: int = option(2000, help="most idle samples before a burst")
-    sample_rate: float = option(10e6, help="sample rate (Hz); subcarrier spacing = sample rate / 64")
-    resampler_taps: int | None = option(None, help="SRO/delay interpolator taps: 8 is GNU Radio channel_model's "
-                                                   "(about -28 dB error on the outer carriers), 16 about -50 dB; "
-                                                   "default 16, or 8 with --gnuradio")
     csi: str = option("both", choices=("both", "estimated", "genie"), help="receiver CSI branches to run")
     estimator: str = option("lmmse", choices=("lmmse", "ls"), help="channel estimator")
     reference: str = option("auto", choices=("auto", "preamble", "pilots"),
@@ -89,49 +71,25 @@ class OFDMLinkConfig:
     split: str = option("eval", choices=("eval", "train", "all"))
     codec: str | None = option(None, help="codec (default: the shipped Rayleigh one for --cbr; AWGN for awgn)")
     device: str = option("auto", help="codec/denoiser device: auto, cpu, cuda")
-    seed: int = option(0, help="channel seed")
     gnuradio: bool = option(False, help="estimated branch through a real GNU Radio channel_model over gr-zeromq")
     gr_python: str = option("/usr/bin/python3", help="--gnuradio: the Python that has GNU Radio 3.10")
     csv: str | None = option(None, help="per-frame metrics CSV (one per branch: NAME.estimated.csv ...)")
     timeout: float = option(900.0, help="stop after this many seconds")
 
 
-def parse_taps(text: str) -> np.ndarray:
-    """``"1,0.3+0.2j"`` -> complex taps normalised to unit total power."""
-    try:
-        taps = np.array([complex(t.strip().replace(" ", "")) for t in text.split(",") if t.strip()])
-    except ValueError:
-        raise ValueError(f"--taps must be comma-separated complex numbers, got {text!r}") from None
-    if taps.size == 0 or not np.all(np.isfinite(taps)) or not np.any(taps):
-        raise ValueError(f"--taps needs at least one finite, non-zero tap, got {text!r}")
-    return taps / np.sqrt(np.sum(np.abs(taps) ** 2))
-
-
 def chain_config(config: OFDMLinkConfig) -> Any:
     """The JSCC chain settings the codec and denoisers are chosen by (Rayleigh family, or AWGN)."""
     from semradio.blocks.hier.jscc_chain import JSCCChainConfig
 
-    return JSCCChainConfig(channel="awgn" if config.channel == "awgn" else "rayleigh", snr_db=config.snr_db,
+    return JSCCChainConfig(channel="awgn" if config.channel in ("awgn", "none") else "rayleigh", snr_db=config.snr_db,
                            cbr=config.cbr, data=config.data, split=config.split, codec=config.codec,
                            denoiser=config.denoiser, device=config.device, seed=config.seed)
 
 
-def sample_channel(config: OFDMLinkConfig, keep_noiseless: bool = True, name: str = "channel") -> Block:
-    """The :class:`~semradio.blocks.SampleChannel` of ``config``."""
-    from semradio.blocks.channels.sample_channel import SampleChannel
-
-    kw: dict[str, Any] = {}
-    if config.channel == "taps":
-        kw["taps"] = parse_taps(config.taps)
-    elif config.channel != "awgn":
-        kw.update(profile=config.channel, delay_spread=config.delay_spread, speed=config.speed,
-                  carrier_frequency=config.carrier_frequency, fading=config.fading)
-    taps = config.resampler_taps or (8 if config.gnuradio else 16)
-    return SampleChannel(snr_db=config.snr_db, cfo=config.cfo / 64.0, sro_ppm=config.sro_ppm, delay=config.delay,
-                         resampler_taps=taps,
-                         sample_rate=config.sample_rate, phase_noise_linewidth=config.phase_noise,
-                         gap_min=config.gap_min, gap_max=config.gap_max, seed=config.seed,
-                         keep_noiseless=keep_noiseless, name=name, **kw)
+def sample_channel(config: OFDMLinkConfig) -> Block:
+    """The :class:`~semradio.blocks.SampleChannel` of ``config`` (noiseless output kept for the
+    genie branch; 8 resampler taps as GNU Radio's with ``--gnuradio``, else 16)."""
+    return make_sample_channel(config, config.snr_db, resampler_taps=8 if config.gnuradio else 16)
 
 
 class SentCounter(SyncBlock):

@@ -48,21 +48,20 @@ from typing import Any
 import numpy as np
 
 from semradio.flowgraphs.app import flowgraph_main
+from semradio.flowgraphs.ofdm_channel import CHANNELS, SampleChannelOptions, make_sample_channel
+from semradio.flowgraphs.ofdm_channel import channel_record as _channel_record
 from semradio.flowgraphs.ofdm_sigmf_common import (NS, SPLITS, burst_annotation, numerology_record,
                                                    numerology_text, positional_as_option)
 from semradio.runtime import Block, Flowgraph, Frame, SinkBlock
 from semradio.runtime.options import option
 
-#: The channels of ``--channel`` (ofdm_link.py's, plus ``none``).
-CHANNELS = ("none", "awgn", "taps", *(f"tdl-{c}" for c in "abcde"), *(f"cdl-{c}" for c in "abcde"))
-#: GNU Radio ``channel_model``'s example taps (as ofdm_link.py).
-DEFAULT_TAPS = "1.0,0.25+0.2j,0.1-0.05j"
 _NO_OUT = "give the recording to write (OUT)"
 
 
 @dataclass
-class OFDMSigMFTxConfig:
-    """Settings of the transmitter (one field per command-line option)."""
+class OFDMSigMFTxConfig(SampleChannelOptions):
+    """Settings of the transmitter (one field per command-line option; the simulated channel's
+    are :class:`~semradio.flowgraphs.ofdm_channel.SampleChannelOptions`, off by default)."""
 
     out: str | None = option(None, metavar="OUT", help="recording to write (base name; also the positional OUT)")
     images: int = option(16, help="images to send: the first N of --data/--split, in order")
@@ -76,55 +75,18 @@ class OFDMSigMFTxConfig:
     gap: int = option(256, help="zero samples the transmitter appends to each burst")
     lead: int = option(512, help="idle samples before the first burst")
     align: int = option(1024, help="pad the recording with idle samples to a multiple of this many samples")
-    sample_rate: float = option(10e6, help="sample rate (Hz); subcarrier spacing = sample rate / 64")
     center_freq: float | None = option(None, help="core:frequency of the capture (Hz), if any")
     channel: str = option("none", choices=CHANNELS, help="simulated channel (none: the clean waveform)")
     channel_snr_db: float | None = option(None, help="per-sample SNR of the channel in dB (default: --snr-db)")
-    taps: str = option(DEFAULT_TAPS, help="--channel taps: comma-separated complex taps (normalised)")
-    delay_spread: float = option(100e-9, help="TDL/CDL RMS delay spread (s)")
-    speed: float = option(0.0, help="TDL/CDL UE speed (m/s)")
-    carrier_frequency: float = option(3.5e9, help="carrier frequency (Hz) for the Doppler")
-    fading: str = option("block", choices=("block", "continuous"),
-                         help="block: a new static TDL/CDL realisation per burst; continuous: one process")
-    cfo: float = option(0.0, help="carrier frequency offset in subcarrier spacings")
-    sro_ppm: float = option(0.0, help="sample-rate offset (ppm)")
-    delay: float = option(0.0, help="constant fractional delay (samples)")
-    phase_noise: float = option(0.0, help="Wiener phase noise linewidth (Hz)")
-    gap_min: int = option(100, help="with a channel: fewest idle samples it puts before a burst")
-    gap_max: int = option(2000, help="with a channel: most idle samples it puts before a burst")
-    seed: int = option(0, help="channel seed")
     no_noiseless: bool = option(False, help="with a channel: do not write the OUT.noiseless companion")
     description: str | None = option(None, help="core:description (default: what was sent)")
     device: str = option("auto", help="encoder device: auto, cpu, cuda")
     timeout: float = option(600.0, help="stop after this many seconds")
 
 
-def parse_taps(text: str) -> np.ndarray:
-    """``"1,0.3+0.2j"`` -> complex taps normalised to unit total power (ValueError if malformed)."""
-    try:
-        taps = np.array([complex(t.strip().replace(" ", "")) for t in text.split(",") if t.strip()])
-    except ValueError:
-        raise ValueError(f"--taps must be comma-separated complex numbers, got {text!r}") from None
-    if taps.size == 0 or not np.all(np.isfinite(taps)) or not np.any(taps):
-        raise ValueError(f"--taps needs at least one finite, non-zero tap, got {text!r}")
-    return taps / np.sqrt(np.sum(np.abs(taps) ** 2))
-
-
 def channel_record(config: OFDMSigMFTxConfig) -> dict[str, Any]:
     """The ``semradio:channel`` global: the channel's settings (``{"name": "none"}`` without one)."""
-    if config.channel == "none":
-        return {"name": "none"}
-    rec: dict[str, Any] = {"name": config.channel, "snr_db": channel_snr(config), "cfo": config.cfo,
-                           "cfo_hz": config.cfo * config.sample_rate / 64.0, "sro_ppm": config.sro_ppm,
-                           "delay": config.delay, "phase_noise_hz": config.phase_noise,
-                           "gap_min": config.gap_min, "gap_max": config.gap_max, "seed": config.seed,
-                           "model": "semradio.blocks.SampleChannel"}
-    if config.channel == "taps":
-        rec["taps"] = [[float(t.real), float(t.imag)] for t in parse_taps(config.taps)]
-    elif config.channel != "awgn":
-        rec.update(delay_spread=config.delay_spread, speed=config.speed,
-                   carrier_frequency=config.carrier_frequency, fading=config.fading)
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in rec.items()}
+    return _channel_record(config, channel_snr(config))
 
 
 def channel_snr(config: OFDMSigMFTxConfig) -> float:
@@ -134,18 +96,7 @@ def channel_snr(config: OFDMSigMFTxConfig) -> float:
 
 def sample_channel(config: OFDMSigMFTxConfig) -> Block:
     """The :class:`~semradio.blocks.SampleChannel` of ``config`` (noiseless output kept)."""
-    from semradio.blocks.channels.sample_channel import SampleChannel
-
-    kw: dict[str, Any] = {}
-    if config.channel == "taps":
-        kw["taps"] = parse_taps(config.taps)
-    elif config.channel != "awgn":
-        kw.update(profile=config.channel, delay_spread=config.delay_spread, speed=config.speed,
-                  carrier_frequency=config.carrier_frequency, fading=config.fading)
-    return SampleChannel(snr_db=channel_snr(config), cfo=config.cfo / 64.0, sro_ppm=config.sro_ppm,
-                         delay=config.delay, sample_rate=config.sample_rate,
-                         phase_noise_linewidth=config.phase_noise, gap_min=config.gap_min,
-                         gap_max=config.gap_max, seed=config.seed, keep_noiseless=True, name="channel", **kw)
+    return make_sample_channel(config, channel_snr(config))
 
 
 class BurstRecorder(SinkBlock):

@@ -13,7 +13,7 @@ MODULES = [
     "semradio.models.link",
     "semradio.dsp.ofdm.numerology", "semradio.dsp.ofdm.modem", "semradio.dsp.ofdm.sync", "semradio.dsp.ofdm.estimation",
     "semradio.dsp.ofdm.coding", "semradio.dsp.ofdm.receiver", "semradio.blocks.digital.ofdm_tx",
-    "semradio.blocks.digital.ofdm_rx",
+    "semradio.blocks.digital.ofdm_rx", "semradio.flowgraphs.ofdm_channel", "semradio.flowgraphs.ofdm_gnuradio",
 ]
 
 

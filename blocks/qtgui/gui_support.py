@@ -446,16 +446,18 @@ def require_gui_packages() -> None:
 
 
 def run_flowgraph(fg: Any, args: Any, blocks: dict[str, Block], timeout: float | None = None,
-                  title: str | None = None) -> dict[str, Path] | None:
+                  title: str | None = None,
+                  extra_scopes: Callable[[Any, dict[str, Block]], list[Any]] | None = None) -> dict[str, Path] | None:
     """Run ``fg`` as a script asked: plain ``fg.run(timeout)`` without ``--gui``/``--snapshot``,
-    else attach the scopes (:func:`attach_scopes`) and run under a :class:`ScopeRunner`.
-    Returns the snapshot paths (None in the plain case). Prints where the snapshots went on
-    stderr (stdout stays the script's, e.g. its JSON)."""
+    else attach the scopes (``extra_scopes(fg, blocks)`` first, e.g. a family's own, then
+    :func:`attach_scopes`) and run under a :class:`ScopeRunner`. Returns the snapshot paths
+    (None in the plain case). Prints where the snapshots went on stderr (stdout stays the
+    script's, e.g. its JSON)."""
     if not wants_scopes(args):
         fg.run(timeout=timeout)
         return None
     require_gui_packages()
-    scopes = attach_scopes(fg, blocks)
+    scopes = [*(extra_scopes(fg, blocks) if extra_scopes is not None else []), *attach_scopes(fg, blocks)]
     runner = ScopeRunner(fg, scopes, gui=bool(getattr(args, "gui", False)),
                          inprocess=bool(getattr(args, "gui_inprocess", False)),
                          snapshot_dir=getattr(args, "snapshot", None),

@@ -17,13 +17,11 @@ import functools
 import logging
 import math
 import reprlib
-import sys
 import warnings
 from typing import Any, Iterable
 
 import numpy as np
 
-from semradio.dsp import arrays as A
 from semradio.dsp.ofdm.numerology import OFDMConfig
 from semradio.runtime import Block, Frame
 
@@ -487,24 +485,10 @@ def run_ofdm_flowgraph(fg: Any, args: Any, blocks: dict[str, Any], timeout: floa
     :func:`~semradio.blocks.qtgui.gui_support.attach_scopes`, under a
     :class:`~semradio.blocks.qtgui.gui_support.ScopeRunner`. Returns the snapshot paths (None
     in the plain case)."""
-    from .gui_support import ScopeRunner, attach_scopes, require_gui_packages, wants_scopes
+    from .gui_support import run_flowgraph
 
-    if not wants_scopes(args):
-        fg.run(timeout=timeout)
-        return None
-    require_gui_packages()
-    scopes = [*attach_ofdm_scopes(fg, blocks, **attach_kw), *attach_scopes(fg, blocks)]
-    runner = ScopeRunner(fg, scopes, gui=bool(getattr(args, "gui", False)),
-                         inprocess=bool(getattr(args, "gui_inprocess", False)),
-                         snapshot_dir=getattr(args, "snapshot", None),
-                         snapshot_after=getattr(args, "snapshot_after", None),
-                         fps=float(getattr(args, "gui_fps", 10.0) or 10.0),
-                         cpu_budget=getattr(args, "gui_cpu", None), timeout=timeout,
-                         close_at_end=bool(getattr(args, "close_at_end", False)), title=title)
-    shots = runner.run()
-    if shots:
-        print(f"scope snapshots: {', '.join(str(p) for p in shots.values())}", file=sys.stderr)
-    return shots
+    return run_flowgraph(fg, args, blocks, timeout=timeout, title=title,
+                         extra_scopes=lambda g, b: attach_ofdm_scopes(g, b, **attach_kw))
 
 
 # ------------------------------------------------------------------------- the Qt view

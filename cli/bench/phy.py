@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import threading
 import time
 from typing import Any
 
 import numpy as np
 
-from semradio.runtime import Flowgraph, Frame, SinkBlock, SourceBlock
+from semradio.cli.bench.channel import TimingSink
+from semradio.runtime import Flowgraph, Frame, SourceBlock
 from semradio.runtime.block import WORK_DONE
 
 
@@ -76,23 +76,6 @@ def make_stream(bursts: int, items: int, length: int, seed: int = 0) -> tuple[np
         x = ((rng.standard_normal((items, length)) + 1j * rng.standard_normal((items, length))) / math.sqrt(2))
         parts.append(np.asarray(ch.work(tx.work(Frame(x.astype(np.complex64), {"seq": i}))).data).reshape(-1))
     return np.concatenate(parts).astype(np.complex64), bursts
-
-
-class _CountSink(SinkBlock):
-    def __init__(self, name: str | None = None) -> None:
-        super().__init__(name)
-        self.add_input("in")
-        self.count = 0
-        self.t_first = self.t_last = 0.0
-        self._lock = threading.Lock()
-
-    def work(self, frame: Frame) -> None:  # type: ignore[override]
-        t = time.perf_counter()
-        with self._lock:
-            if self.count == 0:
-                self.t_first = t
-            self.count += 1
-            self.t_last = t
 
 
 class _ChunkSource(SourceBlock):
@@ -191,7 +174,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(max(1, args.repeats // 2)):
             src = _ChunkSource(stream, args.chunk, repeat=3, name="src")
             rxb = OFDMReceiver(name="rx")
-            sink = _CountSink(name="sink")
+            sink = TimingSink(name="sink")
             fg = Flowgraph("bench_phy")
             fg.connect(src, rxb, sink)
             t0 = time.perf_counter()
@@ -241,7 +224,7 @@ def realtime(stream: np.ndarray, bursts: int, args: argparse.Namespace) -> dict[
     chunk = int(min(args.chunk, max(1024, rate * 0.005)))  # ~5 ms of samples per chunk
     src = _ChunkSource(stream, chunk, rate=rate, seconds=args.realtime_seconds, name="radio")
     rx = OFDMReceiver(name="rx")
-    sink = _CountSink(name="sink")
+    sink = TimingSink(name="sink")
     fg = Flowgraph("bench_phy_realtime")
     fg.connect(src, rx, sink)
     cpu0 = time.process_time()

@@ -50,7 +50,6 @@ import collections
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from semradio.flowgraphs.ofdm_link import OFDMLinkConfig, parse_taps, run
+from semradio.flowgraphs.ofdm_channel import parse_taps
+from semradio.flowgraphs.ofdm_link import OFDMLinkConfig, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
