@@ -67,6 +67,7 @@ Reference: 3GPP TR 38.901 "Study on channel model for frequencies from 0.5 to 10
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import warnings
 from typing import Any
@@ -85,6 +86,16 @@ INTERPOLATIONS = ("sinc", "nearest")
 _CHECK_SEED = 0x5E1D_C0DE
 
 
+#: What to install for the TR 38.901 profiles.
+SIONNA_HINT = ("the TR 38.901 TDL/CDL profiles need Sionna PHY: pip install 'semradio[phy]' "
+               "(or pip install sionna-no-rt)")
+
+
+def sionna_available() -> bool:
+    """Whether Sionna PHY (``sionna-no-rt``) can be imported (without importing it)."""
+    return importlib.util.find_spec("sionna") is not None
+
+
 def normalize_profile(name: str) -> str:
     """Canonical profile name: ``"TDL-A"``, ``"tdl_a"`` or ``"tdla"`` -> ``"tdl-a"``;
     ValueError for an unknown one."""
@@ -101,6 +112,9 @@ def _sionna() -> dict[str, Any]:
     """Lazy import of torch and Sionna PHY, and the seeded subclasses of its channel models
     (their ``torch_rng`` is the instance's own generator instead of Sionna's global one)."""
     import torch
+
+    if importlib.util.find_spec("sionna") is None:
+        raise ImportError(SIONNA_HINT)
     from sionna.phy import SPEED_OF_LIGHT
     from sionna.phy.channel import cir_to_time_channel
     from sionna.phy.channel.tr38901 import CDL, TDL, PanelArray

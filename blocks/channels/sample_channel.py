@@ -19,7 +19,7 @@ from semradio.blocks.validation import (block_error, check_payload, to_bool, to_
 from semradio.dsp import arrays as A
 from semradio.dsp import channel as cm
 from semradio.dsp import impairments as imp
-from semradio.dsp.tdl import PROFILES, TR38901Taps, normalize_profile
+from semradio.dsp.tdl import PROFILES, SIONNA_HINT, TR38901Taps, normalize_profile, sionna_available
 from semradio.runtime import Block, Frame
 
 #: Tag keys written by :class:`SampleChannel` (on top of ``semradio.runtime.TAG_KEYS``). Keys
@@ -59,8 +59,14 @@ def _to_taps(value: Any) -> np.ndarray | None:
 
 
 def _to_profile(value: Any) -> str | None:
-    """Converter: None or a TR 38.901 profile name (see :data:`semradio.dsp.tdl.PROFILES`)."""
-    return None if value is None else normalize_profile(value)
+    """Converter: None or a TR 38.901 profile name (see :data:`semradio.dsp.tdl.PROFILES`); a
+    ValueError saying what to install when Sionna PHY is missing."""
+    if value is None:
+        return None
+    name = normalize_profile(value)
+    if not sionna_available():
+        raise ValueError(SIONNA_HINT)
+    return name
 
 
 def _to_int(name: str, minimum: int) -> Any:

@@ -338,3 +338,12 @@ def test_example_and_listing():
 def test_docstring_example():
     result = doctest.testmod(sc, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_profile_without_sionna_says_what_to_install(monkeypatch):
+    import semradio.blocks.channels.sample_channel as sc
+
+    monkeypatch.setattr(sc, "sionna_available", lambda: False)
+    with pytest.raises(ValueError, match=r"semradio\[phy\]"):
+        sc.SampleChannel(profile="tdl-a", sample_rate=10e6)
+    sc.SampleChannel(taps=[1.0, 0.5j])   # explicit taps need no Sionna
