@@ -218,8 +218,10 @@ class SampleChannel(Block):
 
     @classmethod
     def example(cls) -> "SampleChannel":
-        return cls(snr_db=20.0, cfo=1e-3, sro_ppm=20.0, profile="tdl-a", sample_rate=10e6, speed=3.0,
-                   phase_noise_linewidth=100.0, gap_min=0, gap_max=100, seed=0)
+        fading: dict[str, Any] = ({"profile": "tdl-a", "speed": 3.0} if sionna_available()
+                                  else {"taps": [1.0, 0.25 + 0.2j, 0.1 - 0.05j]})
+        return cls(snr_db=20.0, cfo=1e-3, sro_ppm=20.0, sample_rate=10e6, phase_noise_linewidth=100.0,
+                   gap_min=0, gap_max=100, seed=0, **fading)
 
     # ------------------------------------------------------------------ state
     def _reset_stream(self) -> None:
