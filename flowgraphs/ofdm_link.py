@@ -66,6 +66,8 @@ class OFDMLinkConfig(SampleChannelOptions):
     reference: str = option("auto", choices=("auto", "preamble", "pilots"),
                             help="preamble: LTS + header tracked by the pilots; pilots: per-symbol pilots; "
                                  "auto: preamble unless the pilots show the channel moved")
+    backoff: int | None = option(None, help="receiver FFT window start, samples before the end of each CP (default "
+                                           "4: channels up to CP - 4 = 12 samples; 0 gives the channel the whole CP)")
     denoiser: str = option("none", help="denoiser after the equaliser: none, cddm, ve, eecd1, eecd2")
     data: str = option("natural32", help="dataset spec (natural32: held-out photo patches)")
     split: str = option("eval", choices=("eval", "train", "all"))
@@ -146,7 +148,7 @@ def _branch(fg: Flowgraph, config: OFDMLinkConfig, csi: str, head: Block, source
     from semradio.blocks.metrics.metric_sink import MetricSink
 
     rx = OFDMReceiver(sample_rate=config.sample_rate, estimator=config.estimator, reference=config.reference,
-                      csi=csi, name=f"rx_{csi}")
+                      backoff=config.backoff, csi=csi, name=f"rx_{csi}")
     meter = LinkMeter(name=f"meter_{csi}")
     eq = MMSEEqualizer(name=f"equalizer_{csi}")
     den = make_chain_denoiser(chain)

@@ -63,7 +63,9 @@ SAFE_DATASETS = ("natural32", "natural64", "natural", "mnist")
 SPLITS = ("eval", "train", "all")
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 #: Numerology fields the receiver block takes, with their accepted ranges.
-_NUMEROLOGY_INTS = {"fft_size": (16, 4096), "cp_len": (1, 4095), "half_width": (2, 2047),
+#: (A capture's numerology sizes the receiver's tables: fft_size <= 1024 and cp_len <= 256 keep
+#: them to a few MB.)
+_NUMEROLOGY_INTS = {"fft_size": (16, 1024), "cp_len": (1, 256), "half_width": (2, 511),
                     "pilot_spacing": (2, 64), "header_symbols": (1, 256)}
 
 

@@ -40,6 +40,8 @@ SAMPLE_CHANNEL_TAG_KEYS: dict[str, str] = {
 
 #: Random streams of the block (independent: changing one impairment never shifts another's draws).
 NOISE_STREAM, GAP_STREAM, PHASE_NOISE_STREAM, FADING_STREAM = 0, 1, 2, 3
+#: Largest idle gap (samples) a frame may get.
+MAX_GAP = 1 << 24
 #: ``fading`` modes of a TDL/CDL profile.
 FADING_MODES = ("continuous", "block")
 
@@ -69,12 +71,14 @@ def _to_profile(value: Any) -> str | None:
     return name
 
 
-def _to_int(name: str, minimum: int) -> Any:
+def _to_int(name: str, minimum: int, maximum: int | None = None) -> Any:
     def convert(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or int(value) != value:
             raise ValueError(f"{name} must be an integer, got {value!r}")
         if int(value) < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        if maximum is not None and int(value) > maximum:
+            raise ValueError(f"{name} must be <= {maximum}, got {value}")
         return int(value)
 
     return convert
@@ -205,8 +209,10 @@ class SampleChannel(Block):
         self.declare_param("phase_noise_linewidth", phase_noise_linewidth,
                            "Wiener phase noise: 3 dB linewidth (Hz; 0: none)",
                            to_float("phase_noise_linewidth", minimum=0.0))
-        self.declare_param("gap_min", gap_min, "fewest zero samples before each burst", _to_int("gap_min", 0))
-        self.declare_param("gap_max", gap_max, "most zero samples before each burst", _to_int("gap_max", 0))
+        self.declare_param("gap_min", gap_min, "fewest zero samples before each burst (at most 2^24)",
+                           _to_int("gap_min", 0, MAX_GAP))
+        self.declare_param("gap_max", gap_max, "most zero samples before each burst (at most 2^24)",
+                           _to_int("gap_max", 0, MAX_GAP))
         self.declare_param("seed", seed, "random seed (None: fresh entropy); setting it restarts the streams",
                            to_seed)
         self.declare_param("keep_noiseless", keep_noiseless, "emit the output without noise as eval_noiseless",

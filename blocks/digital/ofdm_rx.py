@@ -66,7 +66,8 @@ class OFDMReceiver(Block):
     ``window``, ``backoff``, ``max_int_cfo``, ``max_values``, ``max_buffer``, ``keep_grid``.
     Runtime: ``csi`` ("estimated" | "genie"), ``threshold`` (detection, in (0, 1)).
     Status: the receiver's counters (``status()["ofdm"]``: samples, detections, bursts,
-    header_crc, oversize, ...) and the mean of each stage's time.
+    header_crc, oversize, truncated (a burst cut by the end of the stream), ...) and the mean of
+    each stage's time.
 
     Example:
         >>> import numpy as np
@@ -113,6 +114,11 @@ class OFDMReceiver(Block):
     def start(self) -> None:
         self.rx.reset()
         self._chunks.clear()
+
+    def stop(self) -> None:
+        n = self.rx.flush()
+        if n:
+            self.count_drop("truncated", n, "the stream ended inside a burst whose header was decoded")
 
     def status(self) -> dict[str, Any]:
         st = self.rx.stats.as_dict()

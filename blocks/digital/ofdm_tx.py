@@ -13,6 +13,8 @@ from semradio.dsp.ofdm.numerology import HEADER_FIELDS, Header, OFDMConfig, code
 from semradio.runtime import Frame, SyncBlock
 
 _MAX_ITEMS = (1 << dict(HEADER_FIELDS)["items"]) - 1
+#: Largest ``gap`` (zero samples after a burst).
+MAX_GAP = 1 << 24
 _MAX_LENGTH = (1 << dict(HEADER_FIELDS)["length"]) - 1
 
 #: Tags the OFDM blocks write (on top of ``semradio.runtime.TAG_KEYS`` and the channel keys).
@@ -91,7 +93,8 @@ class OFDMTransmitter(SyncBlock):
             raise ValueError(f"{self.name}: {exc}") from None
         self.codec = str(codec)
         self._codec_id = codec_id(self.codec)
-        self.declare_param("gap", gap, "zero samples after each burst", to_int("gap", minimum=0))
+        self.declare_param("gap", gap, "zero samples after each burst (at most 2^24)",
+                           to_int("gap", minimum=0, maximum=MAX_GAP))
         self.declare_param("amplitude", amplitude, "sample scale (1: unit mean power per sample)",
                            to_float("amplitude", minimum=0.0, strict_min=True))
         self.declare_param("keep_grid", keep_grid, "tag eval_tx_grid (for genie CSI and channel NMSE)", to_bool)

@@ -9,8 +9,8 @@ neighbouring symbols (a channel that varies slowly against the symbol rate):
   at both band edges, so no extrapolation);
 * ``"lmmse"`` — the robust LMMSE interpolator (Edfors et al., "OFDM channel estimation by
   singular value decomposition"): a uniform power delay profile over the first L samples of
-  the FFT window (L = the cyclic prefix: every channel the link supports), so no channel
-  that fits the CP is penalised, whatever its delays::
+  the FFT window (L = the cyclic prefix: the span a channel may occupy in the window without
+  inter-symbol interference), so no such channel is penalised, whatever its delays::
 
       R(dk) = E[H_k conj(H_{k - dk})] = (1/L) sum_{t<L} exp(-j 2 pi dk t / N)
       H_u = R_up (R_pp + s2 / T' I)^-1 H_p                       (pilots -> used carriers)
@@ -77,10 +77,13 @@ def _linear_map(cfg: OFDMConfig) -> np.ndarray:
 
 
 def _freq_corr(cfg: OFDMConfig, length: int, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
-    """``R(k1 - k2)`` of the uniform power delay profile over ``length`` samples (module docstring)."""
-    dk = k1[:, None].astype(np.float64) - k2[None, :].astype(np.float64)
+    """``R(k1 - k2)`` of the uniform power delay profile over ``length`` samples (module
+    docstring), as ``F1 F2^H / L`` with ``F[k, t] = exp(-j 2 pi k t / N)`` (memory
+    ``O((|k1| + |k2|) L)``)."""
     t = np.arange(length, dtype=np.float64)
-    return np.mean(np.exp(-2j * math.pi * dk[..., None] * t / cfg.fft_size), axis=-1)
+    f1 = np.exp(-2j * math.pi * np.outer(k1.astype(np.float64), t) / cfg.fft_size)
+    f2 = np.exp(-2j * math.pi * np.outer(k2.astype(np.float64), t) / cfg.fft_size)
+    return f1 @ f2.conj().T / length
 
 
 @functools.lru_cache(maxsize=256)
@@ -171,10 +174,12 @@ def smooth(cfg: OFDMConfig, kind: str, noise_var: float, h_ls: np.ndarray, lengt
     * ``"ls"``: unchanged, error ``noise_var``;
     * ``"lmmse"``: the robust LMMSE smoother of Edfors et al. ("OFDM channel estimation by
       singular value decomposition", 1998) for a uniform power delay profile over the first
-      ``length`` samples of the FFT window (default: the cyclic prefix, the longest channel the
-      link supports): ``R = F F^H / L`` with ``F[k, t] = exp(-j 2 pi k t / N)``,
-      ``h = R (R + v I)^-1 h_ls``, error ``diag(R - R (R + v I)^-1 R)``. It keeps every channel
-      that fits the CP and removes the noise outside that span. ``R = U diag(lam) U^H`` is
+      ``length`` samples of the FFT window (default: the cyclic prefix, the span a channel may
+      occupy in the window without inter-symbol interference): ``R = F F^H / L`` with
+      ``F[k, t] = exp(-j 2 pi k t / N)``, ``h = R (R + v I)^-1 h_ls``, error
+      ``diag(R - R (R + v I)^-1 R)``. It keeps every channel inside that span and removes the
+      noise outside it. (The receiver's window starts ``backoff`` samples into the CP, so the
+      paths it keeps are those up to ``cp_len - backoff`` samples after the first.) ``R = U diag(lam) U^H`` is
       decomposed once per numerology, so a call is two small matrix-vector products (written
       as elementwise sums: a BLAS call on 52 x 52 costs more in thread start-up than in work).
     """

@@ -86,6 +86,8 @@ class OFDMConfig:
             raise ValueError(f"cp_len must be in 1..{n - 1}, got {self.cp_len}")
         if not 2 <= self.half_width < n // 2:
             raise ValueError(f"half_width must be in 2..{n // 2 - 1}, got {self.half_width}")
+        if not (math.isfinite(self.sample_rate) and self.sample_rate > 0):
+            raise ValueError(f"sample_rate must be a finite number > 0, got {self.sample_rate}")
         if self.sts_repetitions < 4:
             raise ValueError(f"sts_repetitions must be >= 4, got {self.sts_repetitions}")
         if self.pilot_spacing < 2:

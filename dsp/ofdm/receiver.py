@@ -16,7 +16,8 @@ residual CFO, phase noise, sampling-rate offset; 802.11-style); ``"pilots"`` int
 pilots of each symbol (LS linear or LMMSE, averaged over neighbouring symbols after removing the
 common phase followed symbol to symbol), for channels that change within a burst (Doppler);
 ``"auto"`` (default) computes the first and falls back to the second when the pilots' residual
-against it exceeds ``auto_threshold`` noise variances (measured per burst: over static TDL-A the
+against it exceeds ``auto_threshold`` noise variances and ``auto_floor`` of the channel power
+(measured per burst: over static TDL-A the
 preamble estimate reaches -22 dB NMSE at 20 dB where the pilots alone reach -20 dB; at 30 m/s
 (350 Hz Doppler at 3.5 GHz) the preamble estimate falls to about -1 dB and the pilots keep -20 dB).
 
@@ -169,11 +170,16 @@ class BurstReceiver:
         min_run: samples ``M`` must stay above the threshold.
         estimator: "ls" or "lmmse" (:mod:`semradio.dsp.ofdm.estimation`).
         reference: "auto" (default), "preamble" or "pilots" (module docstring).
-        auto_threshold: with "auto", the preamble's channel is kept while the pilots' mean
-            residual against it stays below this many noise variances.
+        auto_threshold / auto_floor: with "auto", the preamble's channel is kept while the
+            pilots' mean residual against it stays below ``auto_threshold`` times the expected
+            (noise plus estimate error), or its excess over that stays below ``auto_floor``
+            times the channel power (-22 dB: about the pilots-alone estimate's own error).
         window: pilot phases (``preamble``) or pilots (``pilots``) averaged over ``2 window + 1``
             symbols.
-        backoff: FFT window start, samples before the end of each CP.
+        backoff: FFT window start, samples before the end of each CP (default CP/4 = 4): it
+            absorbs timing that lands up to ``backoff`` samples after the first path, and leaves
+            ``cp_len - backoff`` samples (12, 1.2 us at 10 MS/s) for the channel's delay spread
+            without inter-symbol interference; 0 gives the whole CP to the channel.
         max_int_cfo: largest whole-carrier CFO searched (subcarrier spacings; even steps, since
             the STS estimate is unambiguous in (-1, 1]; each step costs one LTS correlation).
         max_values: largest burst (latent symbols) a header may announce.
@@ -184,6 +190,7 @@ class BurstReceiver:
 
     def __init__(self, cfg: OFDMConfig, threshold: float = 0.03, min_run: int = 8, estimator: str = "lmmse",
                  reference: str = "auto", window: int = 4, auto_threshold: float = 1.5,
+                 auto_floor: float = 10 ** (-22 / 10),
                  backoff: int | None = None, max_int_cfo: int = 2, min_timing_peak: float = 0.2,
                  max_values: int = 1 << 22, max_buffer: int = 1 << 24, keep_grid: bool = False) -> None:
         if estimator not in ESTIMATORS:
@@ -198,6 +205,7 @@ class BurstReceiver:
         self.estimator = estimator
         self.reference = reference
         self.auto_threshold = float(auto_threshold)
+        self.auto_floor = float(auto_floor)
         self.min_timing_peak = float(min_timing_peak)
         self.window = max(0, int(window))
         self.backoff = cfg.cp_len // 4 if backoff is None else int(backoff)
@@ -230,6 +238,15 @@ class BurstReceiver:
         self._grids.move_to_end(int(seq) & 0xFFFFFFFF)
         while len(self._grids) > 64:
             self._grids.popitem(last=False)
+
+    def flush(self) -> int:
+        """End of stream: a burst whose header was decoded but whose samples never all arrived is
+        dropped and counted in ``truncated``; returns how many (0 or 1)."""
+        if self._pending is None:
+            return 0
+        self._pending = None
+        self.stats.truncated += 1
+        return 1
 
     @property
     def position(self) -> int:
@@ -401,10 +418,17 @@ class BurstReceiver:
             h, err = self._preamble_channel(y, pil, pend)
             if reference == "auto":
                 # the pilots tell whether the preamble's channel still holds (it does not when the
-                # channel changes within the burst): normalised residual ~1 when it holds
+                # channel changes within the burst): their residual against it is about the noise
+                # (s2 + the estimate's error) when it holds; at high SNR the model's own floor
+                # (tails beyond the CP, interpolation) shows too, so it is also kept while that
+                # excess stays below what the pilots alone reach (about -22 dB of |H|^2)
                 res = y[:, cfg.pilot_pos] - h[:, cfg.pilot_pos] * pil
-                fit = float(np.mean(res.real ** 2 + res.imag ** 2)) / max(pend.noise_var + float(np.mean(err)), 1e-12)
-                reference = "preamble" if fit < self.auto_threshold else "pilots"
+                r2 = float(np.mean(res.real ** 2 + res.imag ** 2))
+                expected = pend.noise_var + float(np.mean(err))
+                hp = h[:, cfg.pilot_pos]
+                excess = (r2 - expected) / max(float(np.mean(hp.real ** 2 + hp.imag ** 2)), 1e-12)
+                keep = r2 < self.auto_threshold * max(expected, 1e-12) or excess < self.auto_floor
+                reference = "preamble" if keep else "pilots"
         if reference == "pilots":
             h, err = self._pilot_channel(y, pil, pend)
         perm = cfg.interleaver(hdr.n_values)

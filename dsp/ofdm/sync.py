@@ -55,11 +55,13 @@ def schmidl_cox(x: np.ndarray, lag: int, window: int | None = None) -> tuple[np.
         return np.zeros(0), np.zeros(0, np.complex128)
     prod = np.conj(x[:-lag]) * x[lag:]
     p = moving_sum(prod, w)                         # starts 0 .. len - lag - w
-    e = moving_sum((x.real * x.real + x.imag * x.imag), w)
+    xr, xi = x.real.astype(np.float64), x.imag.astype(np.float64)   # powers in float64: no overflow
+    pw = xr * xr + xi * xi
+    e = moving_sum(pw, w)
     e1, e2 = e[: p.size], e[lag: lag + p.size]
     # the running sums carry a rounding error of about 1e-16 of the whole input's energy: a floor
     # well above it keeps quiet stretches after a loud one at M ~ 0 instead of 0/0 noise
-    total = float(np.sum(x.real * x.real + x.imag * x.imag))
+    total = float(np.sum(pw))
     floor = (1e-9 * total) ** 2 + 1e-30
     m = (p.real * p.real + p.imag * p.imag) / (e1 * e2 + floor)
     return np.minimum(m, 1.0), p
