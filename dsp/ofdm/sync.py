@@ -40,10 +40,33 @@ from .numerology import OFDMConfig
 
 
 def moving_sum(x: np.ndarray, n: int) -> np.ndarray:
-    """``s[d] = x[d] + ... + x[d + n - 1]`` for d = 0 .. len(x) - n (cumulative sums, float64 /
-    complex128 accumulation)."""
-    c = np.concatenate([np.zeros(1, np.result_type(x, np.float64)), np.cumsum(x, dtype=np.result_type(x, np.float64))])
-    return c[n:] - c[:-n]
+    """``s[d] = x[d] + ... + x[d + n - 1]`` for d = 0 .. len(x) - n (float64 / complex128).
+
+    Two-level: running sums restart every ``n`` samples and a window adds the tail of one block
+    to the head of the next, so a rounding error stays within the two blocks a window touches
+    (one running sum over the whole input would carry a loud sample's rounding error into every
+    later window)."""
+    return _block_sums(x, n)[0]
+
+
+def _block_sums(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(moving sums, scale)``: the sums of :func:`moving_sum` and, per window, the sum of
+    ``|x|`` over the two blocks it touches (what its rounding error is relative to)."""
+    dt = np.result_type(x, np.float64)
+    m = x.size - n + 1
+    if m <= 0:
+        return np.zeros(0, dt), np.zeros(0)
+    nb = -(-x.size // n) + 1
+    buf = np.zeros(nb * n, dt)
+    buf[: x.size] = x
+    blocks = buf.reshape(nb, n)
+    pre = np.zeros((nb, n + 1), dt)
+    np.cumsum(blocks, axis=1, out=pre[:, 1:])
+    # window d = k n + r: the rest of block k after r, plus the first r samples of block k + 1
+    sums = ((pre[:-1, n:] - pre[:-1, :n]) + pre[1:, :n]).reshape(-1)[:m]
+    mag = np.abs(blocks).sum(axis=1)
+    scale = np.broadcast_to((mag[:-1] + mag[1:])[:, None], (nb - 1, n)).reshape(-1)[:m]
+    return sums, scale
 
 
 def schmidl_cox(x: np.ndarray, lag: int, window: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -57,12 +80,11 @@ def schmidl_cox(x: np.ndarray, lag: int, window: int | None = None) -> tuple[np.
     p = moving_sum(prod, w)                         # starts 0 .. len - lag - w
     xr, xi = x.real.astype(np.float64), x.imag.astype(np.float64)   # powers in float64: no overflow
     pw = xr * xr + xi * xi
-    e = moving_sum(pw, w)
+    e, scale = _block_sums(pw, w)
     e1, e2 = e[: p.size], e[lag: lag + p.size]
-    # the running sums carry a rounding error of about 1e-16 of the whole input's energy: a floor
-    # well above it keeps quiet stretches after a loud one at M ~ 0 instead of 0/0 noise
-    total = float(np.sum(pw))
-    floor = (1e-9 * total) ** 2 + 1e-30
+    # a window's sums are exact to about 1e-16 of the energy of the blocks they touch: a floor
+    # well above that keeps a quiet stretch right after a loud one at M ~ 0, not 0/0 noise
+    floor = (1e-9 * scale[: p.size]) * (1e-9 * scale[lag: lag + p.size]) + 1e-30
     m = (p.real * p.real + p.imag * p.imag) / (e1 * e2 + floor)
     return np.minimum(m, 1.0), p
 

@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from semradio.dsp.ofdm.estimation import estimate_channel, noise_var_from_lts, smooth, track_phase
 from semradio.dsp.ofdm.modem import build_grid, demodulate, ifft_symbols, modulate_burst, preamble
 from semradio.dsp.ofdm.numerology import Header, OFDMConfig
-from semradio.dsp.ofdm.sync import derotate, fine_timing, lts_cfo, schmidl_cox
+from semradio.dsp.ofdm.sync import derotate, detect, fine_timing, lts_cfo, schmidl_cox
 
 CFG = OFDMConfig()
 
@@ -57,9 +57,27 @@ def test_metric_is_bounded_for_any_input(x):
 
 
 def test_quiet_after_loud_is_not_a_detection():
-    x = np.concatenate([np.full(50, 16.0 + 0j), np.full(2000, 1e-7 + 0j)])
+    """Rounding errors of the running sums after a loud stretch do not turn faint noise into a
+    periodic-looking signal."""
+    rng = np.random.default_rng(3)
+    quiet = 1e-7 * (rng.standard_normal(3000) + 1j * rng.standard_normal(3000))
+    x = np.concatenate([np.full(50, 16.0 + 0j), quiet])
     m, _ = schmidl_cox(x, 32, 320)
-    assert np.all(m[100:] < 1e-3)
+    # windows holding the loud (constant, hence periodic) stretch may score; none after it
+    assert detect(m[50:], 0.03, 8) is None and np.all(m[50:] < 0.05)
+
+
+def test_an_outlier_does_not_blind_the_detector():
+    """A single huge (finite) sample spoils only the windows near it: a burst 1,000 samples later
+    is still found (one running sum over the whole input lost it)."""
+    rng = np.random.default_rng(4)
+    noise = 0.1 * (rng.standard_normal(1500) + 1j * rng.standard_normal(1500))
+    noise[10] = 1e12
+    x = np.concatenate([noise, preamble(CFG), 0.1 * (rng.standard_normal(500) + 1j * rng.standard_normal(500))])
+    m, _ = schmidl_cox(x, CFG.fft_size // 2, CFG.detection_window)
+    d = detect(m, 0.03, 8)
+    assert d is not None and 1500 - 352 < d < 1500                      # the plateau's rising edge
+    assert 1500 <= int(np.argmax(m)) <= 1500 + 32 and m.max() > 0.9     # its peak: the STS start
 
 
 def test_metric_on_noise_is_exponential_with_mean_one_over_window():
