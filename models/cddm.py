@@ -173,16 +173,22 @@ class LatentScoreNet(nn.Module):
 
 
 def cddm_loss(net: LatentScoreNet, x: torch.Tensor, w_s: torch.Tensor, w_n: torch.Tensor,
-              schedule: NoiseSchedule, t_max: int, generator: torch.Generator | None = None) -> torch.Tensor:
+              schedule: NoiseSchedule, t_max: int, generator: torch.Generator | None = None,
+              shard: Any = None) -> torch.Tensor:
     """Noise-prediction loss ``E ||eps - eps_theta(x_t, t, W)||^2`` with t ~ U{0..t_max}.
 
     Args:
         x: (B, D) transmitted latents in diffusion units (x~).
         w_s, w_n: (B, D) Lemma 1 weights of the simulated channel.
+        shard: this rank's rows of a data-parallel batch: t and eps are drawn for the global batch
+            and sliced (:func:`semradio.models.link.sharded_draw`).
     """
+    from semradio.models.link import sharded_draw
+
     B = x.shape[0]
-    t = torch.randint(0, t_max + 1, (B,), device=x.device, generator=generator)
-    eps = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    t = sharded_draw(lambda shp: torch.randint(0, t_max + 1, shp, device=x.device, generator=generator), (B,), shard)
+    eps = sharded_draw(lambda shp: torch.randn(shp, device=x.device, dtype=x.dtype, generator=generator),
+                       tuple(x.shape), shard)
     ab = schedule.alpha_bars.to(x.device)[t].to(x.dtype)
     x_t = forward_diffuse(w_s * x, w_n, eps, ab)
     return torch.mean((net(x_t, t, w_s, w_n) - eps) ** 2)

@@ -26,8 +26,21 @@ from semradio.dsp import channel as cm
 LINK_CHANNELS = ("awgn", "rayleigh")
 
 
+def sharded_draw(draw: Any, shape: tuple[int, ...], shard: Any = None) -> Any:
+    """``draw(shape)``, or, for one shard of a data-parallel batch (``shard.rank`` of
+    ``shard.world`` ranks, each holding ``shape[0]`` rows of the global batch), this rank's rows of
+    ``draw((shape[0] * world, *shape[1:]))``: every rank draws the global batch's random numbers
+    from its (identically seeded) generator and keeps its own rows, so the ranks together see
+    exactly the draws of one process training on the global batch."""
+    if shard is None or int(shard.world) <= 1:
+        return draw(shape)
+    b = shape[0]
+    full = draw((b * int(shard.world), *shape[1:]))
+    return full[int(shard.rank) * b:(int(shard.rank) + 1) * b]
+
+
 def simulate_link(latent: torch.Tensor, channel: str, snr_db: float, generator: torch.Generator | None = None,
-                  power: float = 1.0, equalizer: str = "mmse") -> torch.Tensor:
+                  power: float = 1.0, equalizer: str = "mmse", shard: Any = None) -> torch.Tensor:
     """Real latent (B, 2k) -> equalized real channel output (B, 2k), differentiable.
 
     Args:
@@ -37,6 +50,8 @@ def simulate_link(latent: torch.Tensor, channel: str, snr_db: float, generator: 
         generator: torch generator on ``latent``'s device (None: the global RNG).
         power: average symbol power P of the normalizer.
         equalizer: "mmse" or "zf" (Rayleigh only; AWGN output is the identity of Lemma 1).
+        shard: this rank's share of a data-parallel batch (``rank``, ``world``; see
+            :func:`sharded_draw`), None for the whole batch.
     """
     if channel not in LINK_CHANNELS:
         raise ValueError(f"unknown training channel {channel!r}; expected one of {LINK_CHANNELS}")
@@ -44,8 +59,9 @@ def simulate_link(latent: torch.Tensor, channel: str, snr_db: float, generator: 
     batch, k = x_c.shape
     s2 = cm.noise_var_from_snr(float(snr_db), power)
     gen = generator if generator is not None else _default_generator(latent)
-    h = None if channel == "awgn" else cm.rayleigh_gains(gen, (batch, k), x_c)
-    noise = cm.complex_noise(gen, (batch, k), s2, x_c) if s2 > 0 else torch.zeros_like(x_c)
+    h = None if channel == "awgn" else sharded_draw(lambda shp: cm.rayleigh_gains(gen, shp, x_c), (batch, k), shard)
+    noise = sharded_draw(lambda shp: cm.complex_noise(gen, shp, s2, x_c), (batch, k), shard) if s2 > 0 \
+        else torch.zeros_like(x_c)
     y_c = cm.channel_output(x_c, h, noise, power)
     if h is None:
         return cm.complex_to_real(y_c)
@@ -61,7 +77,8 @@ class LinkDraw:
     ``x = [Re; Im] normalize_power(z)``; AWGN: ``y = [Re; Im](x_c + n)``, ``W_s = 1``,
     ``W_n = 1``; fast Rayleigh (h ~ CN(0, 1) per symbol): ``y`` the MMSE output with
     ``W_s = |h|^2 / (|h|^2 + s2)``, ``W_n = |h| / (|h|^2 + s2)`` (seed 000 Lemma 1). Noise and
-    gains come from ``gen`` in the order n, h (the order the trainers were written with).
+    gains come from ``gen`` in the order n, h (the order the trainers were written with);
+    ``shard``: this rank's rows of a data-parallel batch (:func:`sharded_draw`).
 
         >>> import torch
         >>> d = LinkDraw(torch.randn(4, 16), "rayleigh", 10.0, make_generator(0))
@@ -69,17 +86,17 @@ class LinkDraw:
         (torch.Size([4, 16]), torch.Size([4, 16]), torch.Size([4, 16]))
     """
 
-    def __init__(self, z: torch.Tensor, channel: str, snr_db: float, gen: torch.Generator) -> None:
+    def __init__(self, z: torch.Tensor, channel: str, snr_db: float, gen: torch.Generator, shard: Any = None) -> None:
         if channel not in LINK_CHANNELS:
             raise ValueError(f"unknown training channel {channel!r}; expected one of {LINK_CHANNELS}")
         x_c = cm.normalize_power(z)
         self.s2 = cm.noise_var_from_snr(snr_db)
-        n = cm.complex_noise(gen, tuple(x_c.shape), self.s2, x_c)
+        n = sharded_draw(lambda shp: cm.complex_noise(gen, shp, self.s2, x_c), tuple(x_c.shape), shard)
         if channel == "awgn":
             y_c = cm.channel_output(x_c, None, n)
             self.y, self.w_s, self.w_n, _ = cm.identity_weights(y_c)
         else:
-            h = cm.rayleigh_gains(gen, tuple(x_c.shape), x_c)
+            h = sharded_draw(lambda shp: cm.rayleigh_gains(gen, shp, x_c), tuple(x_c.shape), shard)
             y_c = cm.channel_output(x_c, h, n)
             self.y, self.w_s, self.w_n, _ = cm.equalize(y_c, h, self.s2, "mmse")
         self.x = cm.complex_to_real(x_c)

@@ -48,6 +48,7 @@ import torch
 
 from semradio.models.link import LinkDraw
 
+from . import distributed
 from .config import FrozenCodecOptions, option, signature
 from .data import TrainingData
 from .jscc import command_line
@@ -241,6 +242,8 @@ def train_cddm(config: CDDMConfig, data: str | TrainingData | None = None,
     args = config
     set_threads(args.threads)
     device = resolve_device(args.device)
+    shard, device = distributed.setup(device, "cddm")  # torchrun: this rank's rows of every batch
+    shard.local_batch(args.batch)
     codec_name = codec_of(args)
     name = net_name(args, codec_name)
     tuned_name = f"{codec_name}_cddm"
@@ -265,6 +268,9 @@ def train_cddm(config: CDDMConfig, data: str | TrainingData | None = None,
     if args.finetune_only:
         from semradio.models.cddm import load_cddm
 
+        if not shard.main:  # the decoder fine-tune runs in one process (rank 0)
+            return {"name": tuned_name, "finished": True, "rank": shard.rank}
+
         net, schedule, loaded = load_cddm(name, device)
         net.eval()
         rng = np.random.default_rng(args.seed + 2)
@@ -284,6 +290,7 @@ def train_cddm(config: CDDMConfig, data: str | TrainingData | None = None,
     step, elapsed = resumed or (0, 0.0)
     if resumed:
         restore_batches(run.work, batches)
+    ddp = distributed.wrap(net, shard, device)  # DDP with more than one process (rank 0's weights)
     print(f"train: {name}: {count_parameters(net)} parameters, latent {shape}, codec {codec_name}, "
           f"{args.channel} {lo:g}..{hi:g} dB, t_max {t_max} of T={args.T}, data {data.spec}, device {device}",
           file=sys.stderr)
@@ -293,12 +300,12 @@ def train_cddm(config: CDDMConfig, data: str | TrainingData | None = None,
     def loss_fn(_: int) -> torch.Tensor:
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
         with torch.no_grad():
-            imgs = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
-            d = LinkDraw(codec.encode(imgs, snr), args.channel, snr, gen)
-        return cddm_loss(net, d.x * math.sqrt(2.0), d.w_s, d.w_n, schedule, t_max, gen)
+            imgs = torch.from_numpy(np.ascontiguousarray(shard.rows(batches.sample(args.batch)))).to(device)
+            d = LinkDraw(codec.encode(imgs, snr), args.channel, snr, gen, shard=shard)
+        return cddm_loss(ddp, d.x * math.sqrt(2.0), d.w_s, d.w_n, schedule, t_max, gen, shard=shard)
 
     def after_step(s: int, loss_avg: float, seconds: float) -> None:
-        if s % args.eval_every == 0 or s == args.steps:
+        if shard.main and (s % args.eval_every == 0 or s == args.steps):
             net.eval()
             ev = evaluate(codec, net, schedule, held_out, args.channel, args.eval_snr_db, device)
             net.train()
@@ -317,6 +324,8 @@ def train_cddm(config: CDDMConfig, data: str | TrainingData | None = None,
                      save, args.ckpt_every, elapsed=elapsed)
     if step < args.steps:
         return {"name": name, "step": step, "finished": False}
+    if not shard.main:  # rank 0 writes the checkpoint and fine-tunes the decoder
+        return {"name": name, "step": step, "finished": True, "rank": shard.rank}
     net.eval()
     seconds = elapsed + time.perf_counter() - t0
     out: dict[str, Any] = {
@@ -325,7 +334,7 @@ def train_cddm(config: CDDMConfig, data: str | TrainingData | None = None,
         "train": {"command": meta["command"], "resumed_with": meta.get("resumed_with", []),
                   "data": data.spec, "data_description": data.description,
                   "snr_db_range": [lo, hi], "steps": args.steps, "batch": args.batch, "lr": args.lr,
-                  "seed": args.seed, "seconds": round(seconds, 1), "torch": torch.__version__,
+                  "seed": args.seed, "processes": shard.world, "seconds": round(seconds, 1), "torch": torch.__version__,
                   "parameters": count_parameters(net), "history": meta["history"]},
     }
     js = save_cddm(net.cpu(), schedule, run.output(name), out, overwrite=args.overwrite)

@@ -32,9 +32,23 @@ def main(argv: list[str] | None = None, prog: str = "semradio train") -> int:
                          help="; ".join(f"{f.name}: {f.help}" for f in FAMILIES.values()))
         top.parse_args(argv[:1])  # prints usage and exits (or --help)
         return 2
+    from . import distributed
+
     cls, fn = FAMILIES[argv[0]].load()
     config = from_namespace(cls, family_parser(argv[0], prog).parse_args(argv[1:]))
-    fn(config, command=f"{prog} " + shlex.join(argv))
+    nproc = int(getattr(config, "nproc", 1) or 1)
+    if nproc > 1 and distributed.world_size() == 1:  # start torchrun with this very command
+        if argv[0] not in distributed.DDP_FAMILIES:
+            raise SystemExit(f"train: --nproc: {argv[0]} does not train data-parallel yet (only "
+                             f"{', '.join(distributed.DDP_FAMILIES)})")
+        return distributed.launch(nproc, argv)
+    if distributed.world_size() > 1 and argv[0] not in distributed.DDP_FAMILIES:
+        raise SystemExit(f"train: {argv[0]} does not train data-parallel yet (only "
+                         f"{', '.join(distributed.DDP_FAMILIES)}); run it in one process")
+    try:
+        fn(config, command=f"{prog} " + shlex.join(argv))
+    finally:
+        distributed.cleanup()
     return 0
 
 

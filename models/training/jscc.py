@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .config import RunOptions, option, signature, to_argv
+from . import distributed
 from .data import TrainingData
 from .loop import prepare_run, run_steps, save_state, set_threads
 
@@ -136,6 +137,8 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
     data = TrainingData.coerce(data if data is not None else args.data)
     set_threads(args.threads)
     device = resolve_device(args.device)
+    shard, device = distributed.setup(device, "jscc")  # torchrun: this rank's rows of every batch
+    shard.local_batch(args.batch)
     lpips_net = None
     if args.lpips_weight > 0:
         from semradio.models.lpips import load_lpips
@@ -175,25 +178,28 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
     from .loop import resume_run
 
     step, elapsed = resume_run(run.work, sig, model, opt, gen, rng, meta, command, args.fresh) or (0, 0.0)
+    net = distributed.wrap(model, shard, device)  # DDP with more than one process (rank 0's weights)
     print(f"train: {name}: {count_parameters(model)} parameters, CBR {args.cbr_label} (k = {model.k}), "
           f"channel {args.channel}, SNR {args.snr_db[0]:g}..{args.snr_db[1]:g} dB, device {device}, "
-          f"threads {torch.get_num_threads()}", file=sys.stderr)
+          f"threads {torch.get_num_threads()}"
+          + (f", rank {shard.rank} of {shard.world} (batch {shard.local_batch(args.batch)} of {args.batch})"
+             if shard.world > 1 else ""), file=sys.stderr)
     model.train()
     t_start = time.perf_counter() - elapsed
     lo, hi = args.snr_db
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
 
     def loss_fn(_: int) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
+        x = torch.from_numpy(np.ascontiguousarray(shard.rows(batches.sample(args.batch)))).to(device)
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
-        y = model(x, lambda z: simulate_link(z, args.channel, snr, gen), snr)
+        y = net(x, lambda z: simulate_link(z, args.channel, snr, gen, shard=shard), snr)
         loss = torch.nn.functional.mse_loss(y, x)
         if lpips_net is not None:
             loss = loss + args.lpips_weight * lpips_net.forward_distance(x, y).mean()
         return loss
 
     def held_out_eval(done: int, loss_avg: float, seconds: float) -> None:
-        if done % args.eval_every == 0 or done == args.steps:
+        if shard.main and (done % args.eval_every == 0 or done == args.steps):
             ev = evaluate(model, held_out, args.channel, args.eval_snr_db, device)
             rec = {"step": done, "seconds": round(seconds, 1), "train_loss": loss_avg,
                    f"eval_psnr_db@{args.eval_snr_db:g}": round(ev["psnr_db"], 3), "eval_ssim": round(ev["ssim"], 4)}
@@ -211,6 +217,8 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
                      after_step=held_out_eval, save=save, ckpt_every=args.ckpt_every, elapsed=elapsed)
     if step < args.steps:
         return {"name": name, "step": step, "finished": False}
+    if not shard.main:  # rank 0 evaluates and writes the checkpoint
+        return {"name": name, "step": step, "finished": True, "rank": shard.rank}
     seconds = time.perf_counter() - t_start
     full = data.held_out(None)
     finals = {f"{s:g}": evaluate(model, full, args.channel, s, device) for s in args.final_snr_db}
@@ -228,7 +236,8 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
             "frozen": "encoder" if args.freeze_encoder else None, "init": init_record,
             "link": "normalize_power -> " + ("AWGN" if args.channel == "awgn" else "fast Rayleigh h~CN(0,1)")
                     + " -> MMSE equalizer (semradio.models.link.simulate_link)",
-            "device": str(device), "threads": torch.get_num_threads(), "seconds": round(seconds, 1),
+            "device": str(device), "threads": torch.get_num_threads(), "processes": shard.world,
+            "seconds": round(seconds, 1),
             "torch": torch.__version__, "parameters": count_parameters(model), "history": meta["history"],
         },
         "metrics": {"data": f"{data.spec} held-out split", "images": int(len(full)), "channel_seed": 1234,

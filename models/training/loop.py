@@ -27,6 +27,11 @@ import torch
 from semradio.models import registry
 
 
+#: Environment variable: a file to which :func:`run_steps` appends ``step,loss`` for every step
+#: (the loss of the global batch, averaged over the processes when data-parallel).
+LOSS_LOG_ENV = "SEMRADIO_LOSS_LOG"
+
+
 def lr_at(step: int, total: int, lr: float, lr_min: float, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay from ``lr`` to ``lr_min``::
 
@@ -56,11 +61,20 @@ def run_steps(name: str, step: int, total: int, stop_at: int, opt: torch.optim.O
     evaluation; ``step`` counts the steps done). Every ``history_every`` steps the running loss
     goes to ``history`` (when given); every ``ckpt_every`` steps and at ``stop_at``,
     ``save(step, seconds)`` writes the resumable state. A tqdm bar shows loss and lr. Returns the
-    step reached."""
+    step reached.
+
+    Data-parallel (:mod:`.distributed`): the loss is averaged over the ranks, and only rank 0
+    shows the bar and saves (``after_step`` runs on every rank). With ``$SEMRADIO_LOSS_LOG`` set,
+    every step's loss is appended to that file as ``step,loss``."""
     from tqdm import tqdm
 
+    from . import distributed
+
+    main = distributed.current().main  # data-parallel: rank 0 shows the bar and saves
+    log_path = os.environ.get(LOSS_LOG_ENV) if main else None
+    log = open(log_path, "a") if log_path else None  # noqa: SIM115 - closed below
     bar = tqdm(total=total, initial=step, desc=name, dynamic_ncols=True, mininterval=progress_interval(),
-               file=sys.stderr)
+               file=sys.stderr, disable=not main)
     t_start = time.perf_counter() - elapsed
     loss_avg = None
     while step < stop_at:
@@ -72,8 +86,11 @@ def run_steps(name: str, step: int, total: int, stop_at: int, opt: torch.optim.O
         loss.backward()
         opt.step()
         step += 1
-        lv = float(loss.detach())
+        lv = distributed.mean_over_ranks(loss.detach())  # the global batch's loss
         loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
+        if log is not None:
+            log.write(f"{step},{lv!r}\n")
+            log.flush()
         bar.update(1)
         bar.set_postfix(loss=f"{loss_avg:.3e}", lr=f"{rate:.1e}", refresh=False)
         if after_step is not None:
@@ -81,9 +98,11 @@ def run_steps(name: str, step: int, total: int, stop_at: int, opt: torch.optim.O
         if history is not None and step % history_every == 0:
             history.append({"step": step, "seconds": round(time.perf_counter() - t_start, 1),
                             "train_loss": round(loss_avg, 5)})
-        if save is not None and (step % ckpt_every == 0 or step == stop_at):
+        if save is not None and main and (step % ckpt_every == 0 or step == stop_at):
             save(step, time.perf_counter() - t_start)
     bar.close()
+    if log is not None:
+        log.close()
     if step < total:
         print(f"train: stopped at step {step} of {total}; rerun the command to resume", file=sys.stderr)
     return step
@@ -194,5 +213,5 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-__all__ = ["lr_at", "run_steps", "save_state", "load_state", "resume_run", "prepare_run", "RunPaths",
+__all__ = ["LOSS_LOG_ENV", "lr_at", "run_steps", "save_state", "load_state", "resume_run", "prepare_run", "RunPaths",
            "set_threads", "progress_interval"]
