@@ -5,7 +5,8 @@
                           NullSink, PassThrough, Throttle
 ``channels``              PowerNormalizer, ComplexToReal, AWGNChannel, RayleighChannel,
                           RicianChannel, InterferenceChannel, Superpose
-``digital``               MMSEEqualizer, ZFEqualizer
+``digital``               MMSEEqualizer, ZFEqualizer, OFDMTransmitter, OFDMReceiver,
+                          DiffusionChannelEstimator
 ``codecs``                JSCCEncoder, JSCCDecoder, CDiffDecoder
 ``denoisers``             CDDMDenoiser, VELatentDenoiser, ConsistencyDenoiser, ICDMCanceller
                           (and the registry behind a chain's ``--denoiser``)
@@ -42,7 +43,7 @@ FAMILY_EXPORTS: dict[str, list[str]] = {
               "SymbolSource", "Throttle"],
     "channels": ["AWGNChannel", "ComplexToReal", "InterferenceChannel", "PowerNormalizer", "RayleighChannel",
                  "RicianChannel", "SampleChannel", "Superpose", "make_channel"],
-    "digital": ["MMSEEqualizer", "OFDMReceiver", "OFDMTransmitter", "ZFEqualizer"],
+    "digital": ["DiffusionChannelEstimator", "MMSEEqualizer", "OFDMReceiver", "OFDMTransmitter", "ZFEqualizer"],
     "codecs": ["CDiffDecoder", "JSCCDecoder", "JSCCEncoder"],
     "denoisers": ["CDDMDenoiser", "ConsistencyDenoiser", "ICDMCanceller", "VELatentDenoiser"],
     "metrics": ["ChannelMeter", "MetricSink"],

@@ -567,7 +567,8 @@ class RadioSideConfig:
     rx_tags: bool = option(False, help="rx: GNU Radio's push_sink sends tag headers (gr_radio_bridge --rx-tags)")
     chunk: int = option(CHUNK, help="rx: samples per received chunk")
     sample_rate: float = option(1e6, help="sample rate (Hz; the receiver's CFO report)")
-    estimator: str = option("lmmse", choices=("lmmse", "ls"), help="channel estimator")
+    estimator: str = option("lmmse", choices=("lmmse", "ls", "diffusion"),
+                            help="channel estimator (diffusion: the learned denoiser of the LS channel, chest_tdllink)")
     idle: float = option(3.0, help="rx: end after this many seconds without samples (after the first)")
     linger: float = option(5.0, help="both: after the last burst left, receive this many seconds more at most")
     duration: float = option(0.0, help="rx: end after this many seconds (0: never; a radio streams on)")

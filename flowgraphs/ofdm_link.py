@@ -62,7 +62,8 @@ class OFDMLinkConfig(SampleChannelOptions):
     snr_db: float = option(10.0, help="per-sample SNR of the channel in dB")
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="channel bandwidth ratio k/(CHW)")
     csi: str = option("both", choices=("both", "estimated", "genie"), help="receiver CSI branches to run")
-    estimator: str = option("lmmse", choices=("lmmse", "ls"), help="channel estimator")
+    estimator: str = option("lmmse", choices=("lmmse", "ls", "diffusion"),
+                            help="channel estimator (diffusion: the learned denoiser of the LS channel, chest_tdllink)")
     reference: str = option("auto", choices=("auto", "preamble", "pilots"),
                             help="preamble: LTS + header tracked by the pilots; pilots: per-symbol pilots; "
                                  "auto: preamble unless the pilots show the channel moved")

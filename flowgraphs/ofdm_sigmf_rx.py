@@ -88,7 +88,8 @@ class OFDMSigMFRxConfig:
     codec: str | None = option(None, help="decoder codec (default: the annotated one if shipped, else the shipped "
                                           "Rayleigh one for --cbr)")
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="CBR of the default codec")
-    estimator: str = option("lmmse", choices=("lmmse", "ls"), help="channel estimator")
+    estimator: str = option("lmmse", choices=("lmmse", "ls", "diffusion"),
+                            help="channel estimator (diffusion: the learned denoiser of the LS channel, chest_tdllink)")
     channel_reference: str = option("preamble", choices=("preamble", "pilots"),
                                     help="preamble: LTS + header tracked by the pilots; pilots: per-symbol pilots")
     threshold: float = option(0.03, help="detection threshold on the Schmidl & Cox metric, in (0, 1)")

@@ -45,6 +45,7 @@ FAMILIES: dict[str, str] = {
     "eecd_consistency_net": "eecd",
     "icdm_prior_net": "icdm-prior",
     "cdiff_unet": "cdiff",
+    "channel_denoiser_mlp": "chest",
 }
 
 
@@ -197,7 +198,8 @@ class CheckpointInfo:
 
 
 def _metric_summary(cfg: dict[str, Any]) -> str | None:
-    """A short held-out summary: PSNR at the SNRs the config lists (codecs and denoisers)."""
+    """A short held-out summary: PSNR at the SNRs the config lists (codecs and denoisers), or the
+    channel NMSE (channel estimators)."""
     m = cfg.get("metrics") or {}
     by = m.get("by_snr_db") if isinstance(m, dict) else None
     if isinstance(by, dict) and by:
@@ -208,7 +210,11 @@ def _metric_summary(cfg: dict[str, Any]) -> str | None:
             v = r.get("psnr_db", next((r[k] for k in r if str(k).startswith("psnr_db")), None))
             if isinstance(v, (int, float)):
                 parts.append(f"{snr} dB: {v:.2f}")
-        return "PSNR " + ", ".join(parts) if parts else None
+        if parts:
+            return "PSNR " + ", ".join(parts)
+        nm = [f"{snr} dB: {r['nmse_db']:.2f}" for snr, r in list(by.items())[:3]
+              if isinstance(r, dict) and isinstance(r.get("nmse_db"), (int, float))]
+        return "NMSE " + ", ".join(nm) if nm else None
     return None
 
 

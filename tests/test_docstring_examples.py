@@ -14,6 +14,7 @@ MODULES = [
     "semradio.dsp.ofdm.numerology", "semradio.dsp.ofdm.modem", "semradio.dsp.ofdm.sync", "semradio.dsp.ofdm.estimation",
     "semradio.dsp.ofdm.coding", "semradio.dsp.ofdm.receiver", "semradio.blocks.digital.ofdm_tx",
     "semradio.blocks.digital.ofdm_rx", "semradio.flowgraphs.ofdm_channel", "semradio.flowgraphs.ofdm_gnuradio",
+    "semradio.dsp.ofdm.diffusion", "semradio.models.channel_denoiser", "semradio.blocks.digital.channel_estimator",
 ]
 
 

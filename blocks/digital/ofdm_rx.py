@@ -12,8 +12,8 @@ import numpy as np
 from semradio.blocks.digital.ofdm_tx import ofdm_params
 from semradio.blocks.validation import check_payload, to_choice, to_float
 from semradio.dsp import arrays as A
-from semradio.dsp.ofdm.estimation import ESTIMATORS, REFERENCES
-from semradio.dsp.ofdm.receiver import BurstReceiver, Decoded
+from semradio.dsp.ofdm.estimation import REFERENCES
+from semradio.dsp.ofdm.receiver import RECEIVER_ESTIMATORS, BurstReceiver, Decoded
 from semradio.runtime import Block, Frame, Frames
 
 CSI_MODES = ("estimated", "genie")
@@ -62,7 +62,9 @@ class OFDMReceiver(Block):
     ``packet_len``, ``h``...); its ``snr_db`` (a simulated channel's setting) becomes
     ``eval_snr_db``.
     Parameters (construction): the numerology (``fft_size`` ... ``sample_rate``: as the
-    transmitter), ``estimator`` ("lmmse" | "ls"), ``reference`` ("auto" | "preamble" | "pilots"),
+    transmitter), ``estimator`` ("lmmse" | "ls" | "diffusion": the diffusion channel estimator
+    ``diffusion_model``, default ``chest_tdllink``, on ``device``; its expected error variance is
+    the ``csi_error_var`` tag), ``reference`` ("auto" | "preamble" | "pilots"),
     ``window``, ``backoff``, ``max_int_cfo``, ``max_values``, ``max_buffer``, ``keep_grid``.
     Runtime: ``csi`` ("estimated" | "genie"), ``threshold`` (detection, in (0, 1)).
     Status: the receiver's counters (``status()["ofdm"]``: samples, detections, bursts,
@@ -85,17 +87,24 @@ class OFDMReceiver(Block):
                  header_symbols: int = 16, sample_rate: float = 10e6, estimator: str = "lmmse",
                  reference: str = "auto", csi: str = "estimated", threshold: float = 0.03, window: int = 4,
                  backoff: int | None = None, max_int_cfo: int = 2, max_values: int = 1 << 22,
-                 max_buffer: int = 1 << 24, keep_grid: bool = False, name: str | None = None) -> None:
+                 max_buffer: int = 1 << 24, keep_grid: bool = False, diffusion_model: str = "chest_tdllink",
+                 device: str = "cpu", name: str | None = None) -> None:
         super().__init__(name)
         self.add_input("in", dtype="complex64", shape=(None,))
         self.add_output("out", dtype="complex64", shape=(None,))
         try:
             ofdm_params(self, fft_size, cp_len, half_width, pilot_spacing, header_symbols, sample_rate)
-            to_choice("estimator", ESTIMATORS)(estimator)
+            to_choice("estimator", RECEIVER_ESTIMATORS)(estimator)
             to_choice("reference", REFERENCES)(reference)
+            model = None
+            if estimator == "diffusion":
+                from semradio.models.channel_denoiser import DiffusionChannelEstimator
+
+                model = DiffusionChannelEstimator.load(diffusion_model, device=device)
             self.rx = BurstReceiver(self.cfg, threshold=threshold, estimator=estimator, reference=reference,
                                     window=window, backoff=backoff, max_int_cfo=max_int_cfo,
-                                    max_values=max_values, max_buffer=max_buffer, keep_grid=keep_grid)
+                                    max_values=max_values, max_buffer=max_buffer, keep_grid=keep_grid,
+                                    diffusion_model=model)
         except ValueError as exc:
             raise ValueError(f"{self.name}: {exc}") from None
         self.declare_param("csi", csi, "estimated | genie (the true channel; simulations only)",

@@ -51,6 +51,7 @@ import collections
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,8 @@ from .sync import derotate, detect, fine_timing, lts_cfo, schmidl_cox
 _DETECT_BLOCK = 8192
 #: Stage names of :attr:`BurstReceiver.stage_ns`.
 STAGES = ("detect", "sync", "header", "payload")
+#: Estimators the receiver takes: the linear ones and "diffusion" (a learned denoiser of the LS channel).
+RECEIVER_ESTIMATORS = (*ESTIMATORS, "diffusion")
 
 
 @dataclass
@@ -168,7 +171,15 @@ class BurstReceiver:
             default 0.03 is crossed by noise about 9 times per million samples at W = 320 and
             reached by the STS down to about -6 dB SNR).
         min_run: samples ``M`` must stay above the threshold.
-        estimator: "ls" or "lmmse" (:mod:`semradio.dsp.ofdm.estimation`).
+        estimator: "ls", "lmmse" (:mod:`semradio.dsp.ofdm.estimation`) or "diffusion": the LS
+            channel of the preamble (LTS + header, noise ``s2 / (2 + header symbols)``) cleaned by
+            a diffusion channel estimator (:class:`semradio.models.channel_denoiser.DiffusionChannelEstimator`,
+            one Tweedie step; its expected error variance from the checkpoint's held-out table).
+            With the ``pilots`` reference (a channel that moves within the burst) the comb pilots
+            are interpolated by LMMSE, as the model is trained on full-band grids.
+        diffusion_model: with ``estimator="diffusion"``: the loaded estimator (an object with
+            ``shape == (1, n_used)`` and ``estimate(h_ls (1, 1, n_used), v) -> (h, error var (1,))``;
+            the blocks load ``chest_tdllink``, trained on this numerology's channels).
         reference: "auto" (default), "preamble" or "pilots" (module docstring).
         auto_threshold / auto_floor: with "auto", the preamble's channel is kept while the
             pilots' mean residual against it stays below ``auto_threshold`` times the expected
@@ -192,9 +203,10 @@ class BurstReceiver:
                  reference: str = "auto", window: int = 4, auto_threshold: float = 1.5,
                  auto_floor: float = 10 ** (-22 / 10),
                  backoff: int | None = None, max_int_cfo: int = 2, min_timing_peak: float = 0.2,
-                 max_values: int = 1 << 22, max_buffer: int = 1 << 24, keep_grid: bool = False) -> None:
-        if estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+                 max_values: int = 1 << 22, max_buffer: int = 1 << 24, keep_grid: bool = False,
+                 diffusion_model: Any = None) -> None:
+        if estimator not in RECEIVER_ESTIMATORS:
+            raise ValueError(f"estimator must be one of {RECEIVER_ESTIMATORS}, got {estimator!r}")
         if reference not in REFERENCES:
             raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
         if not 0.0 < threshold < 1.0:
@@ -215,6 +227,15 @@ class BurstReceiver:
         self.max_values = int(max_values)
         self.max_buffer = int(max_buffer)
         self.keep_grid = bool(keep_grid)
+        self.diffusion: Any = None
+        if estimator == "diffusion":
+            if diffusion_model is None or not callable(getattr(diffusion_model, "estimate", None)):
+                raise ValueError("estimator='diffusion' needs diffusion_model, a loaded estimator (e.g. "
+                                 "semradio.models.channel_denoiser.DiffusionChannelEstimator.load('chest_tdllink'))")
+            self.diffusion = diffusion_model
+            if tuple(self.diffusion.shape) != (1, len(cfg.used)):
+                raise ValueError(f"diffusion channel estimator grids {tuple(self.diffusion.shape)} do not fit this "
+                                 f"numerology's (1, {len(cfg.used)}) used carriers")
         self.stats = ReceiverStats()
         #: Wall time spent per stage (ns), for ``semradio bench phy``.
         self.stage_ns = dict.fromkeys(STAGES, 0)
@@ -382,7 +403,7 @@ class BurstReceiver:
         y1, y2 = f[0, cfg.bins(cfg.used)], f[1, cfg.bins(cfg.used)]
         s2 = noise_var_from_lts(y1, y2)
         h_raw = (y1 + y2) / 2.0 / cfg.lts_freq
-        return start, eps, peak, s2, smooth(cfg, self.estimator, s2 / 2.0, h_raw)[0], h_raw
+        return start, eps, peak, s2, self._smooth(s2 / 2.0, h_raw)[0], h_raw
 
     def _header(self, start: int, cfo: float, h_lts: np.ndarray) -> Header | None:
         cfg = self.cfg
@@ -470,7 +491,7 @@ class BurstReceiver:
         x_h[:, cfg.pilot_pos] = pil[:hsym]
         x_h[:, cfg.data_pos] = header_values(cfg, pend.header).reshape(hsym, len(cfg.data))
         h_avg = (2.0 * pend.h_lts_raw + np.sum(y[:hsym] / (x_h * phasor[:hsym]), axis=0)) / (2 + hsym)
-        h0, err = smooth(cfg, self.estimator, pend.noise_var / (2 + hsym), h_avg)
+        h0, err = self._smooth(pend.noise_var / (2 + hsym), h_avg)
         return h0[None, :] * track_phase(cfg, y, pil, h0, self.window), err
 
     def _pilot_channel(self, y: np.ndarray, pil: np.ndarray, pend: _Pending) -> tuple[np.ndarray, np.ndarray]:
@@ -481,8 +502,17 @@ class BurstReceiver:
         r = y[:, cfg.pilot_pos] / pil
         step = np.angle(np.sum(np.conj(r[:-1]) * r[1:], axis=1))
         cpe = np.exp(1j * np.concatenate([[0.0], np.cumsum(step)]))[:, None]
-        h, err = estimate_channel(cfg, y / cpe, pil, self.estimator, pend.noise_var, self.window, float(self.backoff))
+        kind = "lmmse" if self.estimator == "diffusion" else self.estimator
+        h, err = estimate_channel(cfg, y / cpe, pil, kind, pend.noise_var, self.window, float(self.backoff))
         return h * cpe, err
+
+    def _smooth(self, noise_var: float, h_ls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A full-band LS channel (n_used,) of noise ``noise_var`` cleaned by the receiver's
+        estimator: ``(estimate (n_used,), expected error variance (n_used,))``."""
+        if self.diffusion is None:
+            return smooth(self.cfg, self.estimator, noise_var, h_ls)
+        h, var = self.diffusion.estimate(np.asarray(h_ls, np.complex64)[None, None, :], max(float(noise_var), 1e-12))
+        return h[0, 0].astype(np.complex128), np.full(h_ls.shape[-1], float(var[0]))
 
     def _trim(self) -> None:
         """Drop samples that can no longer matter (before the search point, less a margin)."""
@@ -521,4 +551,4 @@ def _fill_nan_rows(g: np.ndarray) -> np.ndarray:
     return g
 
 
-__all__ = ["BurstReceiver", "Decoded", "ReceiverStats", "SyncEvent", "STAGES"]
+__all__ = ["RECEIVER_ESTIMATORS", "BurstReceiver", "Decoded", "ReceiverStats", "SyncEvent", "STAGES"]

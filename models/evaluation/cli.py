@@ -1,4 +1,5 @@
-"""``semradio eval KIND ...``: ``icdm`` (sweep, point, bound) and ``cdiff`` (snr, cbr, sinr)."""
+"""``semradio eval KIND ...``: ``icdm`` (sweep, point, bound), ``cdiff`` (snr, cbr, sinr) and ``chest``
+(channel estimation NMSE vs pilot SNR)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import importlib
 import sys
 
 #: Evaluation kinds -> module with ``main(argv, prog)``.
-KINDS = {"icdm": "semradio.models.evaluation.icdm", "cdiff": "semradio.models.evaluation.cdiff"}
+KINDS = {"icdm": "semradio.models.evaluation.icdm", "cdiff": "semradio.models.evaluation.cdiff",
+         "chest": "semradio.models.evaluation.chest"}
 
 
 def main(argv: list[str] | None = None, prog: str = "semradio eval") -> int:

@@ -15,6 +15,7 @@ family          config                   what it trains
 ``icdm-tune``   ``ICDMTuneConfig``       ICDM guidance weights per SINR
 ``cdiff``       ``CDiffConfig``          CDiff conditional diffusion decoder
 ``cdiff-codec`` ``CDiffCodecConfig``     adaptive-CBR encoder + matched AE / VAE decoder
+``chest``       ``ChestConfig``          diffusion channel estimator on channel grids
 ============== ======================== ==============================================
 
     >>> from semradio.models.training import JSCCConfig, train
@@ -66,6 +67,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("cdiff", f"{__name__}.cdiff", "CDiffConfig", "train_cdiff", "CDiff conditional diffusion decoder"),
     Family("cdiff-codec", f"{__name__}.cdiff_codec", "CDiffCodecConfig", "train_cdiff_codec",
            "adaptive-CBR encoder + matched AE or VAE decoder"),
+    Family("chest", f"{__name__}.chest", "ChestConfig", "train_chest",
+           "diffusion channel estimator (denoiser of LS estimates) on 3GPP channel grids"),
 )}
 
 _EXPORTS = {f.config: f for f in FAMILIES.values()}
