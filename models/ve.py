@@ -123,17 +123,22 @@ class VENoiseNet(nn.Module):
 
 
 def ve_loss(net: VENoiseNet, x: torch.Tensor, w_s: torch.Tensor, w_n: torch.Tensor, grid: torch.Tensor,
-            n_max: int, generator: torch.Generator | None = None) -> torch.Tensor:
+            n_max: int, generator: torch.Generator | None = None, shard: Any = None) -> torch.Tensor:
     """Eq. (26): ``E ||eps_theta(H_z x~ + H_n t_n eps, t_n) - eps||^2``, n ~ U{1..n_max}.
 
     Args:
         x: (B, D) transmitted latents in diffusion units (``z_R = x~``).
         w_s, w_n: (B, D) Lemma 1 weights (H_z, H_n) of the simulated channel.
+        shard: this rank's rows of a data-parallel batch: n and eps are drawn for the global batch
+            and sliced (:func:`semradio.models.link.sharded_draw`).
     Returns: scalar loss."""
+    from semradio.models.link import sharded_draw
+
     B = x.shape[0]
-    n = torch.randint(1, n_max + 1, (B,), device=x.device, generator=generator)
+    n = sharded_draw(lambda shp: torch.randint(1, n_max + 1, shp, device=x.device, generator=generator), (B,), shard)
     t = grid.to(x.device)[n].to(x.dtype)
-    eps = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    eps = sharded_draw(lambda shp: torch.randn(shp, device=x.device, dtype=x.dtype, generator=generator),
+                       tuple(x.shape), shard)
     z_t = ve_diffuse(w_s * x, w_n, eps, t)
     return torch.mean((net(z_t, t, w_s, w_n) - eps) ** 2)
 

@@ -153,7 +153,7 @@ def _setup(config: LinkDenoiserConfig, data: str | TrainingData | None, name: st
 
 @torch.no_grad()
 def link_batch(codec: Any, images: np.ndarray | torch.Tensor, channel: str, snr_db: float, gen: torch.Generator,
-               device: torch.device) -> tuple[torch.Tensor, LinkDraw]:
+               device: torch.device, shard: Any = None) -> tuple[torch.Tensor, LinkDraw]:
     """Send images through the codec's encoder and one simulated link.
 
     Args:
@@ -163,13 +163,17 @@ def link_batch(codec: Any, images: np.ndarray | torch.Tensor, channel: str, snr_
         snr_db: the SNR in dB (also the encoder's SNR input).
         gen: torch generator of the channel (noise, then gains).
         device: where to run.
+        shard: data-parallel: ``images`` is the global batch; this rank keeps its rows and its rows
+            of the global channel draw (:mod:`.distributed`).
 
     Returns:
         (images as a tensor on ``device``, the :class:`LinkDraw` of their latents).
     """
+    if shard is not None:
+        images = shard.rows(images)
     x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
     x = x.to(device)
-    return x, LinkDraw(codec.encode(x, snr_db), channel, snr_db, gen)
+    return x, LinkDraw(codec.encode(x, snr_db), channel, snr_db, gen, shard=shard)
 
 
 # ------------------------------------------------------------------------------ teacher
@@ -281,10 +285,14 @@ def train_ve(config: VEConfig, data: str | TrainingData | None = None, command: 
     from semradio.models.schedulers import karras_grid, match_index
     from semradio.models.ve import VENoiseNet, save_ve, ve_loss
 
+    from . import distributed
+
     args = config
     codec_name = args.codec_name
     name = args.name or codec_name.replace("jscc_", "ve_", 1)
     run, data, device = _setup(args, data, name)
+    shard, device = distributed.setup(device, "ve-ldm")  # torchrun: this rank's rows of every batch
+    shard.local_batch(args.batch)
     command = command_line("ve-ldm", config, command)
     codec = load_frozen_codec(codec_name, device)
     check_data(data, codec)
@@ -315,10 +323,11 @@ def train_ve(config: VEConfig, data: str | TrainingData | None = None, command: 
     step, elapsed = resumed or (0, 0.0)
     if resumed:
         restore_batches(run.work, batches)
+    ddp = distributed.wrap(net, shard, device)  # DDP with more than one process (rank 0's weights)
     print(f"train: {name}: {count_parameters(net)} parameters, latent {shape}, codec {codec_name}, {args.channel} "
           f"{lo:g}..{hi:g} dB, grid indices 1..{n_max} (t <= {float(grid[n_max]):.3f}), data {data.spec}, "
           f"device {device}", file=sys.stderr)
-    if step == 0 and args.init_cddm:
+    if step == 0 and args.init_cddm and shard.main:
         net.eval()
         ev = evaluate_denoiser(codec, held_out, args.channel, args.eval_snr_db, device,
                                teacher_estimators(net, grid, args.solver))
@@ -329,11 +338,11 @@ def train_ve(config: VEConfig, data: str | TrainingData | None = None, command: 
 
     def loss_fn(_: int) -> torch.Tensor:
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
-        _, d = link_batch(codec, batches.sample(args.batch), args.channel, snr, gen, device)
-        return ve_loss(net, d.x * SQRT2, d.w_s, d.w_n, grid, n_max, gen)
+        _, d = link_batch(codec, batches.sample(args.batch), args.channel, snr, gen, device, shard=shard)
+        return ve_loss(ddp, d.x * SQRT2, d.w_s, d.w_n, grid, n_max, gen, shard=shard)
 
     def after_step(s: int, loss_avg: float, seconds: float) -> None:
-        if s % args.eval_every == 0 or s == args.steps:
+        if shard.main and (s % args.eval_every == 0 or s == args.steps):
             net.eval()
             ev = evaluate_denoiser(codec, held_out, args.channel, args.eval_snr_db, device,
                                    teacher_estimators(net, grid, args.solver))
@@ -352,6 +361,8 @@ def train_ve(config: VEConfig, data: str | TrainingData | None = None, command: 
                      save, args.ckpt_every, elapsed=elapsed)
     if step < args.steps:
         return {"name": name, "step": step, "finished": False}
+    if not shard.main:  # rank 0 evaluates and writes the checkpoint
+        return {"name": name, "step": step, "finished": True, "rank": shard.rank}
     net.eval()
     seconds = elapsed + time.perf_counter() - t0
     metrics = {f"{s:g}": {k: round(v, 3) for k, v in evaluate_denoiser(
@@ -366,7 +377,8 @@ def train_ve(config: VEConfig, data: str | TrainingData | None = None, command: 
         "train": {"command": meta["command"], "resumed_with": meta.get("resumed_with", []),
                   "data": data.spec, "data_description": data.description, "init": init_record,
                   "snr_db_range": [lo, hi], "steps": args.steps, "batch": args.batch, "lr": args.lr,
-                  "seed": args.seed, "seconds": round(seconds, 1), "threads": torch.get_num_threads(),
+                  "seed": args.seed, "processes": shard.world, "seconds": round(seconds, 1),
+                  "threads": torch.get_num_threads(),
                   "torch": torch.__version__, "parameters": count_parameters(net), "history": meta["history"]},
         "metrics": {"data": f"{data.spec} held-out split", "images": int(len(held_all)), "channel_seed": 1234,
                     "solver": args.solver, "output_chosen": output, "by_snr_db": metrics},
