@@ -280,6 +280,16 @@ def enable_model_cache() -> None:
         setattr(mod, fn_name, cached)
 
 
+def disable_model_cache() -> None:
+    """Put the original loaders back and forget the cached models (see :func:`enable_model_cache`)."""
+    for mod_name, fn_name in CACHED_LOADERS:
+        mod = sys.modules.get(mod_name)
+        fn = getattr(mod, fn_name, None) if mod is not None else None
+        if fn is not None and getattr(fn, "_sweep_cached", False):
+            setattr(mod, fn_name, fn.__wrapped__)
+    _MODEL_CACHE.clear()
+
+
 def resolve_builder(spec: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The function of ``"module:function"``."""
     module, _, func = spec.partition(":")
@@ -457,4 +467,4 @@ def _run_ray(points: list[Point], builder: str, workers: int, address: str | Non
 
 
 __all__ = ["Grid", "Point", "ResultTable", "Outcome", "run_points", "point_seed", "code_version", "checkpoint_hashes",
-           "enable_model_cache", "PointActor", "ENGINES", "DEFAULT_BUILDER", "canonical"]
+           "enable_model_cache", "disable_model_cache", "PointActor", "ENGINES", "DEFAULT_BUILDER", "canonical"]

@@ -109,20 +109,25 @@ def image_distance(a: torch.Tensor, b: torch.Tensor, ssim_weight: float = 0.0) -
 def consistency_distillation_loss(student: ConsistencyNet, target: ConsistencyNet, teacher: VENoiseNet,
                                   decode: Decode, x: torch.Tensor, w_s: torch.Tensor, w_n: torch.Tensor,
                                   grid: torch.Tensor, n_max: int, output: str = "latent", ws_floor: float = 0.05,
-                                  ssim_weight: float = 0.0,
-                                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                                  ssim_weight: float = 0.0, generator: torch.Generator | None = None,
+                                  shard: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
     """EECD loss ``L_CD`` (module docstring) for one batch.
 
     Args:
         decode: frozen decoder, equalizer-scale latent (B, D) -> images (B, C, H, W).
         x: (B, D) transmitted latents in diffusion units (``z_R``); w_s, w_n: (B, D).
         grid: Karras grid (N+1,); n ~ U{1..n_max-1}.
+        shard: this rank's rows of a data-parallel batch: n and eps are drawn for the global batch
+            and sliced (:func:`semradio.models.link.sharded_draw`).
     Returns: (the loss, the student's decoded images at t_{n+1} (B, C, H, W))."""
+    from semradio.models.link import sharded_draw
+
     B = x.shape[0]
     g = grid.to(x.device, x.dtype)
-    n = torch.randint(1, n_max, (B,), device=x.device, generator=generator)
+    n = sharded_draw(lambda shp: torch.randint(1, n_max, shp, device=x.device, generator=generator), (B,), shard)
     t_hi, t_lo = g[n + 1], g[n]
-    eps = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    eps = sharded_draw(lambda shp: torch.randn(shp, device=x.device, dtype=x.dtype, generator=generator),
+                       tuple(x.shape), shard)
     z_hi = w_s * x + t_hi.reshape(-1, 1) * w_n * eps
     with torch.no_grad():
         z_lo = heun_step_batched(teacher, z_hi, t_hi, t_lo, w_s, w_n)

@@ -4,8 +4,9 @@ batch of one process.
     torchrun --standalone --nproc_per_node 2 -m semradio.models.training.cli jscc --steps 6000
     semradio train jscc --steps 6000 --nproc 2          # the same: torchrun started for you
 
-Families: ``jscc``, ``cddm`` (its decoder fine-tune runs on rank 0 alone) and ``ve-ldm``; the
-others refuse to start under torchrun (:data:`DDP_FAMILIES`).
+Families: ``jscc``, ``cddm`` (its decoder fine-tune runs on rank 0 alone), ``ve-ldm`` and
+``eecd`` (gradients averaged by :func:`average_gradients`: its step calls the student several
+times); the others refuse to start under torchrun (:data:`DDP_FAMILIES`).
 
 Under torchrun (``WORLD_SIZE`` > 1) a trainer calls :func:`setup`: the process group (gloo on the
 CPU, nccl on CUDA, one GPU per rank: ``cuda:LOCAL_RANK``), and a :class:`Shard` — this rank's
@@ -29,7 +30,7 @@ from typing import Any
 import torch
 
 #: Families whose trainer runs data-parallel.
-DDP_FAMILIES = ("jscc", "cddm", "ve-ldm")
+DDP_FAMILIES = ("jscc", "cddm", "ve-ldm", "eecd")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,24 @@ def wrap(model: torch.nn.Module, shard: Shard, device: torch.device) -> torch.nn
     return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def average_gradients(module: torch.nn.Module) -> None:
+    """Average the gradients of ``module`` over the ranks in place (one all-reduce of a flat
+    buffer): for trainers that call their net several times per step, where DDP's hooks do not
+    fit. No-op with one process."""
+    if not active() or torch.distributed.get_world_size() == 1:
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    torch.distributed.all_reduce(flat)
+    flat /= torch.distributed.get_world_size()
+    i = 0
+    for g in grads:
+        g.copy_(flat[i:i + g.numel()].view_as(g))
+        i += g.numel()
+
+
 def mean_over_ranks(value: float | torch.Tensor) -> float:
     """The mean of a scalar over the ranks (the value itself with one process)."""
     if not active():
@@ -152,5 +171,5 @@ def launch(nproc: int, argv: list[str]) -> int:
     return subprocess.call(cmd)
 
 
-__all__ = ["Shard", "DDP_FAMILIES", "setup", "wrap", "mean_over_ranks", "barrier", "cleanup", "current", "active",
+__all__ = ["Shard", "DDP_FAMILIES", "setup", "wrap", "average_gradients", "mean_over_ranks", "barrier", "cleanup", "current", "active",
            "world_size", "launch"]

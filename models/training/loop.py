@@ -44,6 +44,12 @@ def lr_at(step: int, total: int, lr: float, lr_min: float, warmup: int) -> float
     return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
+def loss_log(main: bool = True) -> Any:
+    """The open ``$SEMRADIO_LOSS_LOG`` file (append mode) on the main process, else None."""
+    path = os.environ.get(LOSS_LOG_ENV) if main else None
+    return open(path, "a") if path else None  # noqa: SIM115 - the caller closes it
+
+
 def progress_interval() -> float:
     """tqdm's refresh interval: 1 s on a terminal, 30 s in a log file."""
     return 1.0 if sys.stderr.isatty() else 30.0
@@ -71,8 +77,7 @@ def run_steps(name: str, step: int, total: int, stop_at: int, opt: torch.optim.O
     from . import distributed
 
     main = distributed.current().main  # data-parallel: rank 0 shows the bar and saves
-    log_path = os.environ.get(LOSS_LOG_ENV) if main else None
-    log = open(log_path, "a") if log_path else None  # noqa: SIM115 - closed below
+    log = loss_log(main)
     bar = tqdm(total=total, initial=step, desc=name, dynamic_ncols=True, mininterval=progress_interval(),
                file=sys.stderr, disable=not main)
     t_start = time.perf_counter() - elapsed

@@ -48,7 +48,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from semradio.models.link import LinkDraw
+from semradio.models.link import LinkDraw, sharded_draw
 
 from .cddm import check_data, remember_batches, restore_batches
 from .config import FrozenCodecOptions, option, signature
@@ -454,11 +454,16 @@ def train_eecd(config: EECDConfig, data: str | TrainingData | None = None,
     from semradio.models.schedulers import match_index
     from semradio.models.ve import load_ve, to_output
 
+    from . import distributed
+    from .loop import loss_log
+
     args = config
     codec_name = args.codec_name
     teacher_name = args.teacher or codec_name.replace("jscc_", "ve_", 1)
     name = args.name or codec_name.replace("jscc_", "eecd_", 1)
     run, data, device = _setup(args, data, name)
+    shard, device = distributed.setup(device, "eecd")  # torchrun: this rank's rows of every batch
+    shard.local_batch(args.batch)
     command = command_line("eecd", config, command)
     codec = load_frozen_codec(codec_name, device)
     check_data(data, codec)
@@ -497,7 +502,8 @@ def train_eecd(config: EECDConfig, data: str | TrainingData | None = None,
           f"{args.channel} {lo:g}..{hi:g} dB, grid 1..{n_max}, output {output}, direct {args.direct}, "
           f"data {data.spec}", file=sys.stderr)
     bar = tqdm(total=args.steps, initial=step, desc=name, dynamic_ncols=True, mininterval=progress_interval(),
-               file=sys.stderr)
+               file=sys.stderr, disable=not shard.main)
+    log = loss_log(shard.main)
     t_start = time.perf_counter() - elapsed
     avg: dict[str, float] = {}
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
@@ -507,14 +513,14 @@ def train_eecd(config: EECDConfig, data: str | TrainingData | None = None,
         for g in opt.param_groups:
             g["lr"] = lr
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
-        imgs, d = link_batch(codec, batches.sample(args.batch), args.channel, snr, gen, device)
+        imgs, d = link_batch(codec, batches.sample(args.batch), args.channel, snr, gen, device, shard=shard)
 
         def decode(lat: torch.Tensor, snr: float = snr) -> torch.Tensor:
             return codec.decode(lat, snr)
 
         x = d.x * SQRT2
         l_cd, _ = consistency_distillation_loss(student, target, teacher, decode, x, d.w_s, d.w_n, grid, n_max,
-                                                output, ws_floor, args.msssim, gen)
+                                                output, ws_floor, args.msssim, gen, shard=shard)
         loss = l_cd
         l_dir = torch.zeros(())
         if args.direct > 0:
@@ -522,7 +528,7 @@ def train_eecd(config: EECDConfig, data: str | TrainingData | None = None,
             m = match_index(grid, d.s2)
             f1 = student(d.y * SQRT2, torch.full((B,), float(grid[m]), device=device), d.w_s, d.w_n)
             k = tau2_index(grid, m, tau2_ratio)
-            eps = torch.randn(x.shape, device=device, generator=gen)
+            eps = sharded_draw(lambda shp: torch.randn(shp, device=device, generator=gen), tuple(x.shape), shard)
             f2 = student(f1.detach() + float(grid[k]) * d.w_n * eps, torch.full((B,), float(grid[k]), device=device),
                          d.w_s, d.w_n)
             l_dir = 0.5 * (image_distance(decode(to_output(f1, d.w_s, output, ws_floor)), imgs, args.msssim)
@@ -530,15 +536,20 @@ def train_eecd(config: EECDConfig, data: str | TrainingData | None = None,
             loss = loss + args.direct * l_dir
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(student)  # data-parallel: the global batch's gradient
         opt.step()
         update_ema(target, student, args.ema)
         step += 1
         losses = (("loss", loss), ("cd", l_cd), ("direct", l_dir))
-        for key, v in ((k, float(val.detach())) for k, val in losses):
+        vals = {k: distributed.mean_over_ranks(val.detach()) for k, val in losses}  # the global batch's
+        for key, v in vals.items():
             avg[key] = v if key not in avg else 0.98 * avg[key] + 0.02 * v
+        if log is not None:
+            log.write(f"{step},{vals['loss']!r}\n")
+            log.flush()
         bar.update(1)
         bar.set_postfix(cd=f"{avg['cd']:.2e}", direct=f"{avg['direct']:.2e}", lr=f"{lr:.1e}", refresh=False)
-        if step % args.eval_every == 0 or step == args.steps:
+        if shard.main and (step % args.eval_every == 0 or step == args.steps):
             student.eval()
             ev = evaluate_denoiser(codec, held_out, args.channel, args.eval_snr_db, device,
                                    eecd_estimators(student, grid, output, ws_floor, tau2_ratio))
@@ -547,7 +558,7 @@ def train_eecd(config: EECDConfig, data: str | TrainingData | None = None,
                    **{f"train_{k}": v for k, v in avg.items()}, **{k: round(v, 3) for k, v in ev.items()}}
             meta["history"].append(rec)
             tqdm.write(f"step {step}: {json.dumps(rec)}", file=sys.stderr)
-        if step % args.ckpt_every == 0 or step == stop_at:
+        if shard.main and (step % args.ckpt_every == 0 or step == stop_at):
             from safetensors.torch import save_file
 
             remember_batches(meta, batches)
@@ -555,9 +566,13 @@ def train_eecd(config: EECDConfig, data: str | TrainingData | None = None,
             save_file({k: v.detach().cpu().contiguous() for k, v in target.state_dict().items()},
                       str(work / "target.safetensors"))
     bar.close()
+    if log is not None:
+        log.close()
     if step < args.steps:
         print(f"train: stopped at step {step} of {args.steps}; rerun the command to resume", file=sys.stderr)
         return {"name": name, "step": step, "finished": False}
+    if not shard.main:  # rank 0 evaluates and writes the checkpoint
+        return {"name": name, "step": step, "finished": True, "rank": shard.rank}
     student.eval()
     seconds = time.perf_counter() - t_start
     estimators = dict(teacher_estimators(teacher, grid, tcfg.get("solver", "heun")),
@@ -575,7 +590,8 @@ def train_eecd(config: EECDConfig, data: str | TrainingData | None = None,
                   "steps": args.steps, "batch": args.batch, "lr": args.lr, "ema": args.ema,
                   "sigma_data": args.sigma_data,
                   "distance": "L2 on decoded images" + (f" + {args.msssim} (1 - SSIM)" if args.msssim else ""),
-                  "direct_weight": args.direct, "seed": args.seed, "seconds": round(seconds, 1),
+                  "direct_weight": args.direct, "seed": args.seed, "processes": shard.world,
+                  "seconds": round(seconds, 1),
                   "threads": torch.get_num_threads(), "torch": torch.__version__,
                   "parameters": count_parameters(student), "history": meta["history"]},
         "metrics": {"data": f"{data.spec} held-out split", "images": int(len(held_all)), "channel_seed": 1234,

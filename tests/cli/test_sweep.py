@@ -106,6 +106,22 @@ def test_table_records_points_runs_and_the_code_version(tmp_path):
     t.close()
 
 
+def test_a_worker_loads_each_model_once():
+    from semradio.cli.sweep_engine import disable_model_cache, enable_model_cache
+    from semradio.models import checkpoint
+
+    original = checkpoint.load_codec
+    enable_model_cache()
+    try:
+        a = checkpoint.load_codec("jscc_natural32_awgn_cbr1-6", "cpu")
+        assert checkpoint.load_codec("jscc_natural32_awgn_cbr1-6", "cpu") is a
+        assert checkpoint.load_codec("jscc_natural32_rayleigh_cbr1-6", "cpu") is not a
+    finally:
+        disable_model_cache()
+    assert checkpoint.load_codec is original
+    assert checkpoint.load_codec("jscc_natural32_awgn_cbr1-6", "cpu") is not a
+
+
 @pytest.mark.slow
 def test_local_pool_same_results_with_one_and_two_workers(toy):
     grid = toy_grid(toy, xs=(1, 2, 3, 4, 5, 6), sleep=0.5)

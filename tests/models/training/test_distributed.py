@@ -1,5 +1,5 @@
-"""Data-parallel training (torchrun, DDP over gloo on the CPU): the codec, CDDM and VE trainers
-take the steps of one process at the same global batch (loss after 20 steps within 1e-4 relative),
+"""Data-parallel training (torchrun, DDP over gloo on the CPU): the codec, CDDM, VE and EECD
+trainers take the steps of one process at the same global batch (loss after 20 steps within 1e-4 relative),
 and a run saved by two processes resumes in one."""
 
 from __future__ import annotations
@@ -75,10 +75,15 @@ CDDM = ["cddm", "--channel", "rayleigh", "--steps", "20", "--batch", "8", "--wid
 VE = ["ve-ldm", "--channel", "rayleigh", "--steps", "1000", "--stop-after", "20", "--batch", "8", "--width", "16",
       "--blocks", "1", "--eval-every", "1000", "--name", "ddp_ve"]
 
+#: EECD distils the shipped VE teacher (its step calls the student several times: gradients
+#: averaged by hand instead of DDP's hooks).
+EECD = ["eecd", "--channel", "rayleigh", "--steps", "1000", "--stop-after", "20", "--batch", "8",
+        "--eval-every", "1000", "--name", "ddp_eecd"]
+
 
 @pytest.mark.slow
-@pytest.mark.parametrize("argv,torchrun", [(JSCC, False), (CDDM, True), (VE, False)],
-                         ids=["jscc-nproc", "cddm-torchrun", "ve-nproc"])
+@pytest.mark.parametrize("argv,torchrun", [(JSCC, False), (CDDM, True), (VE, False), (EECD, True)],
+                         ids=["jscc-nproc", "cddm-torchrun", "ve-nproc", "eecd-torchrun"])
 def test_two_processes_take_the_steps_of_one_at_the_same_global_batch(tmp_path, argv, torchrun):
     one = train(tmp_path, "one", argv)
     two = train(tmp_path, "two", argv, nproc=2, torchrun=torchrun)
@@ -112,4 +117,4 @@ def test_families_without_a_data_parallel_trainer_refuse_nproc():
     from semradio.models.training.cli import main
 
     with pytest.raises(SystemExit, match="does not train data-parallel"):
-        main(["eecd", "--nproc", "2"])
+        main(["cdiff", "--nproc", "2"])
