@@ -6,7 +6,7 @@
 ``channels``              PowerNormalizer, ComplexToReal, AWGNChannel, RayleighChannel,
                           RicianChannel, InterferenceChannel, Superpose
 ``digital``               MMSEEqualizer, ZFEqualizer, OFDMTransmitter, OFDMReceiver,
-                          DiffusionChannelEstimator
+                          DiffusionChannelEstimator, DigitalImageTx, DigitalImageRx
 ``codecs``                JSCCEncoder, JSCCDecoder, CDiffDecoder
 ``denoisers``             CDDMDenoiser, VELatentDenoiser, ConsistencyDenoiser, ICDMCanceller
                           (and the registry behind a chain's ``--denoiser``)
@@ -43,7 +43,8 @@ FAMILY_EXPORTS: dict[str, list[str]] = {
               "SymbolSource", "Throttle"],
     "channels": ["AWGNChannel", "ComplexToReal", "InterferenceChannel", "PowerNormalizer", "RayleighChannel",
                  "RicianChannel", "SampleChannel", "Superpose", "make_channel"],
-    "digital": ["DiffusionChannelEstimator", "MMSEEqualizer", "OFDMReceiver", "OFDMTransmitter", "ZFEqualizer"],
+    "digital": ["DiffusionChannelEstimator", "DigitalImageRx", "DigitalImageTx", "MMSEEqualizer", "OFDMReceiver",
+                "OFDMTransmitter", "ZFEqualizer"],
     "codecs": ["CDiffDecoder", "JSCCDecoder", "JSCCEncoder"],
     "denoisers": ["CDDMDenoiser", "ConsistencyDenoiser", "ICDMCanceller", "VELatentDenoiser"],
     "metrics": ["ChannelMeter", "MetricSink"],

@@ -8,6 +8,7 @@
     semradio train FAMILY [options]                train a model family (jscc, cddm, ve-ldm, eecd, ...)
     semradio eval KIND [options]                   evaluations with CSV + PNG (icdm, cdiff)
     semradio sweep [options]                       a flowgraph over a grid of SNR x channel x CBR x denoiser
+    semradio digital bler|compare|rates [options]  the digital baseline (image codec + 5G LDPC + QAM)
     semradio bench SUITE [--json]                  benchmarks (runtime, channel, e2e, bridges, ...)
 
 Each subcommand imports only what it needs: ``semradio blocks``, ``run`` of a flowgraph file,
@@ -29,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("semradio.models.evaluation.cli", "evaluations written as CSV + PNG"),
     "sweep": ("semradio.cli.sweep", "run a flowgraph over a grid and plot the curves"),
     "bench": ("semradio.cli.bench", "benchmarks printed as JSON"),
+    "digital": ("semradio.cli.digital", "digital baseline: BLER per MCS, PSNR/SSIM vs SNR against JSCC, rates"),
 }
 
 

@@ -83,6 +83,8 @@ DATASETS = {
     "mnist[:DIR]": "MNIST IDX images (default DIR: ../shared/datasets/mnist), 1x28x28",
     "cifar10:PATH": "CIFAR-10 python batches (a cifar-10-batches-py folder or one batch file), 3x32x32",
     "folder:DIR[:SIZE]": "every image in DIR (Pillow), RGB, centre-cropped/resized to SIZE if given",
+    "photos[:SIZE]": "the bundled photos of the split as whole images, centre-cropped square and resized to "
+                     "SIZE (default 128)",
 }
 
 
@@ -158,6 +160,19 @@ def natural_patches(split: str = "eval", size: int = 32, stride: int | None = No
     in :data:`TRAIN_PHOTOS` / :data:`EVAL_PHOTOS`, row-major within a photo)."""
     parts = [drop_flat(grid_patches(load_photo(n), size, stride), min_std) for n in photos_for(split)]
     return np.concatenate(parts)
+
+
+def whole_photos(split: str = "eval", size: int = 128) -> np.ndarray:
+    """The photos of ``split`` as whole images (N, 3, size, size) float32 in [0, 1]: each
+    centre-cropped to a square and resized (bicubic) to ``size`` (the digital baseline's whole
+    images; the held-out ones are chelsea, coffee and china)."""
+    from PIL import Image
+
+    if not 8 <= int(size) <= 4096:
+        raise ValueError(f"photo size must be in 8..4096, got {size!r}")
+    out = [np.asarray(_resize_crop(Image.fromarray(load_photo(n)), int(size)), np.float32).transpose(2, 0, 1) / 255.0
+           for n in photos_for(split)]
+    return np.stack(out)
 
 
 class PatchSampler:
@@ -411,6 +426,8 @@ def parse_spec(spec: str) -> DatasetSpec:
         return DatasetSpec("mnist", rest or None)
     if kind == "cifar10" and rest:
         return DatasetSpec("cifar10", rest)
+    if kind == "photos" and (not rest or rest.isdigit()):
+        return DatasetSpec("photos", size=int(rest) if rest else 128)
     if kind == "folder" and rest:
         path, _, size = rest.rpartition(":") if rest.rsplit(":", 1)[-1].isdigit() else (rest, "", "")
         return DatasetSpec("folder", path, int(size) if size else None)
@@ -427,6 +444,8 @@ def load_images(spec: str, split: str = "eval") -> np.ndarray:
         return load_mnist(s.path, split)
     if s.kind == "cifar10":
         return load_cifar10(s.path, split)
+    if s.kind == "photos":
+        return whole_photos(split, s.size or 128)
     return load_image_folder(s.path, s.size)
 
 
@@ -442,7 +461,7 @@ def subset(images: np.ndarray, n: int | None, seed: int | None = None) -> np.nda
 
 __all__: Sequence[str] = [
     "NATURAL_PHOTOS", "TRAIN_PHOTOS", "EVAL_PHOTOS", "MIN_PATCH_STD", "MNIST_TRAIN", "DATASETS",
-    "load_photo", "photos_for", "grid_patches", "drop_flat", "natural_patches", "PatchSampler",
+    "load_photo", "photos_for", "whole_photos", "grid_patches", "drop_flat", "natural_patches", "PatchSampler",
     "read_idx", "write_idx", "default_mnist_dir", "load_mnist", "RestrictedUnpickler", "safe_unpickle",
     "load_cifar10_batch", "load_cifar10", "load_image_folder", "DatasetSpec", "parse_spec", "load_images",
     "subset",

@@ -41,6 +41,14 @@ def quality(ref: Any, rec: Any, data_range: float = 1.0, ssim_items: int = 8) ->
     return p, s
 
 
+def _unit_number(v: Any) -> float | None:
+    """A number in [0, 1] from an untrusted tag, else None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return None
+    f = float(v)
+    return f if 0.0 <= f <= 1.0 else None
+
+
 class MetricScope(ScopeBlock):
     """Metric scope: running quality and latency of reconstructions vs their references, and
     quality-vs-SNR curves that build up while the SNR is swept (by a slider or a sweep).
@@ -56,6 +64,11 @@ class MetricScope(ScopeBlock):
     :class:`~semradio.blocks.qtgui.base.ScopeBlock`).
     Constructor: ``data_range`` (R, 1.0), ``history`` (points kept per trace, 600),
     ``group_key`` ("denoiser").
+
+    Digital links: when the ``rec`` frame carries a ``bler`` tag (the TB error rate of the frame,
+    a number in [0, 1], written by :class:`~semradio.blocks.digital.image_rx.DigitalImageRx`) it is
+    kept as a trace too, with the running TB error rate over every frame measured (``tb_errors``
+    / ``tbs`` tags); a tag outside [0, 1] or not a number is ignored.
 
     Metrics (:func:`quality`): PSNR = mean over items of 10 log10(R^2/MSE) (dB), SSIM (images
     only, first 8 of the frame; 11x11 Gaussian window, sigma 1.5). Curves: per (group, SNR rounded to 0.1 dB) the
@@ -78,6 +91,8 @@ class MetricScope(ScopeBlock):
         self.group_key = group_key
         self._latency: collections.deque = collections.deque(maxlen=int(history))
         self._quality: collections.deque = collections.deque(maxlen=int(history))
+        self._bler: collections.deque = collections.deque(maxlen=int(history))
+        self._tb_counts = [0, 0]  # TB errors, TBs
         self._curves: dict[tuple[str, float], list[float]] = {}
         self._t0: float | None = None
 
@@ -96,7 +111,16 @@ class MetricScope(ScopeBlock):
         snr = tags.get("snr_db")
         snr = None if snr is None else round(float(snr), 1)
         group = str(tags.get(self.group_key) or "none")
+        bler = _unit_number(tags.get("bler"))
+        tb_err, tbs = tags.get("tb_errors"), tags.get("tbs")
+        counts_ok = (isinstance(tb_err, (int, np.integer)) and isinstance(tbs, (int, np.integer))
+                     and 0 <= tb_err <= tbs <= 1_000_000)
         with self._lock:
+            if bler is not None:
+                self._bler.append((t, bler))
+                if counts_ok:
+                    self._tb_counts[0] += int(tb_err)
+                    self._tb_counts[1] += int(tbs)
             if latency is not None:
                 self._latency.append((t, latency))
             self._quality.append((t, p, math.nan if s is None else s))
@@ -108,17 +132,21 @@ class MetricScope(ScopeBlock):
                     acc[2] += s
                     acc[3] += 1
         return {"psnr_db": p, "ssim": s, "latency_ms": latency, "snr_db": snr, "group": group,
-                "seq": tags.get("seq")}
+                "seq": tags.get("seq"), "bler": bler}
 
     def series(self) -> tuple[int, dict[str, Any]]:
         """``(version, series)`` for the GUI: ``t_quality``, ``psnr_db``, ``ssim`` (NaN where
         not computed), ``t_latency``, ``latency_ms`` (numpy arrays; times in seconds before
         now, <= 0), ``curves``: ``{group: (snr_db, mean psnr_db, mean ssim)}`` sorted by SNR,
-        and ``last``: the newest measurement."""
+        ``t_bler``, ``bler`` (per-frame TB error rates of digital links; empty otherwise),
+        ``bler_total`` (TB errors / TBs so far, None without TBs) and ``last``: the newest
+        measurement."""
         version, last = self.latest()
         with self._lock:
             lat = list(self._latency)
             qual = list(self._quality)
+            blers = list(self._bler)
+            tb_err, tbs = self._tb_counts
             curves = {k: list(v) for k, v in self._curves.items()}
         now = time.monotonic() - (self._t0 if self._t0 is not None else time.monotonic())
         out: dict[str, Any] = {"last": dict(last)}
@@ -128,6 +156,9 @@ class MetricScope(ScopeBlock):
         out["t_quality"] = np.array(t, np.float64) - now
         out["psnr_db"] = np.array(p, np.float64)
         out["ssim"] = np.array(s, np.float64)
+        t_b, b = (np.array(c, np.float64) for c in (zip(*blers) if blers else ([], [])))
+        out["t_bler"], out["bler"] = t_b - now, b
+        out["bler_total"] = tb_err / tbs if tbs else None
         groups: dict[str, list[tuple[float, float, float]]] = {}
         for (group, snr), (ps, n, ss, ns) in curves.items():
             groups.setdefault(group, []).append((snr, ps / n, ss / ns if ns else math.nan))

@@ -29,6 +29,7 @@ class MetricView(ScopeView):
         self.ssim_plot = self.glw.addPlot(row=0, col=1, title="SSIM (images)")
         self.latency_plot = self.glw.addPlot(row=1, col=0, title="latency (ms)")
         self.curve_plot = self.glw.addPlot(row=1, col=1, title="PSNR vs SNR")
+        self.bler_plot: Any = None  # added on the first frame with a BLER (digital links)
         for p, y in ((self.psnr_plot, (0.0, 40.0)), (self.ssim_plot, (0.0, 1.0)), (self.latency_plot, (0.0, 50.0))):
             fixed_axes(p, x=(-METRIC_WINDOW_S, 0.0), y=y)
             p.setLabel("bottom", "time (s)")
@@ -78,10 +79,21 @@ class MetricView(ScopeView):
         if lo_s is not None:
             keep_range(self.curve_plot, float(lo_s), float(hi_s), pad=1.0, quantum=5.0, axis="x")
             keep_range(self.curve_plot, float(lo_p), float(hi_p), pad=1.0, quantum=5.0)
+        tb, bl = s.get("t_bler", np.zeros(0)), s.get("bler", np.zeros(0))
+        if bl.size:
+            if self.bler_plot is None:
+                self.bler_plot = self.glw.addPlot(row=2, col=0, colspan=2, title="TB error rate (BLER) per frame")
+                fixed_axes(self.bler_plot, x=(-METRIC_WINDOW_S, 0.0), y=(0.0, 1.0))
+                self.bler_plot.setLabel("bottom", "time (s)")
+                self.bler_curve = pg.PlotDataItem(pen=pen(COLORS["latency"]), symbol="o", symbolSize=4,
+                                                  symbolPen=None, symbolBrush=COLORS["latency"])
+                self.bler_plot.addItem(self.bler_curve)
+            self.bler_curve.setData(tb, bl)
         last = s["last"]
+        bler_text = (f" · BLER {fmt(s.get('bler_total'), '.3f')}" if s.get("bler_total") is not None else "")
         ssim_text = f" · SSIM {fmt(last.get('ssim'), '.3f')}" if last.get("ssim") is not None else ""
         self.set_caption(f"metrics · PSNR {fmt(last.get('psnr_db'))} dB{ssim_text} · latency p50 "
-                         f"{fmt(np.median(lat) if lat.size else None, '.1f')} ms · {p.size} frames measured")
+                         f"{fmt(np.median(lat) if lat.size else None, '.1f')} ms{bler_text} · {p.size} frames measured")
         self.last_series = s
 
 
