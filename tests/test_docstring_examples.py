@@ -15,6 +15,7 @@ MODULES = [
     "semradio.dsp.ofdm.coding", "semradio.dsp.ofdm.receiver", "semradio.blocks.digital.ofdm_tx",
     "semradio.blocks.digital.ofdm_rx", "semradio.flowgraphs.ofdm_channel", "semradio.flowgraphs.ofdm_gnuradio",
     "semradio.dsp.ofdm.diffusion", "semradio.models.channel_denoiser", "semradio.blocks.digital.channel_estimator",
+    "semradio.dsp.digital.mcs", "semradio.dsp.digital.qam", "semradio.dsp.digital.bounds", "semradio.models.image_codec",
 ]
 
 
