@@ -86,12 +86,17 @@ class PriorNet(nn.Module):
 
 
 def prior_loss(net: nn.Module, x0: torch.Tensor, schedule: NoiseSchedule,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, shard: Any = None) -> torch.Tensor:
     """Eq. (27) / Algorithm 1: ``E ||s(sqrt(abar_t) x0 + sqrt(1-abar_t) eps, t) - eps||^2``,
-    t uniform on 0..T-1; ``x0`` (B, D) in diffusion units."""
+    t uniform on 0..T-1; ``x0`` (B, D) in diffusion units; ``shard``: this rank's rows of a
+    data-parallel batch (t and eps drawn for the global batch, :func:`semradio.models.link.sharded_draw`)."""
+    from semradio.models.link import sharded_draw
+
     B = x0.shape[0]
-    t = torch.randint(0, schedule.T, (B,), device=x0.device, generator=generator)
-    eps = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+    t = sharded_draw(lambda shp: torch.randint(0, schedule.T, shp, device=x0.device, generator=generator), (B,),
+                     shard)
+    eps = sharded_draw(lambda shp: torch.randn(shp, device=x0.device, dtype=x0.dtype, generator=generator),
+                       tuple(x0.shape), shard)
     ab = schedule.alpha_bars.to(x0.device)[t].to(x0.dtype)[:, None]
     return torch.mean((net(ab.sqrt() * x0 + (1 - ab).sqrt() * eps, t) - eps) ** 2)
 

@@ -4,9 +4,9 @@ batch of one process.
     torchrun --standalone --nproc_per_node 2 -m semradio.models.training.cli jscc --steps 6000
     semradio train jscc --steps 6000 --nproc 2          # the same: torchrun started for you
 
-Families: ``jscc``, ``cddm`` (its decoder fine-tune runs on rank 0 alone), ``ve-ldm`` and
+Families: ``jscc``, ``cddm`` (its decoder fine-tune runs on rank 0 alone), ``ve-ldm``,
 ``eecd`` (gradients averaged by :func:`average_gradients`: its step calls the student several
-times); the others refuse to start under torchrun (:data:`DDP_FAMILIES`).
+times) and ``icdm-prior``; the others refuse to start under torchrun (:data:`DDP_FAMILIES`).
 
 Under torchrun (``WORLD_SIZE`` > 1) a trainer calls :func:`setup`: the process group (gloo on the
 CPU, nccl on CUDA, one GPU per rank: ``cuda:LOCAL_RANK``), and a :class:`Shard` — this rank's
@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 #: Families whose trainer runs data-parallel.
-DDP_FAMILIES = ("jscc", "cddm", "ve-ldm", "eecd")
+DDP_FAMILIES = ("jscc", "cddm", "ve-ldm", "eecd", "icdm-prior")
 
 
 @dataclass(frozen=True)

@@ -111,13 +111,15 @@ def to_unit_real(latent: torch.Tensor) -> torch.Tensor:
     return cm.complex_to_real(cm.normalize_power(latent)) * math.sqrt(2.0)
 
 
-def apply_fading(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def apply_fading(x: torch.Tensor, gen: torch.Generator, shard: Any = None) -> torch.Tensor:
     """``[Re; Im](h_z x_c)`` with ``h_z ~ CN(0, 1)`` drawn per symbol from ``gen`` (x real (B, 2k);
-    Lemma 1: the interferer's gain is part of what s_phi learns under Rayleigh)."""
+    Lemma 1: the interferer's gain is part of what s_phi learns under Rayleigh); ``shard``: this
+    rank's rows of a data-parallel batch (:func:`semradio.models.link.sharded_draw`)."""
     from semradio.dsp import channel as cm
+    from semradio.models.link import sharded_draw
 
     c = cm.real_to_complex(x)
-    h = cm.rayleigh_gains(gen, tuple(c.shape), c)
+    h = sharded_draw(lambda shp: cm.rayleigh_gains(gen, shp, c), tuple(c.shape), shard)
     return cm.complex_to_real(h * c)
 
 
@@ -184,10 +186,14 @@ def train_prior(config: ICDMPriorConfig, data: str | TrainingData | None = None,
     from semradio.models.link import make_generator
     from semradio.models.schedulers import NoiseSchedule
 
+    from . import distributed
+
     args = config
     data = TrainingData.coerce(data if data is not None else args.data)
     set_threads(args.threads)
     device = resolve_device(args.device)
+    shard, device = distributed.setup(device, "icdm-prior")  # torchrun: this rank's rows of every batch
+    shard.local_batch(args.batch)
     seed = args.seed if args.seed is not None else (0 if args.which == "signal" else 101)
     codec_name = args.codec or (f"jscc_natural32_{args.channel}_cbr1-6" if args.which == "signal" else INTERFERER_CODEC)
     name = args.name or prior_name(args.which, args.channel, data.tag)
@@ -221,20 +227,21 @@ def train_prior(config: ICDMPriorConfig, data: str | TrainingData | None = None,
     sig = signature(dataclasses.replace(args, data=data.spec), PRIOR_RESUME_KEYS)
     meta: dict[str, Any] = {"name": name, "command": command, "args": sig, "history": []}
     step, elapsed = resume_run(run.work, sig, net, opt, gen, rng, meta, command, args.fresh) or (0, 0.0)
+    ddp = distributed.wrap(net, shard, device)  # DDP with more than one process (rank 0's weights)
     print(f"train: {name}: {count_parameters(net)} parameters, latent {shape}, codec {codec_name}, "
           f"{'h_z-faded ' if fading else ''}{args.which} latents, data {data.spec}, device {device}", file=sys.stderr)
     stop_at = args.steps if args.stop_after is None else min(args.steps, step + args.stop_after)
     net.train()
 
     def loss_fn(_: int) -> torch.Tensor:
-        idx = torch.from_numpy(rng.integers(0, len(pool), args.batch)).to(device)
+        idx = torch.from_numpy(shard.rows(rng.integers(0, len(pool), args.batch))).to(device)
         x = pool[idx]
         if fading:
-            x = apply_fading(x, gen)
-        return prior_loss(net, x, schedule, gen)
+            x = apply_fading(x, gen, shard)
+        return prior_loss(ddp, x, schedule, gen, shard=shard)
 
     def after_step(s: int, loss_avg: float, seconds: float) -> None:
-        if s % args.eval_every == 0 or s == args.steps:
+        if shard.main and (s % args.eval_every == 0 or s == args.steps):
             net.eval()
             ev = heldout_loss(net, held, schedule, fading)
             net.train()
@@ -248,6 +255,8 @@ def train_prior(config: ICDMPriorConfig, data: str | TrainingData | None = None,
                      elapsed=elapsed)
     if step < args.steps:
         return {"name": name, "step": step, "finished": False}
+    if not shard.main:  # rank 0 writes the checkpoint
+        return {"name": name, "step": step, "finished": True, "rank": shard.rank}
     net.eval()
     seconds = elapsed + time.perf_counter() - t0
     out = {
@@ -260,7 +269,8 @@ def train_prior(config: ICDMPriorConfig, data: str | TrainingData | None = None,
                   "data": data.spec, "data_description": f"{data.description}; batches seed {seed}",
                   "pool": args.pool,
                   "snr_db_range": list(args.snr_db), "steps": args.steps, "batch": args.batch, "lr": args.lr,
-                  "seed": seed, "init": init_record, "seconds": round(seconds, 1), "torch": torch.__version__,
+                  "seed": seed, "init": init_record, "processes": shard.world, "seconds": round(seconds, 1),
+                  "torch": torch.__version__,
                   "threads": torch.get_num_threads(), "parameters": count_parameters(net),
                   "history": meta["history"]},
         "metrics": {"heldout_loss": meta["history"][-1]["heldout_loss"] if meta["history"] else None,

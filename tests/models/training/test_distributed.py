@@ -1,5 +1,5 @@
-"""Data-parallel training (torchrun, DDP over gloo on the CPU): the codec, CDDM, VE and EECD
-trainers take the steps of one process at the same global batch (loss after 20 steps within 1e-4 relative),
+"""Data-parallel training (torchrun, DDP over gloo on the CPU): the codec, CDDM, VE, EECD and ICDM
+prior trainers take the steps of one process at the same global batch (loss after 20 steps within 1e-4 relative),
 and a run saved by two processes resumes in one."""
 
 from __future__ import annotations
@@ -80,10 +80,15 @@ VE = ["ve-ldm", "--channel", "rayleigh", "--steps", "1000", "--stop-after", "20"
 EECD = ["eecd", "--channel", "rayleigh", "--steps", "1000", "--stop-after", "20", "--batch", "8",
         "--eval-every", "1000", "--name", "ddp_eecd"]
 
+#: The ICDM interference prior over Rayleigh (h_z faded latents of a pool encoded once).
+PRIOR = ["icdm-prior", "--which", "interference", "--channel", "rayleigh", "--pool", "256", "--steps", "20",
+         "--batch", "8", "--width", "16", "--blocks", "1", "--eval-every", "1000", "--eval-n", "16",
+         "--name", "ddp_prior"]
+
 
 @pytest.mark.slow
-@pytest.mark.parametrize("argv,torchrun", [(JSCC, False), (CDDM, True), (VE, False), (EECD, True)],
-                         ids=["jscc-nproc", "cddm-torchrun", "ve-nproc", "eecd-torchrun"])
+@pytest.mark.parametrize("argv,torchrun", [(JSCC, False), (CDDM, True), (VE, False), (EECD, True), (PRIOR, False)],
+                         ids=["jscc-nproc", "cddm-torchrun", "ve-nproc", "eecd-torchrun", "icdm-prior-nproc"])
 def test_two_processes_take_the_steps_of_one_at_the_same_global_batch(tmp_path, argv, torchrun):
     one = train(tmp_path, "one", argv)
     two = train(tmp_path, "two", argv, nproc=2, torchrun=torchrun)
