@@ -413,7 +413,7 @@ def bind_condition(net: CDiffUNet, y_maps: torch.Tensor, mask: torch.Tensor) -> 
 
 def cdiff_loss(net: CDiffUNet, x0: torch.Tensor, y_maps: torch.Tensor, mask: torch.Tensor,
                schedule: CDiffSchedule, generator: torch.Generator | None = None,
-               focus_steps: Sequence[int] = (), focus_frac: float = 0.0) -> torch.Tensor:
+               focus_steps: Sequence[int] = (), focus_frac: float = 0.0, shard: Any = None) -> torch.Tensor:
     """Eq. 6: mean of ``||xhat_theta(x_t, y~, t) - x0||^2`` with t ~ U{1..T}, x_t from eq. 5.
 
     ``x0``: images in [-1, 1] (B, C_img, H, W); ``y_maps``, ``mask``: (B, C_cond, H, W).
@@ -422,18 +422,23 @@ def cdiff_loss(net: CDiffUNet, x0: torch.Tensor, y_maps: torch.Tensor, mask: tor
     uniformly from ``focus_steps`` instead (e.g. the sampler's grid ``timestep_schedule(T, S)``
     of an S-step decoder: with S = 1 only t = T is ever evaluated, which U{1..T} trains in 1 of
     T draws). The loss stays an x0 regression at every t, so the model remains a valid
-    diffusion decoder for any step count.
+    diffusion decoder for any step count. ``shard``: this rank's rows of a data-parallel batch
+    (every draw made for the global batch, :func:`semradio.models.link.sharded_draw`).
     """
+    from semradio.models.link import sharded_draw
+
     B = x0.shape[0]
     dev = generator.device if generator is not None else torch.device("cpu")
-    t = torch.randint(1, schedule.T + 1, (B,), generator=generator, device=dev)
+    t = sharded_draw(lambda shp: torch.randint(1, schedule.T + 1, shp, generator=generator, device=dev), (B,), shard)
     if focus_frac > 0 and len(focus_steps):
         if not 0.0 <= focus_frac <= 1.0 or min(focus_steps) < 1 or max(focus_steps) > schedule.T:
             raise ValueError(f"focus_frac must lie in [0, 1] and focus_steps in 1..{schedule.T}")
-        pick = torch.rand(B, generator=generator, device=dev) < focus_frac
+        pick = sharded_draw(lambda shp: torch.rand(shp, generator=generator, device=dev), (B,), shard) < focus_frac
         grid = torch.as_tensor(list(focus_steps), dtype=torch.long, device=dev)
-        t = torch.where(pick, grid[torch.randint(len(grid), (B,), generator=generator, device=dev)], t)
-    eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        idx = sharded_draw(lambda shp: torch.randint(len(grid), shp, generator=generator, device=dev), (B,), shard)
+        t = torch.where(pick, grid[idx], t)
+    eps = sharded_draw(lambda shp: torch.randn(shp, generator=generator, device=x0.device, dtype=x0.dtype),
+                       tuple(x0.shape), shard)
     y_img = image_cond(y_maps, x0.shape[1])
     x_t = forward_diffuse(x0, y_img, t.cpu(), eps, schedule)
     return torch.mean((net(x_t, y_maps, mask, t.to(x0.device)) - x0) ** 2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -82,17 +83,24 @@ def unpad_latent(maps: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def stochastic_mask(latent: torch.Tensor, keep: float, generator: torch.Generator | None = None,
-                    soft: bool = True) -> torch.Tensor:
+                    soft: bool = True, shard: Any = None) -> torch.Tensor:
     """Stochastic ("soft") masking of an encoder output (seed 001, appendix D), (B, n) -> (B, n).
 
     Each real entry survives with probability ``keep``; a dropped entry is scaled by a uniform
     factor in [0, 1) when ``soft`` (else zeroed). The result is rescaled per item to the input's
     mean power (the re-normalization before the channel), so the power constraint still holds.
+    ``shard``: this rank's rows of a data-parallel batch (:func:`semradio.models.link.sharded_draw`).
     """
+    from semradio.models.link import sharded_draw
+
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"stochastic_mask: keep must lie in (0, 1], got {keep}")
-    u = torch.rand(latent.shape, generator=generator, device=latent.device, dtype=latent.dtype)
-    drop = torch.rand(latent.shape, generator=generator, device=latent.device, dtype=latent.dtype) >= keep
+
+    def uniform(shp: tuple[int, ...]) -> torch.Tensor:
+        return torch.rand(shp, generator=generator, device=latent.device, dtype=latent.dtype)
+
+    u = sharded_draw(uniform, tuple(latent.shape), shard)
+    drop = sharded_draw(uniform, tuple(latent.shape), shard) >= keep
     scale = torch.where(drop, u if soft else torch.zeros_like(u), torch.ones_like(u))
     out = latent * scale
     p_in = latent.pow(2).mean(dim=1, keepdim=True)

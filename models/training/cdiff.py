@@ -123,16 +123,17 @@ def encode_at(codec: Any, images: torch.Tensor, snr_db: float, cbr: float | None
 
 
 def received_latent(codec: Any, images: torch.Tensor, channel: str, snr_db: float, gen: torch.Generator,
-                    keep_prob: float = 1.0, cbr: float | None = None) -> torch.Tensor:
+                    keep_prob: float = 1.0, cbr: float | None = None, shard: Any = None) -> torch.Tensor:
     """Encoder (at ``cbr``) -> (soft mask, kept with probability ``keep_prob``) -> link at
-    ``snr_db`` dB -> received real latent (B, 2k)."""
+    ``snr_db`` dB -> received real latent (B, 2k); ``shard``: ``images`` are this rank's rows of a
+    data-parallel batch (the mask and channel draws are the global batch's rows)."""
     from semradio.models.cdiff_latent import stochastic_mask
     from semradio.models.link import simulate_link
 
     z = encode_at(codec, images, snr_db, cbr)
     if keep_prob < 1.0:
-        z = stochastic_mask(z, keep_prob, gen)
-    return simulate_link(z, channel, snr_db, gen)
+        z = stochastic_mask(z, keep_prob, gen, shard=shard)
+    return simulate_link(z, channel, snr_db, gen, shard=shard)
 
 
 def save_joint_encoder(joint: Any, base_cfg: dict[str, Any], config: CDiffConfig, cdiff_name: str,
@@ -230,9 +231,13 @@ def train_cdiff(config: CDiffConfig, data: str | TrainingData | None = None,
     from semradio.models.jscc import count_parameters
     from semradio.models.link import make_generator
 
+    from . import distributed
+
     args = config
     set_threads(args.threads)
     device = resolve_device(args.device)
+    shard, device = distributed.setup(device, "cdiff")  # torchrun: this rank's rows of every batch
+    shard.local_batch(args.batch)
     codec = load_codec(args.codec, device)
     codec.eval()
     for p in codec.parameters():
@@ -298,11 +303,17 @@ def train_cdiff(config: CDiffConfig, data: str | TrainingData | None = None,
     def loss_fn(_: int) -> torch.Tensor:
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
         cbr = cbrs[int(rng.integers(len(cbrs)))]
-        imgs = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
+        imgs = torch.from_numpy(np.ascontiguousarray(shard.rows(batches.sample(args.batch)))).to(device)
         with torch.set_grad_enabled(joint is not None):
-            y = received_latent(joint if joint is not None else codec, imgs, channel, snr, gen, args.keep_prob, cbr)
+            y = received_latent(joint if joint is not None else codec, imgs, channel, snr, gen, args.keep_prob, cbr,
+                                shard=shard)
             maps, mask = pad_latent(y, cond_shape)
-        return cdiff_loss(net, to_model_units(imgs), maps, mask, schedule, gen, focus, args.focus_frac)
+        return cdiff_loss(net, to_model_units(imgs), maps, mask, schedule, gen, focus, args.focus_frac, shard=shard)
+
+    def average_gradients() -> None:  # data-parallel: the global batch's gradient on every rank
+        distributed.average_gradients(net)
+        if joint is not None:
+            distributed.average_gradients(joint)
 
     @torch.no_grad()
     def ema_update(done: int, *_: float) -> None:
@@ -318,9 +329,11 @@ def train_cdiff(config: CDiffConfig, data: str | TrainingData | None = None,
         net.train()
         step = run_steps(name, step, args.steps, stop_at, opt, (args.lr, args.lr_min, args.warmup), loss_fn,
                          after_step=ema_update, save=save, ckpt_every=args.ckpt_every, history=meta["history"],
-                         elapsed=elapsed)
+                         elapsed=elapsed, after_backward=average_gradients if shard.world > 1 else None)
         if step < args.steps:
             return {"name": name, "step": step, "finished": False}
+    if not shard.main:  # rank 0 evaluates and writes the checkpoints
+        return {"name": name, "step": step, "finished": True, "rank": shard.rank}
     final = ema if args.ema > 0 else net
     final.eval()
     held = data.held_out(args.final_n)

@@ -6,7 +6,8 @@ batch of one process.
 
 Families: ``jscc``, ``cddm`` (its decoder fine-tune runs on rank 0 alone), ``ve-ldm``,
 ``eecd`` (gradients averaged by :func:`average_gradients`: its step calls the student several
-times) and ``icdm-prior``; the others refuse to start under torchrun (:data:`DDP_FAMILIES`).
+times), ``icdm-prior`` and ``cdiff`` (gradients averaged by hand too, through ``run_steps``'s
+``after_backward``); the others refuse to start under torchrun (:data:`DDP_FAMILIES`).
 
 Under torchrun (``WORLD_SIZE`` > 1) a trainer calls :func:`setup`: the process group (gloo on the
 CPU, nccl on CUDA, one GPU per rank: ``cuda:LOCAL_RANK``), and a :class:`Shard` — this rank's
@@ -30,7 +31,7 @@ from typing import Any
 import torch
 
 #: Families whose trainer runs data-parallel.
-DDP_FAMILIES = ("jscc", "cddm", "ve-ldm", "eecd", "icdm-prior")
+DDP_FAMILIES = ("jscc", "cddm", "ve-ldm", "eecd", "icdm-prior", "cdiff")
 
 
 @dataclass(frozen=True)

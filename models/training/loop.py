@@ -59,7 +59,8 @@ def run_steps(name: str, step: int, total: int, stop_at: int, opt: torch.optim.O
               lr: tuple[float, float, int], loss_fn: Callable[[int], torch.Tensor],
               after_step: Callable[[int, float, float], None] | None = None,
               save: Callable[[int, float], None] | None = None, ckpt_every: int = 250,
-              history: list[dict[str, Any]] | None = None, history_every: int = 100, elapsed: float = 0.0) -> int:
+              history: list[dict[str, Any]] | None = None, history_every: int = 100, elapsed: float = 0.0,
+              after_backward: Callable[[], None] | None = None) -> int:
     """The optimizer loop shared by the trainers: from ``step`` up to ``stop_at`` (of ``total``)
     set the learning rate (:func:`lr_at` with ``lr = (lr, lr_min, warmup)``), take
     ``loss = loss_fn(step)``, back-propagate, step ``opt``, update the running loss (EMA 0.98),
@@ -89,6 +90,8 @@ def run_steps(name: str, step: int, total: int, stop_at: int, opt: torch.optim.O
         loss = loss_fn(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if after_backward is not None:  # e.g. averaging the gradients over data-parallel ranks
+            after_backward()
         opt.step()
         step += 1
         lv = distributed.mean_over_ranks(loss.detach())  # the global batch's loss

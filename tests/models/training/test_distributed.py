@@ -85,10 +85,16 @@ PRIOR = ["icdm-prior", "--which", "interference", "--channel", "rayleigh", "--po
          "--batch", "8", "--width", "16", "--blocks", "1", "--eval-every", "1000", "--eval-n", "16",
          "--name", "ddp_prior"]
 
+#: CDiff on the MNIST adaptive-CBR codec, with soft masking and focused steps (every draw sharded).
+CDIFF = ["cdiff", "--steps", "1000", "--stop-after", "20", "--batch", "8", "--width", "8", "--mults", "1", "2",
+         "--keep-prob", "0.8", "--focus-steps", "4", "--name", "ddp_cdiff"]
+
 
 @pytest.mark.slow
-@pytest.mark.parametrize("argv,torchrun", [(JSCC, False), (CDDM, True), (VE, False), (EECD, True), (PRIOR, False)],
-                         ids=["jscc-nproc", "cddm-torchrun", "ve-nproc", "eecd-torchrun", "icdm-prior-nproc"])
+@pytest.mark.parametrize("argv,torchrun", [(JSCC, False), (CDDM, True), (VE, False), (EECD, True), (PRIOR, False),
+                                           (CDIFF, True)],
+                         ids=["jscc-nproc", "cddm-torchrun", "ve-nproc", "eecd-torchrun", "icdm-prior-nproc",
+                              "cdiff-torchrun"])
 def test_two_processes_take_the_steps_of_one_at_the_same_global_batch(tmp_path, argv, torchrun):
     one = train(tmp_path, "one", argv)
     two = train(tmp_path, "two", argv, nproc=2, torchrun=torchrun)
@@ -122,4 +128,4 @@ def test_families_without_a_data_parallel_trainer_refuse_nproc():
     from semradio.models.training.cli import main
 
     with pytest.raises(SystemExit, match="does not train data-parallel"):
-        main(["cdiff", "--nproc", "2"])
+        main(["cdiff-codec", "--nproc", "2"])
