@@ -21,8 +21,9 @@ RIS scenario, RIS elements). Scenarios (:data:`SCENARIOS`):
   "BS" with the same array, the UE omni). The cascaded channel of element ``n`` on carrier ``k`` is
   ``C[n, k] = g[n, k] r[n, k]``; with the phase profile ``phi`` the UE sees
   ``h[k] = sum_n phi_n C[n, k]``. With ``N`` pilot slots under a DFT phase profile
-  (``Phi Phi^H = N I``) the LS estimate of ``C`` is ``C + Delta`` with i.i.d. error of variance
-  ``sigma^2 / N``: that is the ``h_LS = h + Delta h`` the estimator cleans (what the slide and
+  (``Phi Phi^H = N I``; :func:`dft_phase_profile`, :func:`ris_received`, :func:`ris_ls`) the LS
+  estimate of ``C`` is ``C + Delta`` with i.i.d. error of variance ``sigma^2 / N`` (a slot's
+  SNR ``N / sigma^2`` equals the per-element SNR of the LS estimate): that is the ``h_LS = h + Delta h`` the estimator cleans (what the slide and
   its reference leave out is assumed here: single-antenna BS and UE, ``N = 8`` elements, 32
   carriers of 120 kHz, the grid ``(N, K)`` normalised to unit mean energy).
 * ``tdl-link`` — the frequency response the OFDM link's receiver (:mod:`semradio.dsp.ofdm`)
@@ -241,4 +242,23 @@ def generate_grids(name: str, n: int, seed: int = 0, chunk: int = 2000) -> np.nd
     return out
 
 
-__all__ = ["GridScenario", "SCENARIOS", "scenario", "generate_grids"]
+def dft_phase_profile(n: int) -> np.ndarray:
+    """The RIS training phase profiles ``Phi[t, n] = exp(-j 2 pi t n / N)``: ``(N slots, N
+    elements)`` complex128, unit-modulus entries, ``Phi Phi^H = N I``."""
+    t = np.arange(int(n))
+    return np.exp(-2j * math.pi * np.outer(t, t) / int(n))
+
+
+def ris_received(cascade: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """What the UE receives in each training slot (pilot 1, no noise): ``Y[t, k] = sum_n phi[t, n]
+    C[n, k]``. ``cascade`` (B, N, K), ``phi`` (T, N) -> (B, T, K)."""
+    return np.einsum("tn,bnk->btk", phi, cascade)
+
+
+def ris_ls(y: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """LS estimate of the cascaded channel from the slots ``y`` (B, T, K): ``pinv(Phi) Y``
+    (``Phi^H Y / N`` for the DFT profile, whose error per element is the slot noise over N)."""
+    return np.einsum("nt,btk->bnk", np.linalg.pinv(phi), y)
+
+
+__all__ = ["GridScenario", "SCENARIOS", "scenario", "generate_grids", "dft_phase_profile", "ris_received", "ris_ls"]

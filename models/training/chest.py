@@ -41,7 +41,7 @@ from .jscc import command_line
 from .loop import prepare_run, resume_run, run_steps, save_state, set_threads
 
 #: Fields that must match for a saved run to be resumed.
-RESUME_KEYS = ("scenario", "train_grids", "batch", "lr", "width", "blocks", "snr_db", "seed")
+RESUME_KEYS = ("scenario", "train_grids", "batch", "lr", "width", "blocks", "gaussian_skip", "snr_db", "seed")
 
 #: Pilot SNRs (dB) of the error table stored in the checkpoint.
 TABLE_SNR_DB = tuple(float(s) for s in np.arange(-20.0, 40.01, 2.5))
@@ -67,6 +67,8 @@ class ChestConfig(RunOptions):
     warmup: int = option(200)
     width: int = option(256)
     blocks: int = option(3)
+    gaussian_skip: bool = option(False, help="skip path = LMMSE with the training grids' covariance (the network "
+                                             "learns the non-Gaussian rest)")
     snr_db: tuple[float, float] = option((-15.0, 35.0), nargs=2, metavar=("LO", "HI"),
                                          help="pilot SNR range of the training noise levels")
     seed: int = option(0)
@@ -141,7 +143,12 @@ def train_chest(config: ChestConfig, data: Any = None, command: str | None = Non
     val_g = _grids(run.work, args.scenario, args.val_grids, args.seed + 100_003, "val")
     rows, k = sc.shape
     torch.manual_seed(args.seed)
-    net = ChannelDenoiserNet(rows, k, width=args.width, blocks=args.blocks).to(device)
+    net = ChannelDenoiserNet(rows, k, width=args.width, blocks=args.blocks, gaussian_skip=args.gaussian_skip)
+    if args.gaussian_skip:
+        from semradio.dsp.ofdm.diffusion import covariance
+
+        net.set_prior(covariance(train_g.reshape(train_g.shape[0], -1)))
+    net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

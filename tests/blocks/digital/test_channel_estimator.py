@@ -79,3 +79,15 @@ def test_receiver_needs_a_model_for_diffusion():
         BurstReceiver(OFDMConfig(), estimator="diffusion")
     with pytest.raises(ValueError):
         OFDMReceiver(estimator="kalman")
+
+
+def test_cuda_gives_the_cpu_estimate():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    from semradio.models.channel_denoiser import DiffusionChannelEstimator as Estimator
+
+    x = (np.random.default_rng(1).standard_normal((64, 1, 52)) * (1 + 1j)).astype(np.complex64)
+    a = Estimator.load("chest_tdllink", device="cpu").estimate(x, 0.05)[0]
+    b = Estimator.load("chest_tdllink", device="cuda").estimate(x, 0.05)[0]
+    np.testing.assert_allclose(a, b, atol=1e-4)

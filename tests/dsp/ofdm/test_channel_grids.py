@@ -45,3 +45,23 @@ def test_unknown_scenario_and_count() -> None:
         generate_grids("uma-99", 3)
     with pytest.raises(ValueError):
         generate_grids("umi-28", 0)
+
+
+def test_ris_training_under_a_dft_profile_gives_ls_error_over_n():
+    from semradio.dsp.ofdm.channel_grids import dft_phase_profile, ris_ls, ris_received
+
+    rng = np.random.default_rng(0)
+    n, k = 8, 32
+    c = generate_grids("ris-28", 200, seed=5)
+    phi = dft_phase_profile(n)
+    np.testing.assert_allclose(phi @ phi.conj().T, n * np.eye(n), atol=1e-9)
+    s2 = 0.4
+    y = ris_received(c, phi)
+    y = y + (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape)) * np.sqrt(s2 / 2)
+    c_ls = ris_ls(y, phi)
+    assert np.mean(np.abs(c_ls - c) ** 2) == pytest.approx(s2 / n, rel=0.05)
+    # the UE's channel for a phase profile is the sum over elements
+    phase = np.exp(1j * rng.uniform(0, 2 * np.pi, n))
+    np.testing.assert_allclose(ris_received(c, phase[None, :])[:, 0], np.sum(phase[None, :, None] * c, axis=1),
+                               rtol=1e-5, atol=1e-6)
+    assert c_ls.shape == (200, n, k)

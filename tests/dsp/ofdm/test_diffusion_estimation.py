@@ -135,3 +135,41 @@ def test_a_small_network_trained_on_gaussian_channels_reaches_lmmse() -> None:
         ref = dm.nmse_db(dm.lmmse(y, cov, v), test)
         assert got < ref + 1.0, (snr, got, ref)
         assert got < dm.nmse_db(y, test) - 3.0
+
+
+def test_gaussian_skip_path_is_lmmse_with_the_prior_covariance():
+    """With ``gaussian_skip`` and the output layer at its zero initialisation the network is
+    exactly ``R (R + v I)^-1 x``: training only adds the non-Gaussian part."""
+    rng = np.random.default_rng(8)
+    rows, k = 2, 4
+    cov = _cov(rows * k, 3, seed=9)
+    net = ChannelDenoiserNet(rows, k, width=16, blocks=1, gaussian_skip=True)
+    net.set_prior(cov)
+    assert net.config()["gaussian_skip"] is True
+    est = DiffusionChannelEstimator(net, {}, device="cpu")
+    y = rng.standard_normal((6, rows * k)) + 1j * rng.standard_normal((6, rows * k))
+    v = rng.uniform(0.05, 1.0, 6)
+    got = est.estimate(y.reshape(6, rows, k).astype(np.complex64), v)[0].reshape(6, -1)
+    ref = np.stack([dm.lmmse(y[i:i + 1], cov, v[i])[0] for i in range(6)])
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    with pytest.raises(ValueError):
+        ChannelDenoiserNet(rows, k).set_prior(cov)
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_numpy_forward_matches_torch(skip):
+    from semradio.models.channel_denoiser import NumpyDenoiser
+
+    torch.manual_seed(3)
+    net = ChannelDenoiserNet(2, 8, width=32, blocks=2, gaussian_skip=skip)
+    if skip:
+        net.set_prior(_cov(16, 4, seed=1))
+    for prm in net.parameters():                         # non-trivial weights everywhere (out starts at 0)
+        torch.nn.init.normal_(prm, std=0.2)
+    for rows in (5, 20):                                 # one grid at a time, and the BLAS-limited path
+        x = torch.randn(rows, 32)
+        v = torch.tensor([1e-3, 0.01, 0.1, 1.0, 5.0] * (rows // 5))
+        with torch.no_grad():
+            ref = net(x, v).numpy()
+        got = NumpyDenoiser(net)(x.numpy(), v.numpy())
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
