@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(Path("out") / "digital"))
+    p.add_argument("--resume", action="store_true",
+                   help="keep the measured points of OUT/compare.json whose settings (size, CBR, coherence, "
+                        "frames, iterations, seed) equal these, and run only the missing ones")
     p.add_argument("--json", action="store_true")
 
 
@@ -277,6 +280,16 @@ def main(argv: list[str] | None = None, prog: str = "semradio digital compare") 
     conceal = {"psnr_db": float(M.psnr(images, grey).mean()), "ssim": float(M.ssim(images, grey).mean())}
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    same = ("size", "cbr", "coherence", "frames", "iterations", "seed")
+    if args.resume and (out / "compare.json").is_file():
+        prev = json.loads((out / "compare.json").read_text())
+        if all(prev["args"].get(k) == vars(args)[k] for k in same):
+            rows = [r for r in prev["rows"] if r["system"] != "digital-adaptive"]
+            print(f"compare: resuming with {len(rows)} points of {out / 'compare.json'}", file=sys.stderr)
+
+    def have(ch: str, system: str, codec: str, mcs: Any, snr: float) -> bool:
+        return any((r["channel"], r["system"], r["codec"], r["mcs"], r["snr_db"]) == (ch, system, codec, mcs, snr)
+                   for r in rows)
 
     def save() -> None:
         allrows = rows + adaptive_rows(rows)
@@ -292,6 +305,8 @@ def main(argv: list[str] | None = None, prog: str = "semradio digital compare") 
     for ch in args.channels:
         for den in args.semantic:
             for snr in args.snr_db:
+                if have(ch, "jscc" if den == "none" else f"jscc+{den}", "", "", snr):
+                    continue
                 rows.append(semantic_point(args, ch, den, snr, images))
                 r = rows[-1]
                 print(f"compare: {ch:8s} {r['system']:12s} SNR {snr:5.1f}: PSNR {r['psnr_db']:.2f} SSIM {r['ssim']:.4f}",
@@ -300,6 +315,8 @@ def main(argv: list[str] | None = None, prog: str = "semradio digital compare") 
         for codec in args.codecs:
             for m in args.mcs:
                 for snr in args.snr_db:
+                    if have(ch, "digital", codec, m, snr):
+                        continue
                     rows.append(digital_point(args, ch, codec, m, snr))
                     r = rows[-1]
                     print(f"compare: {ch:8s} {codec} MCS {m:2d} SNR {snr:5.1f}: PSNR {r['psnr_db']:.2f} SSIM "
