@@ -217,7 +217,12 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.mean(mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``mu + exp(logvar / 2) * eps``, eps ~ N(0, I) (the reparameterization trick)."""
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
+                   shard: Any = None) -> torch.Tensor:
+    """``mu + exp(logvar / 2) * eps``, eps ~ N(0, I) (the reparameterization trick); ``shard``:
+    this rank's rows of a data-parallel batch (:func:`semradio.models.link.sharded_draw`)."""
+    from semradio.models.link import sharded_draw
+
+    eps = sharded_draw(lambda shp: torch.randn(shp, generator=generator, device=mu.device, dtype=mu.dtype),
+                       tuple(mu.shape), shard)
     return mu + torch.exp(0.5 * logvar) * eps

@@ -89,19 +89,21 @@ class CDiffCodecConfig(RunOptions):
 
 
 def codec_step_loss(model: Any, images: torch.Tensor, cbr: float, channel: str, snr_db: float,
-                    gen: torch.Generator, keep_prob: float = 1.0, kl_weight: float = 0.01) -> torch.Tensor:
+                    gen: torch.Generator, keep_prob: float = 1.0, kl_weight: float = 0.01,
+                    shard: Any = None) -> torch.Tensor:
     """One training loss for ``images`` (B, C, H, W) at ``cbr`` and ``snr_db`` dB: the MSE of the
     reconstruction through the link, plus for the VAE ``kl_weight * KL(N(mu, sigma^2) || N(0, I))``
-    (element means), the latent sent being ``mu + sigma eps``."""
+    (element means), the latent sent being ``mu + sigma eps``. ``shard``: ``images`` are this
+    rank's rows of a data-parallel batch (every draw is the global batch's rows)."""
     from semradio.models.cdiff_codec import kl_divergence, reparameterize
     from semradio.models.cdiff_latent import stochastic_mask
     from semradio.models.link import simulate_link
 
     mu, logvar = model.encode_stats(images, cbr)
-    z = mu if logvar is None else reparameterize(mu, logvar, gen)
+    z = mu if logvar is None else reparameterize(mu, logvar, gen, shard=shard)
     if keep_prob < 1.0:
-        z = stochastic_mask(z, keep_prob, gen)
-    out = model.decode(simulate_link(z, channel, snr_db, gen), snr_db)
+        z = stochastic_mask(z, keep_prob, gen, shard=shard)
+    out = model.decode(simulate_link(z, channel, snr_db, gen, shard=shard), snr_db)
     loss = torch.nn.functional.mse_loss(out, images)
     return loss if logvar is None else loss + kl_weight * kl_divergence(mu, logvar)
 
@@ -144,8 +146,12 @@ def train_cdiff_codec(config: CDiffCodecConfig, data: str | TrainingData | None 
     from semradio.models.jscc import count_parameters
     from semradio.models.link import make_generator
 
+    from . import distributed
+
     set_threads(config.threads)
     device = resolve_device(config.device)
+    shard, device = distributed.setup(device, "cdiff-codec")  # torchrun: this rank's rows of every batch
+    shard.local_batch(config.batch)
     if config.freeze_encoder and not config.init:
         raise SystemExit("train: --freeze-encoder needs --init CODEC")
     data = TrainingData.coerce(data if data is not None else config.data)
@@ -171,6 +177,11 @@ def train_cdiff_codec(config: CDiffCodecConfig, data: str | TrainingData | None 
                              args.output).to(device)
     if args.init:
         model.load_state_dict(load_codec(args.init, device).state_dict())
+    if shard.world > 1 and args.batchnorm:  # statistics of the global batch, as one process computes them
+        if device.type != "cuda":
+            raise SystemExit("train: --batchnorm trains data-parallel on CUDA only (SyncBatchNorm); on the CPU "
+                             "run it in one process")
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     frozen = (lambda n: (n + ".").startswith(ENCODER_PREFIXES)) if args.freeze_encoder else (lambda n: False)
     for n, p in model.named_parameters():
         p.requires_grad_(not frozen(n))
@@ -195,8 +206,8 @@ def train_cdiff_codec(config: CDiffCodecConfig, data: str | TrainingData | None 
     def loss_fn(_: int) -> torch.Tensor:
         cbr = float(args.cbrs[int(rng.integers(len(args.cbrs)))])
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
-        x = torch.from_numpy(np.ascontiguousarray(batches.sample(args.batch))).to(device)
-        return codec_step_loss(model, x, cbr, args.channel, snr, gen, args.keep_prob, args.kl_weight)
+        x = torch.from_numpy(np.ascontiguousarray(shard.rows(batches.sample(args.batch)))).to(device)
+        return codec_step_loss(model, x, cbr, args.channel, snr, gen, args.keep_prob, args.kl_weight, shard=shard)
 
     def save(s: int, seconds: float) -> None:
         save_state(run.work, model, opt, gen, rng, s, seconds, meta)
@@ -204,9 +215,12 @@ def train_cdiff_codec(config: CDiffCodecConfig, data: str | TrainingData | None 
     t0 = time.perf_counter()
     step = run_steps(name, step, args.steps, stop_at, opt, (args.lr, args.lr_min, args.warmup), loss_fn,
                      save=save, ckpt_every=args.ckpt_every, history=meta["history"], history_every=250,
-                     elapsed=elapsed)
+                     elapsed=elapsed, after_backward=(lambda: distributed.average_gradients(model))
+                     if shard.world > 1 else None)
     if step < args.steps:
         return {"name": name, "step": step, "finished": False}
+    if not shard.main:  # rank 0 evaluates and writes the checkpoint
+        return {"name": name, "step": step, "finished": True, "rank": shard.rank}
     seconds = elapsed + time.perf_counter() - t0
     model.eval()
     full = data.held_out(None)

@@ -39,11 +39,11 @@ def main(argv: list[str] | None = None, prog: str = "semradio train") -> int:
     nproc = int(getattr(config, "nproc", 1) or 1)
     if nproc > 1 and distributed.world_size() == 1:  # start torchrun with this very command
         if argv[0] not in distributed.DDP_FAMILIES:
-            raise SystemExit(f"train: --nproc: {argv[0]} does not train data-parallel yet (only "
+            raise SystemExit(f"train: --nproc: {argv[0]} does not train data-parallel (only "
                              f"{', '.join(distributed.DDP_FAMILIES)})")
         return distributed.launch(nproc, argv)
     if distributed.world_size() > 1 and argv[0] not in distributed.DDP_FAMILIES:
-        raise SystemExit(f"train: {argv[0]} does not train data-parallel yet (only "
+        raise SystemExit(f"train: {argv[0]} does not train data-parallel (only "
                          f"{', '.join(distributed.DDP_FAMILIES)}); run it in one process")
     try:
         fn(config, command=f"{prog} " + shlex.join(argv))

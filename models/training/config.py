@@ -25,8 +25,9 @@ class RunOptions:
     fresh: bool = option(False, help="ignore a saved training state and start over")
     stop_after: int | None = option(None, metavar="N", help="save the state and exit after N more steps (train in "
                                                             "chunks; rerun the command to resume)")
-    nproc: int = option(1, metavar="N", help="data-parallel processes on this machine (starts torchrun; jscc, "
-                                             "cddm, ve-ldm, eecd, icdm-prior, cdiff): --batch stays the global batch; one GPU per process on CUDA")
+    nproc: int = option(1, metavar="N", help="data-parallel processes on this machine (starts torchrun; every "
+                                             "family but icdm-tune): --batch stays the global batch; one GPU per "
+                                             "process on CUDA")
 
 
 @dataclass

@@ -6,8 +6,9 @@ batch of one process.
 
 Families: ``jscc``, ``cddm`` (its decoder fine-tune runs on rank 0 alone), ``ve-ldm``,
 ``eecd`` (gradients averaged by :func:`average_gradients`: its step calls the student several
-times), ``icdm-prior`` and ``cdiff`` (gradients averaged by hand too, through ``run_steps``'s
-``after_backward``); the others refuse to start under torchrun (:data:`DDP_FAMILIES`).
+times), ``icdm-prior``, ``cdiff`` and ``cdiff-codec`` (gradients averaged by hand too, through
+``run_steps``'s ``after_backward``; ``--batchnorm`` on CUDA only, through SyncBatchNorm);
+``icdm-tune``, a grid search, refuses to start under torchrun (:data:`DDP_FAMILIES`).
 
 Under torchrun (``WORLD_SIZE`` > 1) a trainer calls :func:`setup`: the process group (gloo on the
 CPU, nccl on CUDA, one GPU per rank: ``cuda:LOCAL_RANK``), and a :class:`Shard` — this rank's
@@ -31,7 +32,7 @@ from typing import Any
 import torch
 
 #: Families whose trainer runs data-parallel.
-DDP_FAMILIES = ("jscc", "cddm", "ve-ldm", "eecd", "icdm-prior", "cdiff")
+DDP_FAMILIES = ("jscc", "cddm", "ve-ldm", "eecd", "icdm-prior", "cdiff", "cdiff-codec")
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def setup(device: torch.device, family: str) -> tuple[Shard, torch.device]:
     if world <= 1:
         return Shard(), device
     if family not in DDP_FAMILIES:
-        raise SystemExit(f"train: {family} does not train data-parallel yet (only {', '.join(DDP_FAMILIES)}); "
+        raise SystemExit(f"train: {family} does not train data-parallel (only {', '.join(DDP_FAMILIES)}); "
                          f"run it in one process (no torchrun, no --nproc)")
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":

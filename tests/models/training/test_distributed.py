@@ -89,12 +89,16 @@ PRIOR = ["icdm-prior", "--which", "interference", "--channel", "rayleigh", "--po
 CDIFF = ["cdiff", "--steps", "1000", "--stop-after", "20", "--batch", "8", "--width", "8", "--mults", "1", "2",
          "--keep-prob", "0.8", "--focus-steps", "4", "--name", "ddp_cdiff"]
 
+#: The adaptive-CBR VAE codec with soft masking (BatchNorm goes data-parallel on CUDA only: SyncBatchNorm).
+ACBR = ["cdiff-codec", "--variant", "vae", "--keep-prob", "0.8", "--steps", "1000", "--stop-after", "20",
+        "--batch", "8", "--name", "ddp_acbr"]
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("argv,torchrun", [(JSCC, False), (CDDM, True), (VE, False), (EECD, True), (PRIOR, False),
-                                           (CDIFF, True)],
+                                           (CDIFF, True), (ACBR, False)],
                          ids=["jscc-nproc", "cddm-torchrun", "ve-nproc", "eecd-torchrun", "icdm-prior-nproc",
-                              "cdiff-torchrun"])
+                              "cdiff-torchrun", "cdiff-codec-nproc"])
 def test_two_processes_take_the_steps_of_one_at_the_same_global_batch(tmp_path, argv, torchrun):
     one = train(tmp_path, "one", argv)
     two = train(tmp_path, "two", argv, nproc=2, torchrun=torchrun)
@@ -124,8 +128,10 @@ def test_a_run_saved_by_two_processes_resumes_in_one(tmp_path):
         assert second[s] == pytest.approx(straight[s], rel=1e-4), s
 
 
-def test_families_without_a_data_parallel_trainer_refuse_nproc():
+def test_icdm_tune_refuses_to_run_under_torchrun(monkeypatch):
+    """The guidance search is no training loop: under torchrun it says so instead of running twice."""
     from semradio.models.training.cli import main
 
+    monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(SystemExit, match="does not train data-parallel"):
-        main(["cdiff-codec", "--nproc", "2"])
+        main(["icdm-tune"])
