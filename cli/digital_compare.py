@@ -11,6 +11,8 @@ Every point runs a real flowgraph on the held-out photos as whole ``SIZE`` x ``S
   choice per SNR, the usual upper bound of link adaptation), per metric;
 * JSCC: the chain of ``flowgraphs/jscc_rayleigh.py`` on the whole images (the codecs are fully
   convolutional), the shipped CBR 1/6 codec of the channel;
+* JSCC on the 32x32 tiles (``tiles``): the same codec on the tiles, put back together — the
+  reference the denoised curves improve on;
 * JSCC + CDDM / EECD: their denoisers are trained on the 1,024-value latents of 32x32 patches, so
   the image is sent as its 32x32 tiles (16 tiles of 512 channel uses = the same 8,192 channel uses
   for a 128x128 image), the tiles are put back together and measured as a whole image.
@@ -53,8 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snr-db", type=float, nargs="+", default=[-3, 0, 3, 6, 9, 12, 15, 18, 21, 24])
     p.add_argument("--mcs", type=int, nargs="+", default=list(DEFAULT_MCS))
     p.add_argument("--codecs", nargs="+", default=["webp"], choices=("jpeg", "jpeg2000", "webp"))
-    p.add_argument("--semantic", nargs="*", default=["none", "cddm", "eecd1"],
-                   help="JSCC curves: none (JSCC alone), cddm, eecd1, eecd2, ve (empty: none)")
+    p.add_argument("--semantic", nargs="*", default=["none", "tiles", "cddm", "eecd1"],
+                   help="JSCC curves: none (JSCC alone, whole images), tiles (JSCC alone on the 32x32 tiles), "
+                        "cddm, eecd1, eecd2, ve (on the tiles; empty: none)")
     p.add_argument("--coherence", type=int, default=512, help="Rayleigh block fading: symbols per gain")
     p.add_argument("--frames", type=int, nargs=2, default=[1, 3], metavar=("AWGN", "RAYLEIGH"),
                    help="passes over the photos per point, AWGN and Rayleigh (default 1 3)")
@@ -92,6 +95,11 @@ def _untile(tiles: np.ndarray, n: int, h: int, w: int) -> np.ndarray:
     return tiles.reshape(n, h // t, w // t, c, t, t).transpose(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
 
 
+def system_name(denoiser: str) -> str:
+    """``jscc`` (whole images), ``jscc-tiles`` or ``jscc+<denoiser>`` (tiles)."""
+    return {"none": "jscc", "tiles": "jscc-tiles"}.get(denoiser, f"jscc+{denoiser}")
+
+
 def semantic_point(args: argparse.Namespace, channel: str, denoiser: str, snr: float,
                    images: np.ndarray) -> dict[str, Any]:
     """JSCC (whole images) or JSCC + a latent denoiser (32x32 tiles, reassembled)."""
@@ -102,10 +110,11 @@ def semantic_point(args: argparse.Namespace, channel: str, denoiser: str, snr: f
     from semradio.models import metrics as M
 
     frames = _frames(args, channel)
+    tiled = denoiser != "none"
     common = dict(channel=channel, snr_db=float(snr), cbr=args.cbr, fading="block", device="cpu", seed=args.seed,
-                  frames=frames, denoiser=denoiser)
+                  frames=frames, denoiser="none" if denoiser == "tiles" else denoiser)
     with tempfile.TemporaryDirectory() as tmp:
-        if denoiser == "none":
+        if not tiled:
             cfg = JSCCChainConfig(data=f"photos:{args.size}", batch=len(images), **common)
             ref = images
         else:
@@ -123,10 +132,10 @@ def semantic_point(args: argparse.Namespace, channel: str, denoiser: str, snr: f
     n, _, h, w = images.shape
     psnr, ssim = [], []
     for r in recs:
-        rec = r if denoiser == "none" else _untile(r, n, h, w)
+        rec = _untile(r, n, h, w) if tiled else r
         psnr.append(M.psnr(images, rec))
         ssim.append(M.ssim(images, rec))
-    return {"channel": channel, "system": "jscc" if denoiser == "none" else f"jscc+{denoiser}", "codec": "",
+    return {"channel": channel, "system": system_name(denoiser), "codec": "",
             "mcs": "", "snr_db": snr, "images": int(n * len(recs)), "psnr_db": float(np.concatenate(psnr).mean()),
             "ssim": float(np.concatenate(ssim).mean())}
 
@@ -188,7 +197,7 @@ def plot(rows: list[dict[str, Any]], conceal: dict[str, float], path: Path, titl
 
     chans = sorted({r["channel"] for r in rows}, key=lambda c: c != "awgn")
     fig, axes = plt.subplots(len(chans), 2, figsize=(12, 4.2 * len(chans)), squeeze=False)
-    sem_style = {"jscc": ("k", "o"), "jscc+cddm": ("tab:red", "s"), "jscc+eecd1": ("tab:purple", "^"),
+    sem_style = {"jscc": ("k", "o"), "jscc-tiles": ("tab:gray", "o"), "jscc+cddm": ("tab:red", "s"), "jscc+eecd1": ("tab:purple", "^"),
                  "jscc+eecd2": ("tab:pink", "v"), "jscc+ve": ("tab:brown", "D")}
     mcs_all = sorted({r["mcs"] for r in rows if r["system"] == "digital"})
     cmap = plt.get_cmap("viridis")
@@ -212,7 +221,8 @@ def plot(rows: list[dict[str, Any]], conceal: dict[str, float], path: Path, titl
                         color, marker, label, lw = "tab:green", "*", f"{codec} + adaptive MCS (genie)", 2.2
                     else:
                         color, marker = sem_style.get(system, ("tab:gray", "x"))
-                        label, lw = system.upper().replace("JSCC+", "JSCC + "), 2
+                        label, lw = {"jscc": "JSCC (whole image)", "jscc-tiles": "JSCC (32x32 tiles)"}.get(
+                            system, system.upper().replace("JSCC+", "JSCC + ") + " (tiles)"), 2
                     ax.plot([p["snr_db"] for p in pts], [p[key] for p in pts], color=color, marker=marker, lw=lw,
                             label=label)
             ax.axhline(conceal[key], color="gray", ls=":", label="concealment (mid-grey image)")
@@ -305,7 +315,7 @@ def main(argv: list[str] | None = None, prog: str = "semradio digital compare") 
     for ch in args.channels:
         for den in args.semantic:
             for snr in args.snr_db:
-                if have(ch, "jscc" if den == "none" else f"jscc+{den}", "", "", snr):
+                if have(ch, system_name(den), "", "", snr):
                     continue
                 rows.append(semantic_point(args, ch, den, snr, images))
                 r = rows[-1]
