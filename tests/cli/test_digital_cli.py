@@ -55,3 +55,14 @@ def test_rates_table(tmp_path, capsys):
     assert by[(64, 24)]["psnr_db"] > 25
     assert by[(64, 3)]["psnr_db"] is None or by[(64, 3)]["psnr_db"] < by[(64, 24)]["psnr_db"]
     assert (tmp_path / "rates.csv").is_file()
+
+
+def test_bler_crossing_bracket():
+    from semradio.models.evaluation.digital_bler import crossing
+
+    pts = [{"snr_db": 1.0, "bler": 1.0, "tbs": 20}, {"snr_db": 1.25, "bler": 0.3, "tbs": 60},
+           {"snr_db": 1.5, "bler": 0.05, "tbs": 200}, {"snr_db": 1.75, "bler": 0.0, "tbs": 200}]
+    c = crossing(pts, ref=0.8, target=1e-2, tolerance_db=1.0)
+    assert c["sim_bracket_db"] == [1.5, 1.75] and 1.5 < c["sim_snr_db_at_target"] < 1.75
+    assert c["within_tolerance"] is True
+    assert crossing(pts, ref=0.6, target=1e-2, tolerance_db=1.0)["within_tolerance"] is False  # 1.75 - 0.6 > 1
