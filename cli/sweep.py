@@ -267,7 +267,13 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None, prog: str = "semradio sweep") -> int:
     """Run the grid's missing points, then write ``sweep.csv``, ``sweep.json`` and ``sweep.png``
-    under ``--out`` from every point of the grid in the table. Exit status 1 when a point failed."""
+    under ``--out`` from every point of the grid in the table. Exit status 1 when a point failed.
+    ``semradio sweep --digital ...`` is ``semradio digital compare ...`` (the digital baseline next
+    to JSCC, CDDM and EECD on one plot; :mod:`semradio.cli.digital_compare`)."""
+    if argv and argv[0] == "--digital":
+        from semradio.cli.digital_compare import main as digital_main
+
+        return digital_main(argv[1:], prog=f"{prog} --digital")
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
