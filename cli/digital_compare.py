@@ -65,6 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(Path("out") / "digital"))
+    p.add_argument("--replot", action="store_true", help="only redraw the plots and checks from OUT/compare.json")
+    p.add_argument("--plot-codec", default=None, help="the codec whose fixed-MCS curves are drawn (default: the first)")
     p.add_argument("--resume", action="store_true",
                    help="keep the measured points of OUT/compare.json whose settings (size, CBR, coherence, "
                         "frames, iterations, seed) equal these, and run only the missing ones")
@@ -189,7 +191,11 @@ def checks(rows: list[dict[str, Any]], conceal: dict[str, float]) -> dict[str, A
     return res
 
 
-def plot(rows: list[dict[str, Any]], conceal: dict[str, float], path: Path, title: str) -> None:
+def plot(rows: list[dict[str, Any]], conceal: dict[str, float], path: Path, title: str,
+         fixed_codec: str | None = None) -> None:
+    """PSNR and SSIM vs SNR, a row per channel: the fixed-MCS curves of ``fixed_codec`` (default:
+    the first codec), the adaptive curve of every codec, the semantic curves, the concealment
+    level."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,7 +211,8 @@ def plot(rows: list[dict[str, Any]], conceal: dict[str, float], path: Path, titl
         for ax, key, lab in ((row[0], "psnr_db", "PSNR (dB)"), (row[1], "ssim", "SSIM")):
             for system in sorted({r["system"] for r in rows if r["channel"] == ch}):
                 if system == "digital":
-                    for codec in sorted({r["codec"] for r in rows if r["system"] == "digital"}):
+                    codecs = sorted({r["codec"] for r in rows if r["system"] == "digital"})
+                    for codec in [fixed_codec or (codecs[0] if codecs else "")]:
                         for i, m in enumerate(mcs_all):
                             pts = sorted((r for r in rows if r["channel"] == ch and r["system"] == system
                                           and r["codec"] == codec and r["mcs"] == m), key=lambda r: r["snr_db"])
@@ -218,7 +225,8 @@ def plot(rows: list[dict[str, Any]], conceal: dict[str, float], path: Path, titl
                     pts = sorted((r for r in rows if r["channel"] == ch and r["system"] == system and r["codec"] == codec),
                                  key=lambda r: r["snr_db"])
                     if system == "digital-adaptive":
-                        color, marker, label, lw = "tab:green", "*", f"{codec} + adaptive MCS (genie)", 2.2
+                        color = {"webp": "tab:green", "jpeg2000": "tab:olive", "jpeg": "tab:cyan"}.get(codec, "g")
+                        marker, label, lw = "*", f"{codec} + adaptive MCS (genie)", 2.2
                     else:
                         color, marker = sem_style.get(system, ("tab:gray", "x"))
                         label, lw = {"jscc": "JSCC (whole image)", "jscc-tiles": "JSCC (32x32 tiles)"}.get(
@@ -285,6 +293,10 @@ def main(argv: list[str] | None = None, prog: str = "semradio digital compare") 
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        prev = json.loads((out / "compare.json").read_text())
+        _finish(args, out, prev["rows"], prev["concealment"])
+        return 0
     images = whole_photos("eval", args.size)
     grey = np.full_like(images, CONCEAL_VALUE)
     conceal = {"psnr_db": float(M.psnr(images, grey).mean()), "ssim": float(M.ssim(images, grey).mean())}
@@ -332,12 +344,17 @@ def main(argv: list[str] | None = None, prog: str = "semradio digital compare") 
                     print(f"compare: {ch:8s} {codec} MCS {m:2d} SNR {snr:5.1f}: PSNR {r['psnr_db']:.2f} SSIM "
                           f"{r['ssim']:.4f} BLER {r['bler']:.3f}", file=sys.stderr, flush=True)
                 save()
-    allrows = rows + adaptive_rows(rows)
     save()
+    _finish(args, out, rows + adaptive_rows(rows), conceal)
+    return 0
+
+
+def _finish(args: argparse.Namespace, out: Path, allrows: list[dict[str, Any]], conceal: dict[str, float]) -> None:
+    allrows = [r for r in allrows if r["system"] != "digital-adaptive"]
+    allrows += adaptive_rows(allrows)
     title = (f"Whole {args.size}x{args.size} held-out photos, CBR {args.cbr} (k = {int(3 * args.size ** 2 * eval(args.cbr, {}))} "
              f"channel uses per image); Rayleigh: block fading, {args.coherence} symbols per gain")
-    plot(allrows, conceal, out / "compare.png", title)
-    plot_bler(allrows, out / "bler_links.png")
+    plot(allrows, conceal, out / "compare.png", title, args.plot_codec)
+    plot_bler([r for r in allrows if r["codec"] == (args.plot_codec or args.codecs[0])], out / "bler_links.png")
     res = checks(allrows, conceal)
     print(json.dumps(res, indent=1) if args.json else json.dumps(res))
-    return 0
