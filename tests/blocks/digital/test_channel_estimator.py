@@ -91,3 +91,27 @@ def test_cuda_gives_the_cpu_estimate():
     a = Estimator.load("chest_tdllink", device="cpu").estimate(x, 0.05)[0]
     b = Estimator.load("chest_tdllink", device="cuda").estimate(x, 0.05)[0]
     np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["umi-28", "umi-73", "inh-28", "inh-73", "ris-28", "tdl-link"])
+def test_shipped_estimators_meet_their_marks(scenario):
+    """Each shipped checkpoint on fresh grids of its scenario: >= 3 dB better than LS at 0 and
+    10 dB pilot SNR and within 1 dB of LMMSE with the scenario's own covariance."""
+    pytest.importorskip("sionna.phy", reason="needs Sionna PHY (pip install -e '.[phy]')")
+    from semradio.dsp.ofdm import diffusion as dm
+    from semradio.dsp.ofdm.channel_grids import generate_grids
+    from semradio.models.channel_denoiser import DiffusionChannelEstimator as Estimator
+    from semradio.models.training.chest import default_name
+
+    est = Estimator.load(default_name(scenario), device="cpu")
+    assert est.scenario == scenario
+    h = generate_grids(scenario, 300, seed=99).astype(np.complex128)
+    cov = dm.covariance(generate_grids(scenario, 3000, seed=98).reshape(3000, -1))
+    rng = np.random.default_rng(0)
+    for snr in (0.0, 10.0):
+        v = 10 ** (-snr / 10)
+        y = h + (rng.standard_normal(h.shape) + 1j * rng.standard_normal(h.shape)) * np.sqrt(v / 2)
+        got = dm.nmse_db(est.estimate(y, v)[0], h)
+        assert got < dm.nmse_db(y, h) - 3.0
+        assert got < dm.nmse_db(dm.lmmse(y.reshape(300, -1), cov, v), h.reshape(300, -1)) + 1.0
