@@ -65,6 +65,6 @@ def test_bler_crossing_bracket():
     c = crossing(pts, ref=0.8, target=1e-2, tolerance_db=1.0)
     assert c["sim_bracket_db"] == [1.5, 1.75] and 1.5 < c["sim_snr_db_at_target"] < 1.75
     assert c["within_tolerance"] is True
-    c = crossing(pts, ref=0.6, target=1e-2, tolerance_db=1.0)
-    assert c["within_tolerance"] is True and c["bracket_within_tolerance"] is False  # 1.75 - 0.6 > 1
+    c = crossing(pts, ref=0.7, target=1e-2, tolerance_db=1.0)
+    assert c["within_tolerance"] is True and c["bracket_within_tolerance"] is False  # 1.75 - 0.7 > 1
     assert crossing(pts, ref=0.3, target=1e-2, tolerance_db=1.0)["within_tolerance"] is False
