@@ -113,7 +113,8 @@ class VENoiseNet(nn.Module):
         reference table, extended linearly beyond its ends."""
         lr = self.log_ratio
         x = torch.log(t.float().clamp_min(1e-12)) * 2.0
-        idx = torch.searchsorted(lr, x).clamp(1, lr.numel() - 1)
+        # searchsorted(lr, x) written as a count (the same index: lr is sorted), which ONNX exports
+        idx = (lr[None, :] < x[:, None]).sum(dim=1).clamp(1, lr.numel() - 1)
         x0, x1 = lr[idx - 1], lr[idx]
         return (idx - 1).float() + (x - x0) / (x1 - x0)
 

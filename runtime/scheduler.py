@@ -10,7 +10,8 @@ the main loop of a worker process). It
 * propagates end of stream: a source returning WORK_DONE, or all inputs at EOS, sends EOS on
   every output; a multi-input block also ends early when one input is at EOS and nothing is
   left to pair with it;
-* records counters (frames in/out, work time, drops) and, for sinks, latency from ``t_ns``;
+* records counters (frames in/out, work time, drops), per call the work time and the age of the
+  frame (``now - t_ns``) when its work starts, and, for sinks, latency from ``t_ns``;
 * stops promptly when the stop event is set (every blocking wait polls it).
 
 Any exception from ``start``/``work``/``stop`` ends the runner with :class:`BlockError`
@@ -69,6 +70,10 @@ class BlockRunner:
         block._drop_counter = self.drops  # Block.count_drop feeds the runner's counter
         block._stop_event = stop
         self.latency = LatencyStats()
+        #: Per call: the block's work time, and the age of the frame when its work starts (``now -
+        #: t_ns``: everything upstream, queue waits and wake-ups included). Bounded rings.
+        self.work_times = LatencyStats(4096)
+        self.entry_age = LatencyStats(4096)
         self.frames_in = 0
         self.frames_out = 0
         self.work_calls = 0
@@ -116,6 +121,10 @@ class BlockRunner:
             out["drops_by_reason"]["realtime_queue_full"] = rt_drops
         if self._is_sink and self.latency.count:
             out["latency"] = self.latency.percentiles_ms()
+        if self.work_times.count:
+            out["work_per_call"] = self.work_times.percentiles_ms()
+        if self.entry_age.count:
+            out["entry_age"] = self.entry_age.percentiles_ms()
         try:
             status = self.block.status()
         except Exception as exc:  # noqa: BLE001 - a report must not break the stats
@@ -311,13 +320,18 @@ class BlockRunner:
             for pos, f in zip(self._slots, frames):
                 full[pos] = f
             args = full
+        t_ns = tags.get("t_ns")
+        stamped = t_ns.__class__ is int and INT64_MIN <= t_ns <= INT64_MAX
+        if stamped:
+            self.entry_age.add(time_ns() - t_ns)
         t0 = perf_counter_ns()
         out = self.block.work(*args)
-        self.work_ns += perf_counter_ns() - t0
+        dt = perf_counter_ns() - t0
+        self.work_ns += dt
+        self.work_times.add(dt)
         self.work_calls += 1
         if self._is_sink:
-            t_ns = tags.get("t_ns")
-            if t_ns.__class__ is int and INT64_MIN <= t_ns <= INT64_MAX:
+            if stamped:
                 self.latency.add(time_ns() - t_ns)
             return
         if out is WORK_DONE:

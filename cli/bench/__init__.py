@@ -9,6 +9,7 @@
     semradio bench metrics --json     # MSE/PSNR, SSIM, LPIPS ms per image
     semradio bench hostile --json     # hostile inputs: counts per class, peak RSS under the largest
     semradio bench phy --json         # OFDM receiver Msamples/s per stage on one core; --realtime 5e6
+    semradio bench realtime --json    # EECD chain at 30/60 frames/s, s = 1/2: misses, latency per block, torch vs ONNX
 
 (``semradio bench SUITE ...`` is the same command.) Each suite is a module of this package
 with ``add_arguments(parser)`` and ``run(args) -> dict``. Benchmarks report speed, as ratios
@@ -25,7 +26,7 @@ import platform
 import sys
 import time
 
-SUITES = ("runtime", "channel", "e2e", "bridges", "scopes", "denoisers", "metrics", "hostile", "phy")
+SUITES = ("runtime", "channel", "e2e", "bridges", "scopes", "denoisers", "metrics", "hostile", "phy", "realtime")
 
 
 def main(argv: list[str] | None = None, prog: str = "semradio bench") -> int:

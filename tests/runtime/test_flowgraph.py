@@ -482,3 +482,35 @@ def test_blocks_count_drops_into_the_stats_and_see_the_stop_event():
     assert st["drops_by_reason"] == {"odd_seq": 5} and st["drops"] == 5
     assert blk.saw_event is not None and blk.stopping_during_work is False
     assert blk.stop_requested  # run() stops the graph at the end
+
+
+class _SleepBlock(Block):
+    """Pass-through that works ``seconds`` per frame (a block with a known cost)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.add_input("in")
+        self.add_output("out")
+
+    def work(self, frame: Frame) -> Frame:  # type: ignore[override]
+        time.sleep(self.seconds)
+        return frame
+
+
+def test_per_block_work_and_frame_age_in_the_stats():
+    """Each block reports its work per call and the frame's age when its work starts (p50/p99),
+    so the latency of a chain can be split into work and hops."""
+    src = CountingSource(frames=20)
+    slow = _SleepBlock(0.01)
+    sink = NullSink()
+    fg = Flowgraph()
+    fg.connect(src, slow)
+    fg.connect(slow, sink)
+    fg.run(timeout=30)
+    st = fg.stats()
+    work = st[slow.name]["work_per_call"]
+    assert 9.0 <= work["p50_ms"] <= work["p99_ms"]
+    age_slow, age_sink = st[slow.name]["entry_age"], st[sink.name]["entry_age"]
+    assert age_sink["p50_ms"] >= age_slow["p50_ms"] + 9.0         # the sink sees the frame after the work
+    assert st[sink.name]["latency"]["p50_ms"] >= age_sink["p50_ms"]

@@ -1,0 +1,68 @@
+"""Real-time EECD chain: deadline misses and latency (p50/p99/max, per block) at 30 and 60
+frames/s for s = 1 and 2, eager torch against ONNX Runtime, batch 1 on the CPU.
+
+Each point is ``flowgraphs/eecd_realtime.py --realtime FPS --frames N --steps S --backend B``
+(:func:`semradio.flowgraphs.eecd_realtime.run`): the source paced at FPS, a frame's latency from
+its release to its arrival at the metric sink, a miss when it exceeds 1/FPS. Per block: the
+frame's age when the block starts (p50/p99) and the block's work (p50/p99), so queue waits and
+wake-ups show as the step between one block's age + work and the next one's age. The backends
+alternate within each (FPS, s) point, ``--reps`` times, so load changes hit both alike; the
+JSON gives each rep and the ratio of the ONNX to the torch p50 latency. The machine's CPU model
+is in ``cpu``.
+
+    semradio bench realtime --json
+    semradio bench realtime --frames 60 --reps 1 --json       # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from typing import Any
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fps", type=float, nargs="+", default=[30.0, 60.0])
+    p.add_argument("--steps", type=int, nargs="+", default=[1, 2], choices=(1, 2))
+    p.add_argument("--frames", type=int, default=300, help="measured frames per run")
+    p.add_argument("--reps", type=int, default=1, help="alternating repetitions per point")
+    p.add_argument("--backends", nargs="+", default=None, choices=("torch", "onnx"),
+                   help="default: torch, and onnx when onnxruntime is installed")
+    p.add_argument("--channel", default="rayleigh", choices=("awgn", "rayleigh"))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from semradio.flowgraphs.eecd_realtime import EECDRealtimeConfig, run as run_chain
+    from semradio.models.inference import onnx_available
+
+    backends = args.backends or (["torch", "onnx"] if onnx_available() else ["torch"])
+    out: dict[str, Any] = {"cpu": cpu_model(), "channel": args.channel, "frames": args.frames, "points": []}
+    keep = ("deadline_misses", "warmup_deadline_misses", "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
+            "psnr_db", "achieved_frames_per_s", "per_block_ms")
+    for fps in args.fps:
+        for s in args.steps:
+            point: dict[str, Any] = {"fps": fps, "steps": s, "deadline_ms": round(1000.0 / fps, 3), "runs": {}}
+            for _ in range(max(1, args.reps)):
+                for b in backends:
+                    r = run_chain(EECDRealtimeConfig(realtime=fps, frames=args.frames, steps=s, backend=b,
+                                                     channel=args.channel, device="cpu"))
+                    point["runs"].setdefault(b, []).append({k: r.get(k) for k in keep})
+            if "torch" in point["runs"] and "onnx" in point["runs"]:
+                med = {b: sorted(x["latency_p50_ms"] for x in point["runs"][b])[len(point["runs"][b]) // 2]
+                       for b in ("torch", "onnx")}
+                point["onnx_over_torch_p50"] = round(med["onnx"] / med["torch"], 3)
+                point["psnr_diff_db"] = round(point["runs"]["onnx"][0]["psnr_db"] - point["runs"]["torch"][0]["psnr_db"], 4)
+            out["points"].append(point)
+    return out

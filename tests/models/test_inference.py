@@ -1,0 +1,72 @@
+"""The ONNX Runtime backend (:mod:`semradio.models.inference`): the shipped codec and EECD
+network give eager torch's outputs, inputs the export does not cover fall back to torch, and the
+real-time chain's PSNR is unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install -e '.[onnx]')")
+pytest.importorskip("onnx", reason="needs onnx (pip install -e '.[onnx]')")
+
+from semradio.models.inference import OnnxModule, session_options  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def codec():
+    from semradio.models.checkpoint import load_codec
+
+    return load_codec("jscc_natural32_rayleigh_cbr1-6", "cpu")
+
+
+def test_codec_encoder_and_decoder_match_torch(codec):
+    torch.manual_seed(0)
+    x, snr = torch.rand(2, 3, 32, 32), torch.tensor([3.0, 12.0])
+    enc = OnnxModule(codec.encoder, (x, snr))
+    with torch.no_grad():
+        z = codec.encoder(x, snr)
+        np.testing.assert_allclose(enc(x, snr).numpy(), z.numpy(), atol=1e-5)
+        x5, s5 = torch.rand(5, 3, 32, 32), torch.full((5,), 7.0)            # another batch size
+        np.testing.assert_allclose(enc(x5, s5).numpy(), codec.encoder(x5, s5).numpy(), atol=1e-5)
+        dec = OnnxModule(codec.decoder, (z, (8, 8), snr))
+        np.testing.assert_allclose(dec(z, (8, 8), snr).numpy(), codec.decoder(z, (8, 8), snr).numpy(), atol=1e-5)
+        # another latent grid than the exported one: the torch module answers
+        z16 = torch.randn(1, 16 * 16 * 16)
+        out = dec(z16, (16, 16), snr[:1])
+        assert out.shape == (1, 3, 64, 64)
+
+
+def test_eecd_network_matches_torch_and_keeps_its_attributes():
+    from semradio.models.consistency import load_eecd
+
+    net, _, _ = load_eecd("eecd_natural32_rayleigh_cbr1-6", "cpu")
+    torch.manual_seed(1)
+    d = 1024
+    args = (torch.randn(3, d), torch.tensor([0.01, 0.5, 3.0]), torch.rand(3, d), torch.rand(3, d))
+    fast = OnnxModule(net, args)
+    with torch.no_grad():
+        np.testing.assert_allclose(fast(*args).numpy(), net(*args).numpy(), atol=1e-4)
+    assert fast.latent_shape == net.latent_shape and next(fast.parameters()).device.type == "cpu"
+
+
+def test_tensors_needing_grad_go_to_torch():
+    lin = torch.nn.Linear(4, 2)
+    fast = OnnxModule(lin, (torch.zeros(1, 4),))
+    x = torch.ones(2, 4, requires_grad=True)
+    y = fast(x)
+    assert y.requires_grad                                              # torch's graph, not ORT's
+    assert session_options(3).intra_op_num_threads == 3
+
+
+@pytest.mark.slow
+def test_realtime_chain_psnr_is_unchanged_by_the_backend():
+    from semradio.flowgraphs.eecd_realtime import EECDRealtimeConfig, run
+
+    res = {b: run(EECDRealtimeConfig(realtime=60.0, frames=24, warmup_frames=2, steps=2, backend=b, device="cpu"))
+           for b in ("torch", "onnx")}
+    assert res["onnx"]["backend"] == "onnx" and res["torch"]["backend"] == "torch"
+    assert res["onnx"]["images"] == res["torch"]["images"] == 24
+    assert abs(res["onnx"]["psnr_db"] - res["torch"]["psnr_db"]) < 0.05
+    assert set(res["onnx"]["per_block_ms"]) >= {"encoder", "eecd", "decoder", "sink"}
