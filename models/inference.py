@@ -35,12 +35,9 @@ from torch import nn
 
 def onnx_available() -> bool:
     """True when onnxruntime and onnx import."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
 
 
 def session_options(threads: int = 1) -> Any:
