@@ -354,7 +354,7 @@ def _finish(args: argparse.Namespace, out: Path, allrows: list[dict[str, Any]], 
     allrows += adaptive_rows(allrows)
     title = (f"Whole {args.size}x{args.size} held-out photos, CBR {args.cbr} (k = {int(3 * args.size ** 2 * eval(args.cbr, {}))} "
              f"channel uses per image); Rayleigh: block fading, {args.coherence} symbols per gain")
-    plot(allrows, conceal, out / "compare.png", title, args.plot_codec)
+    plot(allrows, conceal, out / "compare.png", title, args.plot_codec or args.codecs[0])
     plot_bler([r for r in allrows if r["codec"] == (args.plot_codec or args.codecs[0])], out / "bler_links.png")
     res = checks(allrows, conceal)
     print(json.dumps(res, indent=1) if args.json else json.dumps(res))
