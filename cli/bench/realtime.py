@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backends", nargs="+", default=None, choices=("torch", "onnx"),
                    help="default: torch, and onnx when onnxruntime is installed")
     p.add_argument("--channel", default="rayleigh", choices=("awgn", "rayleigh"))
+    p.add_argument("--onnx-threads", type=int, default=1, help="intra-op threads of each ONNX Runtime session")
 
 
 def cpu_model() -> str:
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from semradio.models.inference import onnx_available
 
     backends = args.backends or (["torch", "onnx"] if onnx_available() else ["torch"])
-    out: dict[str, Any] = {"cpu": cpu_model(), "channel": args.channel, "frames": args.frames, "points": []}
+    out: dict[str, Any] = {"cpu": cpu_model(), "channel": args.channel, "frames": args.frames,
+                           "onnx_threads": args.onnx_threads, "points": []}
     keep = ("deadline_misses", "warmup_deadline_misses", "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
             "psnr_db", "achieved_frames_per_s", "per_block_ms")
     for fps in args.fps:
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(max(1, args.reps)):
                 for b in backends:
                     r = run_chain(EECDRealtimeConfig(realtime=fps, frames=args.frames, steps=s, backend=b,
-                                                     channel=args.channel, device="cpu"))
+                                                     channel=args.channel, device="cpu",
+                                                     onnx_threads=args.onnx_threads))
                     point["runs"].setdefault(b, []).append({k: r.get(k) for k in keep})
             if "torch" in point["runs"] and "onnx" in point["runs"]:
                 med = {b: sorted(x["latency_p50_ms"] for x in point["runs"][b])[len(point["runs"][b]) // 2]
