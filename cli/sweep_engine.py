@@ -302,12 +302,26 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+#: Thread pools limited in a worker (BLAS and OpenMP read these when they start).
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_THREAD_LIMITS: list[Any] = []
+
+
 def init_worker(threads: int | None) -> None:
-    """Set up a worker process: torch threads, memoised model loaders."""
+    """Set up a worker process: ``threads`` threads for torch and for the BLAS/OpenMP pools
+    (workers sharing a machine must not each start one thread per core), memoised model loaders."""
     if threads:
+        for var in THREAD_ENV:
+            os.environ[var] = str(int(threads))
         import torch
 
         torch.set_num_threads(int(threads))
+        try:
+            from threadpoolctl import threadpool_limits
+
+            _THREAD_LIMITS.append(threadpool_limits(limits=int(threads)))  # numpy's BLAS, already loaded
+        except ImportError:
+            pass
     enable_model_cache()
 
 
