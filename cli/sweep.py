@@ -51,7 +51,8 @@ PUBLISHED_DEEP_JSCC_CIFAR10 = {
     "1/12": {0.0: 23.2, 10.0: 27.9, 20.0: 29.8},
 }
 
-CSV_FIELDS = ("data", "channel", "cbr", "snr_db", "denoiser", "seed", "codec", "images", "psnr_db", "ssim", "mse_db", "ms_ssim",
+CSV_FIELDS = ("data", "channel", "cbr", "snr_db", "denoiser", "seed", "codec", "images", "psnr_db", "ssim", "mse_db",
+              "ms_ssim",
               "images_per_s", "latency_p50_ms", "latency_p99_ms")
 
 
@@ -80,8 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="local", choices=ENGINES, help="local: a process pool; ray: Ray actors")
     p.add_argument("--workers", type=int, default=1, help="worker processes / Ray actors (ray, 0: one per CPU of "
                                                           "the cluster)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers "
-                                                             "locally, 1 on a cluster)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch and BLAS threads per worker (default: cores / workers locally, 1 on a cluster)")
     p.add_argument("--address", default=None, help="ray: join the cluster at this address (ray start --head prints "
                                                    "it; default: start a local Ray)")
     p.add_argument("--retries", type=int, default=1, help="retries of a failing point (default 1)")

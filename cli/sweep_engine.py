@@ -201,7 +201,8 @@ class ResultTable:
     def start_run(self, grid: Grid, engine: str, workers: int) -> int:
         cur = self.db.execute("INSERT INTO runs (started, grid, code_version, engine, workers, host) "
                               "VALUES (?, ?, ?, ?, ?, ?)",
-                              (_now(), canonical(grid.as_dict()), code_version(), engine, workers, socket.gethostname()))
+                              (_now(), canonical(grid.as_dict()), code_version(), engine, workers,
+                               socket.gethostname()))
         self.db.commit()
         return int(cur.lastrowid)
 

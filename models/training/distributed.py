@@ -173,5 +173,6 @@ def launch(nproc: int, argv: list[str]) -> int:
     return subprocess.call(cmd)
 
 
-__all__ = ["Shard", "DDP_FAMILIES", "setup", "wrap", "average_gradients", "mean_over_ranks", "barrier", "cleanup", "current", "active",
+__all__ = ["Shard", "DDP_FAMILIES", "setup", "wrap", "average_gradients", "mean_over_ranks", "barrier", "cleanup",
+           "current", "active",
            "world_size", "launch"]
