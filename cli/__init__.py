@@ -7,7 +7,7 @@
     semradio checkpoints [--json] [NAME ...]       list checkpoints along the search path
     semradio train FAMILY [options]                train a model family (jscc, cddm, ve-ldm, eecd, ...)
     semradio eval KIND [options]                   evaluations with CSV + PNG (icdm, cdiff)
-    semradio sweep [options]                       a flowgraph over a grid of SNR x channel x CBR x denoiser
+    semradio sweep [GRID.toml] [options]           a flowgraph over a grid (process pool or Ray), resumable
     semradio digital bler|compare|rates [options]  the digital baseline (image codec + 5G LDPC + QAM)
     semradio bench SUITE [--json]                  benchmarks (runtime, channel, e2e, bridges, ...)
 
@@ -28,7 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "checkpoints": ("semradio.cli.checkpoints", "list checkpoints: name, family, location, metrics, command"),
     "train": ("semradio.models.training.cli", "train a model family"),
     "eval": ("semradio.models.evaluation.cli", "evaluations written as CSV + PNG"),
-    "sweep": ("semradio.cli.sweep", "run a flowgraph over a grid and plot the curves"),
+    "sweep": ("semradio.cli.sweep", "run a flowgraph over a grid (process pool or Ray) and plot the curves"),
     "bench": ("semradio.cli.bench", "benchmarks printed as JSON"),
     "digital": ("semradio.cli.digital", "digital baseline: BLER per MCS, PSNR/SSIM vs SNR against JSCC, rates"),
 }
