@@ -155,6 +155,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(Path("out") / "digital_bler"))
+    p.add_argument("--add-snr", type=float, nargs="+", default=None, metavar="SNR",
+                   help="simulate these SNRs (dB) for each --mcs and merge them into OUT/bler.json's curves "
+                        "(the other MCS are kept)")
     p.add_argument("--report", action="store_true",
                    help="recompute the summary and plot from OUT/bler.json without simulating")
     p.add_argument("--json", action="store_true")
@@ -170,9 +173,26 @@ def main(argv: list[str] | None = None, prog: str = "semradio digital bler") -> 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    if args.report:
+    if args.report or args.add_snr:
         prev = json.loads((out / "bler.json").read_text())
-        results = [r for r in prev["results"] if r["mcs"] in args.mcs]
+        results = prev["results"] if args.add_snr else [r for r in prev["results"] if r["mcs"] in args.mcs]
+        for r in [r for r in results if r["mcs"] in args.mcs] if args.add_snr else []:
+            from semradio.dsp.digital.bounds import normal_approx_tb
+            from semradio.dsp.digital.mcs import tb_layout
+            from semradio.dsp.digital.transport import transport_link
+
+            lay = tb_layout(r["mcs"], args.channel_uses)
+            blocks = [(lay.cb_bits, n) for n in lay.cw_lengths]
+            rng = np.random.default_rng(args.seed + 1000 + r["mcs"])
+            for snr in args.add_snr:
+                e, n = simulate_point(transport_link(lay, args.iterations), snr, rng, args.max_tbs, args.errors,
+                                      args.batch)
+                r["points"] = [q for q in r["points"] if q["snr_db"] != snr] + [
+                    {"snr_db": snr, "tb_errors": e, "tbs": n, "bler": e / n,
+                     "bound": normal_approx_tb(blocks, lay.qm, snr, args.bound_symbols)}]
+                r["points"].sort(key=lambda q: q["snr_db"])
+                print(f"bler: MCS {r['mcs']:2d} SNR {snr:6.2f} dB: {e:4d}/{n:4d} = {e / n:.4f}", file=sys.stderr,
+                      flush=True)
         for r in results:
             r.update(crossing(r["points"], r["bound_snr_db_at_target"], args.target, args.tolerance_db))
     else:
