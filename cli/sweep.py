@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from semradio.cli.sweep_engine import DEFAULT_BUILDER, ENGINES, Grid, Outcome, ResultTable, run_points
+from semradio.cli.sweep_engine import ENGINES, Grid, Outcome, ResultTable, run_points, sweep_builder
 #: Published Deep JSCC CIFAR-10 PSNR (dB) over AWGN at SNR 0/10/20 dB, by CBR label.
 PUBLISHED_DEEP_JSCC_CIFAR10 = {
     "1/6": {0.0: 25.4, 10.0: 31.1, 20.0: 34.5},
@@ -124,6 +124,7 @@ def grid_of(args: argparse.Namespace) -> Grid:
     return grid
 
 
+@sweep_builder
 def jscc_point(params: dict[str, Any]) -> dict[str, Any]:
     """The default builder: the JSCC chain flowgraph (:mod:`semradio.blocks.hier.jscc_chain`)
     with ``params`` as its :class:`JSCCChainConfig` (unknown keys are an error), run to the end

@@ -2,7 +2,8 @@
 engines that run the points (a local process pool, or Ray).
 
 * :class:`Grid` — the axes (``channel x snr_db x denoiser x ...``), the fixed parameters, the
-  builder (``"module:function"``, ``function(params) -> dict`` of results) and a seed. Every
+  builder (``"module:function"``, ``function(params) -> dict`` of results, marked with
+  :func:`sweep_builder`: a grid file can name no other function) and a seed. Every
   point gets its own seed derived from the grid's seed and the point's parameters
   (:meth:`Grid.points`), so a result never depends on where, in which process or in which
   order its point ran.
@@ -22,6 +23,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -291,12 +293,36 @@ def disable_model_cache() -> None:
     _MODEL_CACHE.clear()
 
 
+#: Attribute that marks a function as a sweep builder (:func:`sweep_builder`).
+BUILDER_MARK = "_semradio_sweep_builder"
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def sweep_builder(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Mark ``fn(params) -> results`` as a sweep builder: only marked functions may be named by a
+    grid file's ``builder`` (a grid file is untrusted input; it must not be able to call
+    ``os:system`` or any other function that happens to take one argument)."""
+    setattr(fn, BUILDER_MARK, True)
+    return fn
+
+
 def resolve_builder(spec: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The function of ``"module:function"``."""
-    module, _, func = spec.partition(":")
-    if not module or not func:
+    """The function of ``"module:function"``, which must be marked with :func:`sweep_builder`.
+
+    Raises:
+        ValueError: a malformed name, a missing module or function, or an unmarked function.
+    """
+    module, _, func = str(spec).partition(":")
+    if not _DOTTED.fullmatch(module) or not func.isidentifier() or func.startswith("_"):
         raise ValueError(f"builder {spec!r}: expected 'module:function'")
-    return getattr(importlib.import_module(module), func)
+    try:
+        fn = getattr(importlib.import_module(module), func, None)
+    except ImportError as exc:
+        raise ValueError(f"builder {spec!r}: cannot import {module} ({exc})") from None
+    if fn is None or not getattr(fn, BUILDER_MARK, False):
+        raise ValueError(f"builder {spec!r} is not a sweep builder (a function decorated with "
+                         f"semradio.cli.sweep_engine.sweep_builder)")
+    return fn
 
 
 def worker_id() -> str:
@@ -481,5 +507,5 @@ def _run_ray(points: list[Point], builder: str, workers: int, address: str | Non
             ray.shutdown()
 
 
-__all__ = ["Grid", "Point", "ResultTable", "Outcome", "run_points", "point_seed", "code_version", "checkpoint_hashes",
+__all__ = ["Grid", "Point", "ResultTable", "Outcome", "run_points", "sweep_builder", "resolve_builder", "point_seed", "code_version", "checkpoint_hashes",
            "enable_model_cache", "disable_model_cache", "PointActor", "ENGINES", "DEFAULT_BUILDER", "canonical"]

@@ -27,6 +27,9 @@ BUILDER = textwrap.dedent('''
     import os, time
     from pathlib import Path
 
+    from semradio.cli.sweep_engine import sweep_builder
+
+    @sweep_builder
     def point(params):
         if params.get("fail") == "always":
             raise RuntimeError("this point always fails")
@@ -306,3 +309,14 @@ def test_denoiser_grid_same_numbers_on_every_engine(tmp_path):
     assert by[("rayleigh", 20.0, "cddm")]["psnr_db"] != by[("rayleigh", 20.0, "none")]["psnr_db"]
     assert by[("rayleigh", 20.0, "cddm")]["seed"] == by[("rayleigh", 20.0, "none")]["seed"]
     assert "cddm_natural32_rayleigh_cbr1-6" in by[("rayleigh", 20.0, "cddm")]["_checkpoints"]
+
+
+@pytest.mark.parametrize("spec", ["os:system", "subprocess:run", "builtins:exec", "semradio.cli.sweep:main",
+                                  "no_such_module_xyz:f", "os:_exit", "a b:c", "semradio.cli.sweep"])
+def test_a_grid_file_names_only_marked_builders(spec):
+    """A grid file is untrusted: its builder must be a function marked as a sweep builder."""
+    from semradio.cli.sweep_engine import resolve_builder
+
+    with pytest.raises(ValueError):
+        resolve_builder(spec)
+    assert resolve_builder("semradio.cli.sweep:jscc_point").__name__ == "jscc_point"
