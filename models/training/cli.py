@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None, prog: str = "semradio train") -> int:
                          f"{', '.join(distributed.DDP_FAMILIES)}); run it in one process")
     try:
         fn(config, command=f"{prog} " + shlex.join(argv))
-    finally:
-        distributed.cleanup()
+    except BaseException:
+        distributed.cleanup(ok=False)
+        raise
+    distributed.cleanup()
     return 0
 
 

@@ -146,10 +146,18 @@ def barrier() -> None:
         torch.distributed.barrier()
 
 
-def cleanup() -> None:
-    """Leave the process group (no-op without one)."""
+def cleanup(ok: bool = True) -> None:
+    """Leave the process group (no-op without one). After a run that finished (``ok``) first
+    wait for every rank: a rank that tears its gloo threads down while another still talks to
+    it can abort at exit ("terminate called without an active exception", seen with the ICDM
+    prior, whose rank 0 evaluates and writes last). After a failure no barrier: the other ranks
+    may never reach it, and torchrun must see this rank exit."""
     if active():
-        torch.distributed.destroy_process_group()
+        try:
+            if ok:
+                torch.distributed.barrier()
+        finally:
+            torch.distributed.destroy_process_group()
 
 
 def launch(nproc: int, argv: list[str]) -> int:
