@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import re
@@ -293,6 +294,8 @@ def disable_model_cache() -> None:
     _MODEL_CACHE.clear()
 
 
+#: Modules outside semradio whose builders a grid file may name (``os.pathsep`` or comma separated).
+TRUSTED_ENV = "SEMRADIO_SWEEP_MODULES"
 #: Attribute that marks a function as a sweep builder (:func:`sweep_builder`).
 BUILDER_MARK = "_semradio_sweep_builder"
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -307,7 +310,9 @@ def sweep_builder(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[d
 
 
 def resolve_builder(spec: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The function of ``"module:function"``, which must be marked with :func:`sweep_builder`.
+    """The function of ``"module:function"``, which must be marked with :func:`sweep_builder` and
+    live in semradio or in a module named in ``$SEMRADIO_SWEEP_MODULES`` (checked before the
+    import: importing runs the module's code).
 
     Raises:
         ValueError: a malformed name, a missing module or function, or an unmarked function.
@@ -315,11 +320,18 @@ def resolve_builder(spec: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     module, _, func = str(spec).partition(":")
     if not _DOTTED.fullmatch(module) or not func.isidentifier() or func.startswith("_"):
         raise ValueError(f"builder {spec!r}: expected 'module:function'")
+    # importing runs a module's code: only semradio's own, or modules the user (not the file)
+    # trusts in $SEMRADIO_SWEEP_MODULES
+    trusted = [m for m in os.environ.get(TRUSTED_ENV, "").replace(",", os.pathsep).split(os.pathsep) if m]
+    top = module.split(".")[0]
+    if top != "semradio" and module not in trusted and top not in trusted:
+        raise ValueError(f"builder {spec!r}: module {module} is not semradio's; name it in ${TRUSTED_ENV} "
+                         f"(e.g. {TRUSTED_ENV}={top}) to let grid files use its builders")
     try:
         fn = getattr(importlib.import_module(module), func, None)
     except ImportError as exc:
         raise ValueError(f"builder {spec!r}: cannot import {module} ({exc})") from None
-    if fn is None or not getattr(fn, BUILDER_MARK, False):
+    if not (inspect.isfunction(fn) and getattr(fn, BUILDER_MARK, None) is True):
         raise ValueError(f"builder {spec!r} is not a sweep builder (a function decorated with "
                          f"semradio.cli.sweep_engine.sweep_builder)")
     return fn

@@ -62,8 +62,9 @@ class OnnxModule(nn.Module):
         module: the torch module (eval mode; kept as ``.torch_module``).
         example_args: the arguments of one call, ``module(*example_args)``; tensors become the
             graph's inputs (axis 0 is the batch axis, exported as dynamic); any other value
-            (a latent grid, None) is fixed by the export, and a call with another value there
-            runs the torch module instead.
+            (a latent grid, None) is fixed by the export. A call with another value there, or
+            with a tensor of another dtype, non-batch shape or device, or one that needs
+            gradients, runs the torch module instead.
         threads: intra-op threads of the session.
     """
 
@@ -76,6 +77,8 @@ class OnnxModule(nn.Module):
         self.fixed = {i: a for i, a in enumerate(args) if not isinstance(a, torch.Tensor)}
         self.n_args = len(args)
         tensors = tuple(a for a in args if isinstance(a, torch.Tensor))
+        #: (dtype, shape without the batch axis) of each graph input: other inputs go to torch
+        self.signature = [(t.dtype, tuple(t.shape[1:])) for t in tensors]
         names = [f"in{i}" for i in range(len(tensors))]
         buf = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
@@ -99,7 +102,8 @@ class OnnxModule(nn.Module):
         if len(args) != self.n_args or any(args[i] != v for i, v in self.fixed.items()):
             return self.torch_module(*args)
         tensors = [a for i, a in enumerate(args) if i not in self.fixed]
-        if any(not isinstance(t, torch.Tensor) or t.device.type != "cpu" or t.requires_grad for t in tensors):
+        if any(not isinstance(t, torch.Tensor) or t.device.type != "cpu" or t.requires_grad
+               or (t.dtype, tuple(t.shape[1:])) != sig for t, sig in zip(tensors, self.signature)):
             return self.torch_module(*args)
         feeds = {n: np.ascontiguousarray(t.numpy()) for n, t in zip(self.input_names, tensors)}
         return torch.from_numpy(self.session.run(None, feeds)[0])

@@ -62,10 +62,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                      channel=args.channel, device="cpu",
                                                      onnx_threads=args.onnx_threads))
                     point["runs"].setdefault(b, []).append({k: r.get(k) for k in keep})
-            if "torch" in point["runs"] and "onnx" in point["runs"]:
-                med = {b: sorted(x["latency_p50_ms"] for x in point["runs"][b])[len(point["runs"][b]) // 2]
-                       for b in ("torch", "onnx")}
+            p50 = {b: sorted(x["latency_p50_ms"] for x in point["runs"].get(b, []) if x["latency_p50_ms"] is not None)
+                   for b in ("torch", "onnx")}
+            if p50["torch"] and p50["onnx"] and p50["torch"][len(p50["torch"]) // 2] > 0:
+                med = {b: v[len(v) // 2] for b, v in p50.items()}
                 point["onnx_over_torch_p50"] = round(med["onnx"] / med["torch"], 3)
-                point["psnr_diff_db"] = round(point["runs"]["onnx"][0]["psnr_db"] - point["runs"]["torch"][0]["psnr_db"], 4)
+                psnr = [point["runs"][b][0]["psnr_db"] for b in ("onnx", "torch")]
+                if None not in psnr:
+                    point["psnr_diff_db"] = round(psnr[0] - psnr[1], 4)
             out["points"].append(point)
     return out

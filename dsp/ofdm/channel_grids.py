@@ -122,7 +122,8 @@ def _arrays(fc: float, n_elements: int = 1, pattern: str = "omni"):  # noqa: ANN
 
 def _inh_topology(batch: int, rng: np.random.Generator, los: bool | None = None) -> tuple:
     """A single-BS InH topology (TR 38.901 open office, 120 m x 50 m hall): BS at the hall's
-    centre 3 m high, UE uniform in the hall 1 m high, at least 1 m away; orientations: the BS
+    centre 3 m high, UE uniform in the hall 1 m high (one drawn within 1 m of the BS in the plane is
+    moved 1 m along x; the 3-D distance is at least 2 m anyway); orientations: the BS
     faces +x... (omni elements make it irrelevant), velocities 0, every UE indoor."""
     import torch
 

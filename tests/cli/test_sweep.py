@@ -48,6 +48,7 @@ def toy(tmp_path, monkeypatch):
     """A module ``sweep_toy`` importable by spawned workers (PYTHONPATH), and its folder."""
     (tmp_path / "sweep_toy.py").write_text(BUILDER)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("SEMRADIO_SWEEP_MODULES", "sweep_toy")
     return tmp_path
 
 
@@ -312,7 +313,8 @@ def test_denoiser_grid_same_numbers_on_every_engine(tmp_path):
 
 
 @pytest.mark.parametrize("spec", ["os:system", "subprocess:run", "builtins:exec", "semradio.cli.sweep:main",
-                                  "no_such_module_xyz:f", "os:_exit", "a b:c", "semradio.cli.sweep"])
+                                  "no_such_module_xyz:f", "os:_exit", "a b:c", "semradio.cli.sweep", "this:x",
+                                  "unittest.mock:sentinel", "antigravity:x"])
 def test_a_grid_file_names_only_marked_builders(spec):
     """A grid file is untrusted: its builder must be a function marked as a sweep builder."""
     from semradio.cli.sweep_engine import resolve_builder
@@ -320,3 +322,11 @@ def test_a_grid_file_names_only_marked_builders(spec):
     with pytest.raises(ValueError):
         resolve_builder(spec)
     assert resolve_builder("semradio.cli.sweep:jscc_point").__name__ == "jscc_point"
+
+
+def test_a_trusted_module_still_needs_marked_functions(monkeypatch):
+    from semradio.cli.sweep_engine import resolve_builder
+
+    monkeypatch.setenv("SEMRADIO_SWEEP_MODULES", "unittest")
+    with pytest.raises(ValueError, match="not a sweep builder"):
+        resolve_builder("unittest.mock:sentinel")           # answers every attribute: not a function

@@ -70,3 +70,14 @@ def test_realtime_chain_psnr_is_unchanged_by_the_backend():
     assert res["onnx"]["images"] == res["torch"]["images"] == 24
     assert abs(res["onnx"]["psnr_db"] - res["torch"]["psnr_db"]) < 0.05
     assert set(res["onnx"]["per_block_ms"]) >= {"encoder", "eecd", "decoder", "sink"}
+
+
+def test_other_shapes_and_dtypes_go_to_torch():
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+    fast = OnnxModule(conv, (torch.zeros(1, 3, 8, 8),))
+    with torch.no_grad():
+        big = torch.rand(2, 3, 16, 16)
+        np.testing.assert_allclose(fast(big).numpy(), conv(big).numpy(), atol=1e-6)   # not the exported 8x8
+        assert fast(torch.rand(1, 3, 8, 8, dtype=torch.float64).float()).shape == (1, 4, 8, 8)
+        with pytest.raises(RuntimeError):
+            fast(torch.rand(1, 3, 8, 8, dtype=torch.float64))        # torch's own error, not ORT's
