@@ -396,6 +396,23 @@ class Outcome:
     worker: str | None = None
 
 
+def _record(out: Outcome, outcomes: list[Outcome], on_outcome: Callable[[Outcome], None] | None) -> None:
+    outcomes.append(out)
+    if on_outcome:
+        on_outcome(out)
+
+
+def _failed(p: Point, exc: BaseException, attempt: int, retries: int, pending: list[Point],
+            outcomes: list[Outcome], on_outcome: Callable[[Outcome], None] | None) -> None:
+    """A point that raised (either engine): back to the queue while retries remain, else recorded
+    as failed."""
+    if attempt <= retries:
+        print(f"sweep: point {p.key} failed ({_error_text(exc)}); retrying", file=sys.stderr)
+        pending.append(p)
+        return
+    _record(Outcome(p, False, attempt, None, _error_text(exc)), outcomes, on_outcome)
+
+
 def default_threads(workers: int) -> int:
     """torch threads per worker: the machine's cores shared out (at least 1)."""
     return max(1, (os.cpu_count() or 1) // max(1, workers))
@@ -445,14 +462,9 @@ def _run_local(points: list[Point], builder: str, workers: int, threads: int, re
                     out = Outcome(p, True, attempts[p.key], result, None, sec, wid)
                 except Exception as exc:  # noqa: BLE001 - a point's failure is recorded, not fatal
                     broken |= isinstance(exc, BrokenProcessPool)
-                    if attempts[p.key] <= retries:
-                        print(f"sweep: point {p.key} failed ({_error_text(exc)}); retrying", file=sys.stderr)
-                        pending.append(p)
-                        continue
-                    out = Outcome(p, False, attempts[p.key], None, _error_text(exc))
-                outcomes.append(out)
-                if on_outcome:
-                    on_outcome(out)
+                    _failed(p, exc, attempts[p.key], retries, pending, outcomes, on_outcome)
+                    continue
+                _record(out, outcomes, on_outcome)
             if broken:  # a worker died: the points in flight go back to the queue, on a new pool
                 for fut, p in list(futures.items()):
                     attempts[p.key] -= 1
@@ -504,15 +516,10 @@ def _run_ray(points: list[Point], builder: str, workers: int, address: str | Non
                     if isinstance(exc, ray.exceptions.RayActorError):  # the actor died: a new one
                         actor = actor_cls.remote(per_actor)
                     idle.append(actor)
-                    cause = getattr(exc, "cause", None) or exc
-                    if attempts[p.key] <= retries:
-                        print(f"sweep: point {p.key} failed ({_error_text(cause)}); retrying", file=sys.stderr)
-                        pending.append(p)
-                        continue
-                    out = Outcome(p, False, attempts[p.key], None, _error_text(cause))
-                outcomes.append(out)
-                if on_outcome:
-                    on_outcome(out)
+                    _failed(p, getattr(exc, "cause", None) or exc, attempts[p.key], retries, pending, outcomes,
+                            on_outcome)
+                    continue
+                _record(out, outcomes, on_outcome)
         return outcomes
     finally:
         if started_here:

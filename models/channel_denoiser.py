@@ -309,12 +309,12 @@ class DiffusionChannelEstimator:
         if not isinstance(self.net, nn.Module):
             return np.asarray(self.net(x, v), np.complex128)
         rows, k = self.shape
-        out = np.empty_like(x)
         if self._numpy is not None:
             xr = np.concatenate([x.real, x.imag], axis=-1).astype(np.float32)
             r = self._numpy(xr, v)
             d = rows * k
             return r[:, :d].astype(np.complex128) + 1j * r[:, d:]
+        out = np.empty_like(x)
         with torch.inference_mode():
             for i in range(0, x.shape[0], self.batch):
                 sl = slice(i, i + self.batch)
