@@ -11,7 +11,7 @@ from semradio.models.evaluation import icdm as icdm_eval
 def test_bound_orders_genie_profile_average():
     """Per-symbol LMMSE under fast Rayleigh: knowing each symbol's interference magnitude
     (genie) beats the per-position power profile, which beats interference-as-noise; all three
-    beat the MMSE equalizer output's latent MSE (1.98 dB at SNR 20, SINR 0 in the README)."""
+    beat the MMSE equalizer output's latent MSE (1.98 dB at SNR 20, SINR 0 in docs/results/icdm.md)."""
     torch.set_num_threads(1)
     row = icdm_eval.interference_bound("rayleigh", 20.0, 0.0, n_profile=1000)
     avg, prof, genie = (row[f"latent_mse_db_{k}"] for k in ("average", "profile", "genie"))
