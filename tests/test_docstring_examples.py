@@ -16,6 +16,15 @@ MODULES = [
     "semradio.blocks.digital.ofdm_rx", "semradio.flowgraphs.ofdm_channel", "semradio.flowgraphs.ofdm_gnuradio",
     "semradio.dsp.ofdm.diffusion", "semradio.models.channel_denoiser", "semradio.blocks.digital.channel_estimator",
     "semradio.dsp.digital.mcs", "semradio.dsp.digital.qam", "semradio.dsp.digital.bounds", "semradio.models.image_codec",
+    # the Examples section of every public block class (qtgui and the ICDM canceller aside)
+    "semradio.blocks.basic.sources", "semradio.blocks.basic.sinks", "semradio.blocks.basic.image_source",
+    "semradio.blocks.basic.flow", "semradio.blocks.basic.symbol_source", "semradio.blocks.channels.fading",
+    "semradio.blocks.channels.power", "semradio.blocks.channels.interference", "semradio.blocks.channels.sample_channel",
+    "semradio.blocks.channels.superpose", "semradio.blocks.digital.image_rx", "semradio.blocks.digital.image_tx",
+    "semradio.blocks.digital.equalizer", "semradio.blocks.codecs.cdiff_decoder", "semradio.blocks.codecs.jscc",
+    "semradio.blocks.denoisers.cddm", "semradio.blocks.denoisers.ve", "semradio.blocks.metrics.channel_meter",
+    "semradio.blocks.metrics.metric_sink", "semradio.blocks.zeromq.bridge", "semradio.blocks.fileio.iq_files",
+    "semradio.blocks.fileio.sigmf_files",
 ]
 
 

@@ -9,7 +9,14 @@ from semradio.runtime import Frame, SyncBlock
 
 
 class PassThrough(SyncBlock):
-    """Forwards frames unchanged (a hop for benchmarks and tests); optional fixed delay."""
+    """Forwards frames unchanged (a hop for benchmarks and tests); optional fixed delay.
+
+    Examples
+    --------
+    >>> from semradio.blocks import PassThrough
+    >>> PassThrough(delay_s=0.01).param("delay_s")
+    0.01
+    """
 
     def __init__(self, delay_s: float = 0.0, name: str | None = None) -> None:
         super().__init__(name)
@@ -33,6 +40,12 @@ class Throttle(SyncBlock):
 
     Ports: ``in`` -> ``out`` (any). Tags pass through; ``t_ns`` is restamped when
     ``restamp=True`` so latency downstream excludes the time spent waiting here.
+
+    Examples
+    --------
+    >>> from semradio.blocks import Throttle
+    >>> Throttle(30.0).param("rate")                 # 30 frames/s
+    30.0
     """
 
     def __init__(self, rate: float, max_burst: int = 2, restamp: bool = False, name: str | None = None) -> None:

@@ -31,6 +31,13 @@ class ImageSource(SourceBlock):
     ``tags``.
     Errors: ValueError for an unknown spec, an empty dataset or a bad batch size;
     FileNotFoundError when a path-based dataset is missing.
+
+    Examples
+    --------
+    >>> from semradio.blocks import ImageSource
+    >>> src = ImageSource("natural32", split="eval", batch=16)   # held-out 32x32 photo patches
+    >>> src.outputs[0].dtype
+    'float32'
     """
 
     def __init__(self, data: Any = "natural32", split: str = "eval", batch: int = 16, frames: int | None = None,

@@ -12,6 +12,18 @@ class CollectSink(SinkBlock):
 
     Attributes:
         frames: received frames in arrival order (thread-safe to read after ``wait()``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.runtime import Flowgraph
+    >>> from semradio.blocks import ArraySource, CollectSink
+    >>> sink = CollectSink()
+    >>> fg = Flowgraph("collect")
+    >>> _ = fg.connect(ArraySource(np.zeros((3, 2), np.float32)), sink)
+    >>> fg.run()
+    >>> sink.seqs
+    [0, 1, 2]
     """
 
     def __init__(self, name: str | None = None, max_frames: int | None = None) -> None:
@@ -35,7 +47,14 @@ class CollectSink(SinkBlock):
 
 
 class NullSink(SinkBlock):
-    """Discards frames (counts them; latency percentiles still appear in the stats)."""
+    """Discards frames (counts them; latency percentiles still appear in the stats).
+
+    Examples
+    --------
+    >>> from semradio.blocks import NullSink
+    >>> [p.name for p in NullSink(n_inputs=2).inputs]
+    ['in0', 'in1']
+    """
 
     def __init__(self, name: str | None = None, n_inputs: int = 1) -> None:
         super().__init__(name)

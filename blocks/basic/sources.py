@@ -21,6 +21,14 @@ class ArraySource(SourceBlock):
         batch: items per frame.
         repeat: passes over the data (``-1``: forever).
         tags: extra tags put on every frame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.blocks import ArraySource
+    >>> src = ArraySource(np.zeros((100, 16), np.float32), batch=10)   # 10 frames of (10, 16)
+    >>> [p.name for p in src.outputs]
+    ['out']
     """
 
     def __init__(self, data: Any, batch: int = 1, repeat: int = 1, tags: dict | None = None,
@@ -63,6 +71,13 @@ class CountingSource(SourceBlock):
         size: items per row; ``dtype``: payload dtype; ``batch``: rows per frame.
         reuse: send the same preallocated buffer each time (benchmarks: no allocation cost;
             the content then is not per-frame).
+
+    Examples
+    --------
+    >>> from semradio.blocks import CountingSource
+    >>> src = CountingSource(frames=5, size=8, batch=2)    # 5 frames of (2, 8) holding 0, 1, 2, ...
+    >>> src.outputs[0].dtype
+    'float32'
     """
 
     def __init__(self, frames: int = 10, size: int = 1, dtype: str = "float32", batch: int = 1,

@@ -43,6 +43,13 @@ class SymbolSource(SourceBlock):
     ``fresh`` (True: new symbols every frame; False: one draw re-emitted, e.g. for benchmarks),
     ``backend`` ("numpy" | "torch"), ``device`` ("cpu"; torch only).
     Equation: none (test signal).
+
+    Examples
+    --------
+    >>> from semradio.blocks import SymbolSource
+    >>> src = SymbolSource("qpsk", batch=4, k=256, frames=10, seed=0)   # 10 frames of (4, 256) QPSK symbols
+    >>> src.outputs[0].dtype
+    'complex64'
     """
 
     def __init__(self, kind: str = "qpsk", batch: int = 1, k: int = 1024, frames: int | None = None,

@@ -25,6 +25,14 @@ class AWGNChannel(_PlainChannel):
         ``snr_db`` (default 10; +inf = noiseless), ``px`` (default 1; s2 = Px/10^(snr/10)),
         ``seed`` (None = fresh entropy), ``keep_noise`` (False), ``check_finite`` (True).
     Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf input.
+
+    Examples
+    --------
+    >>> from semradio.blocks import AWGNChannel
+    >>> ch = AWGNChannel(snr_db=5.0, seed=0)
+    >>> ch.param("snr_db")
+    5.0
+    >>> ch.set_param("snr_db", 10.0)                 # also at run time: fg.set_param(ch, "snr_db", 10.0)
     """
 
     channel_name = "awgn"
@@ -53,6 +61,13 @@ class RayleighChannel(_PlainChannel):
     ``coherence`` (None), ``csi_error_var`` (0), ``seed`` (None), ``keep_noise`` (False),
     ``check_finite`` (True).
     Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf input.
+
+    Examples
+    --------
+    >>> from semradio.blocks import RayleighChannel
+    >>> ch = RayleighChannel(snr_db=10.0, fading="block", coherence=64, seed=0)   # one h per 64 symbols
+    >>> ch.param("fading"), ch.param("coherence")
+    ('block', 64)
     """
 
     channel_name = "rayleigh"
@@ -78,6 +93,13 @@ class RicianChannel(_PlainChannel):
     ``los_phase`` (phi, radians, 0), ``px`` (1), ``fading`` ("fast"), ``coherence`` (None),
     ``csi_error_var`` (0), ``seed`` (None), ``keep_noise`` (False), ``check_finite`` (True).
     Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf input.
+
+    Examples
+    --------
+    >>> from semradio.blocks import RicianChannel
+    >>> ch = RicianChannel(snr_db=20.0, k_factor=10.0, seed=0)
+    >>> ch.param("k_factor")
+    10.0
     """
 
     channel_name = "rician"

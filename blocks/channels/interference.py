@@ -60,6 +60,13 @@ class InterferenceChannel(_Channel):
     complex, or None).
     Errors: ValueError naming the block for wrong dtype/shape, NaN/inf, a ``z`` frame or latent
     set of another shape.
+
+    Examples
+    --------
+    >>> from semradio.blocks import InterferenceChannel
+    >>> ch = InterferenceChannel(snr_db=20.0, sinr_db=0.0, model="rayleigh", seed=0)
+    >>> [p.name for p in ch.inputs]                  # desired symbols, interferer's symbols
+    ['in', 'z']
     """
 
     channel_name = "interference"

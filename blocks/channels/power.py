@@ -28,6 +28,13 @@ class PowerNormalizer(SyncBlock):
     Errors:
         ValueError naming the block for a wrong dtype/shape (odd length), NaN/inf, or an
         all-zero item (its power cannot be normalized).
+
+    Examples
+    --------
+    >>> from semradio.blocks import PowerNormalizer
+    >>> norm = PowerNormalizer(power=1.0)
+    >>> norm.inputs[0].dtype, norm.outputs[0].dtype   # real latent (B, 2k) -> complex symbols (B, k)
+    ('float32', 'complex64')
     """
 
     def __init__(self, power: float = 1.0, name: str | None = None) -> None:
@@ -59,6 +66,13 @@ class ComplexToReal(SyncBlock):
     Tags: none read or written; all pass through.
     Parameters: none.
     Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf.
+
+    Examples
+    --------
+    >>> from semradio.blocks import ComplexToReal
+    >>> c2r = ComplexToReal()
+    >>> c2r.inputs[0].dtype, c2r.outputs[0].dtype
+    ('complex64', 'float32')
     """
 
     def __init__(self, name: str | None = None) -> None:

@@ -149,16 +149,17 @@ class SampleChannel(Block):
     Errors: ValueError naming the block for a wrong dtype/shape, NaN/inf input, a profile or
     phase noise without a sample rate, or ``gap_min > gap_max``.
 
-    Example:
-        >>> import numpy as np
-        >>> from semradio.runtime import Frame
-        >>> ch = SampleChannel(snr_db=20.0, cfo=1e-3, taps=[1.0, 0.3j], gap_min=10, gap_max=10, seed=0)
-        >>> burst = np.exp(2j * np.pi * np.random.default_rng(0).random((1, 100))).astype(np.complex64)
-        >>> out = ch.work(Frame(burst, {"seq": 0, "packet_len": 100}))
-        >>> out.data.shape, out.tags["packet_len"], out.tags["eval_gap"], out.tags["channel"]
-        ((1, 110), 110, 10, 'sample')
-        >>> round(out.tags["eval_noise_var"], 3), out.tags["eval_taps"].shape
-        (0.01, (2,))
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.runtime import Frame
+    >>> ch = SampleChannel(snr_db=20.0, cfo=1e-3, taps=[1.0, 0.3j], gap_min=10, gap_max=10, seed=0)
+    >>> burst = np.exp(2j * np.pi * np.random.default_rng(0).random((1, 100))).astype(np.complex64)
+    >>> out = ch.work(Frame(burst, {"seq": 0, "packet_len": 100}))
+    >>> out.data.shape, out.tags["packet_len"], out.tags["eval_gap"], out.tags["channel"]
+    ((1, 110), 110, 10, 'sample')
+    >>> round(out.tags["eval_noise_var"], 3), out.tags["eval_taps"].shape
+    (0.01, (2,))
     """
 
     def __init__(self, snr_db: float = math.inf, cfo: float = 0.0, epsilon: float = 1.0, delay: float = 0.0,

@@ -29,6 +29,12 @@ class Superpose(Block):
     Parameters: none. Constructor: ``n_inputs`` (N >= 1).
     Errors: ValueError naming the block for a wrong dtype/shape, NaN/inf, or inputs of
     different shapes.
+
+    Examples
+    --------
+    >>> from semradio.blocks import Superpose
+    >>> [p.name for p in Superpose(3).inputs]
+    ['in0', 'in1', 'in2']
     """
 
     def __init__(self, n_inputs: int = 2, name: str | None = None) -> None:

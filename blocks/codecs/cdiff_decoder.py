@@ -60,6 +60,13 @@ class CDiffDecoder(SyncBlock):
     call; larger frames are decoded in chunks).
     Errors: ValueError naming the block for a wrong container/dtype/ndim, an empty batch or
     latent, NaN/inf values, or a latent longer than the conditioning capacity.
+
+    Examples
+    --------
+    >>> from semradio.blocks import CDiffDecoder
+    >>> dec = CDiffDecoder("cdiff_mnist_awgn", device="cpu", steps=1)
+    >>> dec.param("steps")
+    1
     """
 
     def __init__(self, model: str = DEFAULT_CDIFF["mnist"], device: str = "auto", steps: int | None = None,

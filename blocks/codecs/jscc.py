@@ -121,6 +121,13 @@ class JSCCEncoder(_CodecBlock):
     ``device`` ("auto", "cpu", "cuda").
     Errors: ValueError naming the block for a wrong dtype/shape, or an SNR-adaptive codec
     without an SNR.
+
+    Examples
+    --------
+    >>> from semradio.blocks import JSCCEncoder
+    >>> enc = JSCCEncoder("jscc_natural32_rayleigh_cbr1-6", device="cpu", snr_db=10.0)
+    >>> enc.param("snr_db")
+    10.0
     """
 
     def __init__(self, codec: Any = DEFAULT_CODEC, device: str = "auto", snr_db: float | None = None,
@@ -163,6 +170,13 @@ class JSCCDecoder(_CodecBlock):
     Constructor: ``codec``, ``device`` as :class:`JSCCEncoder`.
     Errors: ValueError naming the block for a wrong dtype/shape (a latent length that fits no
     image size) or an SNR-adaptive codec without an SNR.
+
+    Examples
+    --------
+    >>> from semradio.blocks import JSCCDecoder
+    >>> dec = JSCCDecoder("jscc_natural32_rayleigh_cbr1-6", device="cpu")
+    >>> dec.inputs[0].dtype, dec.outputs[0].dtype     # real latent (B, 2k) -> images (B, C, H, W)
+    ('float32', 'float32')
     """
 
     def __init__(self, codec: Any = DEFAULT_CODEC, device: str = "auto", snr_db: float | None = None,

@@ -40,6 +40,13 @@ class CDDMDenoiser(SyncBlock):
     ("cddm", "ddim" or "tweedie"), ``max_steps`` (int or None: caps m, trading accuracy for speed).
     Constructor: ``model`` (shipped name or checkpoint path), ``device`` ("auto", "cpu", "cuda").
     Errors: ValueError naming the block for a wrong dtype/shape or missing W/noise_var tags.
+
+    Examples
+    --------
+    >>> from semradio.blocks import CDDMDenoiser
+    >>> den = CDDMDenoiser("cddm_natural32_rayleigh_cbr1-6", device="cpu", rule="tweedie")
+    >>> den.param("rule")
+    'tweedie'
     """
 
     def __init__(self, model: str = DEFAULT_CDDM["rayleigh"], device: str = "auto", rule: str = "cddm",

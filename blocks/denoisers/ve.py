@@ -88,6 +88,13 @@ class VELatentDenoiser(_EqualizedInput):
     Parameters: ``enabled`` (bool), ``solver`` ("heun" | "euler"), ``max_steps`` (None or a cap on m).
     Constructor: ``model`` (shipped name or checkpoint path), ``device`` ("auto", "cpu", "cuda").
     Errors: ValueError naming the block for a wrong dtype/shape or missing/invalid tags.
+
+    Examples
+    --------
+    >>> from semradio.blocks import VELatentDenoiser
+    >>> den = VELatentDenoiser("ve_natural32_rayleigh_cbr1-6", device="cpu", solver="heun")
+    >>> den.param("solver")
+    'heun'
     """
 
     def __init__(self, model: str = DEFAULT_VE["rayleigh"], device: str = "auto", solver: str = "heun",
@@ -151,6 +158,13 @@ class ConsistencyDenoiser(_EqualizedInput):
     Constructor: ``model``, ``device``, ``steps``, ``seed`` (seed of the s = 2 re-noising draws),
     ``tau2_ratio``.
     Errors: ValueError naming the block for a wrong dtype/shape or missing/invalid tags.
+
+    Examples
+    --------
+    >>> from semradio.blocks import ConsistencyDenoiser
+    >>> den = ConsistencyDenoiser("eecd_natural32_rayleigh_cbr1-6", device="cpu", steps=2)
+    >>> den.param("steps")
+    2
     """
 
     def __init__(self, model: str = DEFAULT_EECD["rayleigh"], device: str = "auto", steps: int = 1,

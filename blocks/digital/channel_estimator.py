@@ -33,15 +33,16 @@ class DiffusionChannelEstimator(SyncBlock):
     Errors: ValueError naming the block for a wrong dtype/shape, NaN/inf, or a missing or bad
     ``noise_var`` tag (the runtime counts and drops such a frame).
 
-    Example:
-        >>> import numpy as np
-        >>> from semradio.runtime import Frame
-        >>> blk = DiffusionChannelEstimator()
-        >>> rows, k = blk.shape
-        >>> h = np.ones((2, rows * k), np.complex64)
-        >>> out = blk.work(Frame(h, {"noise_var": 0.1}))
-        >>> out.data.shape, out.tags["est_error_var"].shape
-        ((2, 52), (2,))
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.runtime import Frame
+    >>> blk = DiffusionChannelEstimator()
+    >>> rows, k = blk.shape
+    >>> h = np.ones((2, rows * k), np.complex64)
+    >>> out = blk.work(Frame(h, {"noise_var": 0.1}))
+    >>> out.data.shape, out.tags["est_error_var"].shape
+    ((2, 52), (2,))
     """
 
     def __init__(self, model: str = "chest_tdllink", device: str = "cpu", method: str = "tweedie", steps: int = 8,

@@ -94,6 +94,13 @@ class MMSEEqualizer(_Equalizer):
     Parameters: ``awgn`` ("identity" | "equalize"), ``check_finite`` (True).
     Errors: ValueError naming the block for wrong dtype/shape, NaN/inf, a missing or misshaped
     ``h`` tag, or a missing ``noise_var`` tag.
+
+    Examples
+    --------
+    >>> from semradio.blocks import MMSEEqualizer
+    >>> eq = MMSEEqualizer()
+    >>> eq.inputs[0].dtype, eq.outputs[0].dtype       # complex symbols -> real latent (B, 2k)
+    ('complex64', 'float32')
     """
 
     kind = "mmse"
@@ -117,6 +124,12 @@ class ZFEqualizer(_Equalizer):
     Parameters: ``awgn`` ("identity" | "equalize"), ``check_finite`` (True).
     Errors: ValueError naming the block for wrong dtype/shape, NaN/inf, a missing or misshaped
     ``h`` tag.
+
+    Examples
+    --------
+    >>> from semradio.blocks import ZFEqualizer
+    >>> ZFEqualizer().outputs[0].dtype
+    'float32'
     """
 
     kind = "zf"

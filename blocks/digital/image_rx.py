@@ -61,8 +61,13 @@ class DigitalImageRx(SyncBlock):
     Errors: ValueError naming the block for a wrong dtype/shape, a missing ``noise_var``, a bad
     or inconsistent ``image_shape`` or a misshaped ``h``.
 
-        >>> rx = DigitalImageRx("webp", mcs=7, cbr=1/6)        # doctest: +SKIP
-        >>> fg.connect(tx, channel, rx, (MetricSink(), "rec"))  # doctest: +SKIP
+    Examples
+    --------
+    >>> from semradio.blocks import DigitalImageRx
+    >>> rx = DigitalImageRx("webp", mcs=7)            # must match the DigitalImageTx's codec, MCS and CBR
+    >>> rx.outputs[0].dtype
+    'float32'
+    >>> fg.connect(tx, channel, rx, (MetricSink(), "rec"))  # doctest: +SKIP
     """
 
     def __init__(self, codec: str = "webp", mcs: int = 7, cbr: float = 1 / 6, iterations: int = 20,

@@ -56,8 +56,13 @@ class DigitalImageTx(SyncBlock):
     index), ``cbr`` (1/6), ``iterations`` (the receiver's LDPC iterations; only to share the
     cached Sionna chain).
 
-        >>> tx = DigitalImageTx("webp", mcs=7, cbr=1/6)               # doctest: +SKIP
-        >>> fg.connect(ImageSource("photos:128"), tx, AWGNChannel(snr_db=5), rx)  # doctest: +SKIP
+    Examples
+    --------
+    >>> from semradio.blocks import DigitalImageTx
+    >>> tx = DigitalImageTx("webp", mcs=7)            # WebP + 5G LDPC + QPSK (MCS 7), CBR 1/6
+    >>> tx.inputs[0].dtype, tx.outputs[0].dtype
+    ('float32', 'complex64')
+    >>> fg.connect(ImageSource("photos:128"), tx, AWGNChannel(snr_db=5), rx)  # doctest: +SKIP
     """
 
     def __init__(self, codec: str = "webp", mcs: int = 7, cbr: float = 1 / 6, iterations: int = 20,

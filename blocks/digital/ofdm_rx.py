@@ -71,16 +71,17 @@ class OFDMReceiver(Block):
     header_crc, oversize, truncated (a burst cut by the end of the stream), ...) and the mean of
     each stage's time.
 
-    Example:
-        >>> import numpy as np
-        >>> from semradio.blocks.digital.ofdm_tx import OFDMTransmitter
-        >>> from semradio.runtime import Frame
-        >>> x = np.exp(2j * np.pi * np.random.default_rng(0).random((2, 64))).astype(np.complex64)
-        >>> burst = OFDMTransmitter(gap=300).work(Frame(x, {"seq": 9}))
-        >>> rx = OFDMReceiver()
-        >>> out = rx.work(Frame(np.concatenate([np.zeros((1, 200), np.complex64), burst.data], axis=1), {}))
-        >>> [(f.tags["seq"], f.data.shape, f.tags["csi"]) for f in out]
-        [(9, (2, 64), 'estimated')]
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.blocks.digital.ofdm_tx import OFDMTransmitter
+    >>> from semradio.runtime import Frame
+    >>> x = np.exp(2j * np.pi * np.random.default_rng(0).random((2, 64))).astype(np.complex64)
+    >>> burst = OFDMTransmitter(gap=300).work(Frame(x, {"seq": 9}))
+    >>> rx = OFDMReceiver()
+    >>> out = rx.work(Frame(np.concatenate([np.zeros((1, 200), np.complex64), burst.data], axis=1), {}))
+    >>> [(f.tags["seq"], f.data.shape, f.tags["csi"]) for f in out]
+    [(9, (2, 64), 'estimated')]
     """
 
     def __init__(self, fft_size: int = 64, cp_len: int = 16, half_width: int = 26, pilot_spacing: int = 4,

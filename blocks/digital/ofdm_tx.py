@@ -70,14 +70,15 @@ class OFDMTransmitter(SyncBlock):
     Errors: ValueError naming the block for a wrong dtype/shape, NaN/inf, or more than 4095
     items / 2^20 - 1 symbols per item (what the header can announce).
 
-    Example:
-        >>> import numpy as np
-        >>> from semradio.runtime import Frame
-        >>> tx = OFDMTransmitter(gap=100)
-        >>> x = np.exp(2j * np.pi * np.random.default_rng(0).random((2, 64))).astype(np.complex64)
-        >>> out = tx.work(Frame(x, {"seq": 3}))
-        >>> out.data.shape, out.tags["packet_len"], out.tags["burst_len"]
-        ((1, 2244), 2244, 2144)
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.runtime import Frame
+    >>> tx = OFDMTransmitter(gap=100)
+    >>> x = np.exp(2j * np.pi * np.random.default_rng(0).random((2, 64))).astype(np.complex64)
+    >>> out = tx.work(Frame(x, {"seq": 3}))
+    >>> out.data.shape, out.tags["packet_len"], out.tags["burst_len"]
+    ((1, 2244), 2244, 2144)
     """
 
     def __init__(self, fft_size: int = 64, cp_len: int = 16, half_width: int = 26, pilot_spacing: int = 4,

@@ -149,6 +149,13 @@ class IQFileSource(SourceBlock):
         partial: last incomplete frame: ``"drop"`` or ``"pad"`` (zeros; tag ``valid_samples``).
         start / count: first sample and number of samples to replay (None: to the end).
         tags: extra tags on every frame.
+
+    Examples
+    --------
+    >>> from semradio.blocks import IQFileSource
+    >>> src = IQFileSource("capture.cf32", format="cf32_le", frame_len=1024, sample_rate=1e6, realtime=True)
+    >>> src.outputs[0].dtype
+    'complex64'
     """
 
     def __init__(self, path: str, format: str = "cf32_le", sample_rate: float | None = None,
@@ -247,6 +254,13 @@ class IQFileSink(SinkBlock):
         format: see ``IQ_FORMATS`` (fixed-point formats clip at full scale 1.0).
     Attributes:
         samples: samples written so far.
+
+    Examples
+    --------
+    >>> from semradio.blocks import IQFileSink
+    >>> sink = IQFileSink("capture.ci16", format="ci16_le")    # the file is opened when the graph starts
+    >>> sink.inputs[0].dtype
+    'complex64'
     """
 
     def __init__(self, path: str, format: str = "cf32_le", append: bool = False, name: str | None = None) -> None:

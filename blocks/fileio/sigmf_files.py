@@ -114,6 +114,13 @@ class SigMFSource(SourceBlock):
             (a runtime parameter); else as fast as possible.
         repeat: passes over the recording (-1: forever).
         skip_checksum: do not verify ``core:sha512`` when opening.
+
+    Examples
+    --------
+    >>> from semradio.blocks import SigMFSource
+    >>> src = SigMFSource("recording", frame_len=1024)          # opened when the graph starts
+    >>> src.outputs[0].dtype
+    'complex64'
     """
 
     def __init__(self, path: str, frame_len: int = 1024, batch: int = 1, realtime: bool = False,
@@ -242,6 +249,13 @@ class SigMFSink(SinkBlock):
         exclude_tags: tags never written to annotations.
     Attributes:
         samples: samples written so far.
+
+    Examples
+    --------
+    >>> from semradio.blocks import SigMFSink
+    >>> sink = SigMFSink("recording", sample_rate=10e6, center_freq=2.4e9)   # recording.sigmf-{data,meta}
+    >>> sink.inputs[0].dtype
+    'complex64'
     """
 
     def __init__(self, path: str, datatype: str = "cf32_le", sample_rate: float | None = None,

@@ -48,6 +48,12 @@ class ChannelMeter(SinkBlock):
 
     Parameters: none. Results: :meth:`summary` (thread-safe, any time).
     Errors: ValueError naming the block for mismatched shapes or dtypes.
+
+    Examples
+    --------
+    >>> from semradio.blocks import ChannelMeter
+    >>> [p.name for p in ChannelMeter().inputs]      # received symbols, transmitted reference
+    ['rx', 'ref']
     """
 
     def __init__(self, name: str | None = None) -> None:

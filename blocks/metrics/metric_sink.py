@@ -88,6 +88,13 @@ class MetricSink(SinkBlock):
     Attributes after the run: ``rows`` (per-frame dicts), ``seqs`` (seqs measured, in order),
     :meth:`summary` (the aggregated dict, also the JSON file's content).
     Errors: ValueError naming the block when shapes differ or inputs are not (B, C, H, W).
+
+    Examples
+    --------
+    >>> from semradio.blocks import MetricSink
+    >>> sink = MetricSink(ms_ssim=False)
+    >>> [p.name for p in sink.inputs]                # connect the source to "ref", the decoder to "rec"
+    ['ref', 'rec']
     """
 
     def __init__(self, data_range: float = 1.0, ms_ssim: bool = True, csv_path: str | None = None,

@@ -306,6 +306,13 @@ class ZMQSink(_Bridge, SinkBlock):
         curve_server_secret / curve_authorized / curve_server_public / curve_client_secret:
             CURVE key files (see :class:`~semradio.blocks.zeromq.security.CurveConfig`).
         max_bytes: native: largest message accepted by the encoder.
+
+    Examples
+    --------
+    >>> from semradio.blocks import ZMQSink
+    >>> sink = ZMQSink("tcp://127.0.0.1:5600", pattern="push", format="gnuradio")   # to gr-zeromq's pull_source
+    >>> [p.name for p in sink.inputs]
+    ['in']
     """
 
     _STAT_KEYS = ("frames", "items", "messages", "dropped", "tags_skipped", "subscriptions", "requests", "peers",
@@ -596,6 +603,13 @@ class ZMQSource(_Bridge, SourceBlock):
         fail_on_peer_loss: then also stop the flowgraph with an error naming the block.
         keep_raw_tags: GNU Radio format: add each tag's serialized PMT bytes to ``gr_tags``.
         max_bytes: native: largest message accepted.
+
+    Examples
+    --------
+    >>> from semradio.blocks import ZMQSource
+    >>> src = ZMQSource("tcp://127.0.0.1:5601", format="gnuradio", frame_len=1024)  # from gr-zeromq's push_sink
+    >>> [p.name for p in src.outputs]
+    ['out']
     """
 
     _STAT_KEYS = ("frames", "items", "messages", "malformed", "lost", "seq_resets", "gr_items_lost",
