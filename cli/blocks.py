@@ -3,12 +3,12 @@ with its ports, parameters, message ports and one-line doc, built from its ``exa
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import Any
 
 from semradio.runtime import Block
+from semradio.runtime.arguments import OneLineParser
 from semradio.runtime.registry import load_registry
 
 
@@ -60,7 +60,7 @@ def _print_block(info: dict[str, Any]) -> None:
 
 def main(argv: list[str], prog: str = "semradio blocks") -> int:
     """List the blocks (all, or those named)."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser = OneLineParser(prog=prog, description=__doc__)
     parser.add_argument("names", nargs="*", help="only these blocks")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)

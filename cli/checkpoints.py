@@ -5,16 +5,16 @@ a checkpoint that hides another of the same name (a user model named like a ship
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from semradio.models import registry
+from semradio.runtime.arguments import OneLineParser
 
 
 def main(argv: list[str], prog: str = "semradio checkpoints") -> int:
     """List checkpoints (all, or those named)."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser = OneLineParser(prog=prog, description=__doc__)
     parser.add_argument("names", nargs="*", help="only these checkpoints")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--path", action="store_true", help="print the search path and exit")

@@ -18,7 +18,11 @@ MODES = {"bler": "semradio.models.evaluation.digital_bler",
 def main(argv: list[str] | None = None, prog: str = "semradio digital") -> int:
     """Dispatch to the mode's command line."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if not argv or argv[0] not in MODES:
-        print(__doc__, file=sys.stderr)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+        given = f"unknown mode {argv[0]!r}" if argv else "a mode is needed"
+        print(f"{prog}: error: {given} (use one of: {', '.join(MODES)})", file=sys.stderr)
+        return 2
     return int(importlib.import_module(MODES[argv[0]]).main(argv[1:], prog=f"{prog} {argv[0]}") or 0)

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from semradio.runtime.arguments import OneLineParser
+
 FIELDS = ("channel", "system", "codec", "mcs", "snr_db", "images", "psnr_db", "ssim", "bler", "tbs", "tb_errors",
           "erasures", "mean_payload_bytes")
 
@@ -281,7 +283,7 @@ def plot_bler(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str = "semradio digital compare") -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     args = p.parse_args(argv)
     import torch

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from semradio.runtime.arguments import OneLineParser
+
 
 def rate_rows(size: int, codecs: list[str], mcs_list: list[int], cbr: float, patches: int) -> list[dict[str, Any]]:
     from semradio.blocks.digital.image_tx import channel_uses, payload_budget
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None, prog: str = "semradio digital rates") ->
     from semradio.dsp.digital.mcs import DEFAULT_MCS
     from semradio.models.image_codec import available_codecs
 
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 256])
     p.add_argument("--codecs", nargs="+", default=available_codecs())
     p.add_argument("--mcs", type=int, nargs="+", default=list(DEFAULT_MCS))

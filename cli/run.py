@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Any
 
+from semradio.runtime.arguments import OneLineParser
+
 GRAPH_SUFFIXES = (".toml", ".json")
 
 
@@ -83,7 +85,7 @@ def main(argv: list[str], prog: str = "semradio run") -> int:
     if argv and argv[0].endswith(".py"):
         rest = argv[1:]
         return run_script(argv[0], rest[1:] if rest[:1] == ["--"] else rest)
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("graph", help="flowgraph file (.toml or .json) or script (.py, options after --)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="BLOCK.KEY=VALUE",
                         help="override a block's constructor argument (a TOML value; repeatable)")

@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from semradio.cli.sweep_engine import ENGINES, Grid, Outcome, ResultTable, run_points, sweep_builder
+from semradio.runtime.arguments import (OneLineParser, checkpoint_ref, dataset_spec, existing_file, fail, finite_float,
+                                        frame_count, nonnegative_int, positive_int, ratio)
 #: Published Deep JSCC CIFAR-10 PSNR (dB) over AWGN at SNR 0/10/20 dB, by CBR label.
 PUBLISHED_DEEP_JSCC_CIFAR10 = {
     "1/6": {0.0: 25.4, 10.0: 31.1, 20.0: 34.5},
@@ -62,16 +64,16 @@ FIXED_OPTIONS = ("data", "codec", "batch", "frames", "device")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", nargs="?", default=None, metavar="GRID.toml",
+    p.add_argument("grid", nargs="?", default=None, metavar="GRID.toml", type=existing_file,
                    help="grid file: builder, [fixed] parameters, [grid] axes, seed (default: the grid of the options)")
-    p.add_argument("--snr-db", type=float, nargs="+", default=None, help=f"SNR axis (default {DEFAULT_SNR_DB})")
+    p.add_argument("--snr-db", type=finite_float, nargs="+", default=None, help=f"SNR axis (default {DEFAULT_SNR_DB})")
     p.add_argument("--channels", nargs="+", default=None, choices=("awgn", "rayleigh", "rician"),
                    help="channel axis (default awgn rayleigh)")
-    p.add_argument("--cbr", nargs="+", default=None, help="CBR axis (default 1/6 1/12)")
-    p.add_argument("--data", default=None, help="dataset (default natural32)")
-    p.add_argument("--codec", default=None, help="one codec for every point (default: the shipped one per point)")
-    p.add_argument("--batch", type=int, default=None, help="images per frame (default 64)")
-    p.add_argument("--frames", type=int, default=None, help="frames per point (default 0: one pass over the "
+    p.add_argument("--cbr", nargs="+", default=None, type=ratio, help="CBR axis (default 1/6 1/12)")
+    p.add_argument("--data", default=None, type=dataset_spec, help="dataset (default natural32)")
+    p.add_argument("--codec", default=None, type=checkpoint_ref("codec"), help="one codec for every point (default: the shipped one per point)")
+    p.add_argument("--batch", type=positive_int, default=None, help="images per frame (default 64)")
+    p.add_argument("--frames", type=frame_count, default=None, help="frames per point (default 0: one pass over the "
                                                             "held-out data)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.add_argument("--seed", type=int, default=None, help="the grid's seed; every point's seed derives from it "
@@ -81,11 +83,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="local", choices=ENGINES, help="local: a process pool; ray: Ray actors")
     p.add_argument("--workers", type=int, default=1, help="worker processes / Ray actors (ray, 0: one per CPU of "
                                                           "the cluster)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch and BLAS threads per worker (default: cores / workers locally, 1 on a cluster)")
     p.add_argument("--address", default=None, help="ray: join the cluster at this address (ray start --head prints "
                                                    "it; default: start a local Ray)")
-    p.add_argument("--retries", type=int, default=1, help="retries of a failing point (default 1)")
+    p.add_argument("--retries", type=nonnegative_int, default=1, help="retries of a failing point (default 1)")
     p.add_argument("--rerun", action="store_true", help="run every point again, even those already in the table")
     p.add_argument("--plot-only", action="store_true", help="no run: CSV, JSON and plot from the table")
     p.add_argument("--no-plot", action="store_true")
@@ -104,7 +106,7 @@ def grid_of(args: argparse.Namespace) -> Grid:
         try:
             grid = Grid.from_toml(args.grid)
         except (OSError, ValueError) as exc:
-            raise SystemExit(f"sweep: {exc}") from None
+            fail("semradio sweep", f"argument GRID.toml: {args.grid!r}: {exc}")
     else:
         grid = Grid(axes={"channel": ["awgn", "rayleigh"], "cbr": ["1/6", "1/12"], "snr_db": list(DEFAULT_SNR_DB),
                           "denoiser": ["none"]},
@@ -276,7 +278,7 @@ def main(argv: list[str] | None = None, prog: str = "semradio sweep") -> int:
         from semradio.cli.digital_compare import main as digital_main
 
         return digital_main(argv[1:], prog=f"{prog} --digital")
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
     if args.workers < 0 or (args.workers == 0 and args.engine != "ray"):

@@ -20,6 +20,7 @@ import json
 import sys
 from typing import Any, Callable
 
+from semradio.runtime.arguments import OneLineParser, fail
 from semradio.runtime.options import add_options, from_namespace
 
 
@@ -29,7 +30,8 @@ def _default_summary(out: dict[str, Any]) -> str:
 
 def flowgraph_main(config_cls: type, run: Callable[..., dict[str, Any]], argv: list[str] | None = None, *,
                    doc: str | None = None, summary: Callable[[dict[str, Any]], str] | None = None,
-                   defaults: dict[str, Any] | None = None, scopes: bool = True) -> int:
+                   defaults: dict[str, Any] | None = None, scopes: bool = True,
+                   check: Callable[[Any], None] | None = None) -> int:
     """Parse ``argv`` into ``config_cls`` (its option defaults overridden by ``defaults``), call
     ``run(config, scope_options)`` (``run(config)`` when ``scopes`` is False), print the result as
     one JSON object with ``--json`` or through ``summary``. Returns the exit code 0.
@@ -43,8 +45,15 @@ def flowgraph_main(config_cls: type, run: Callable[..., dict[str, Any]], argv: l
         summary: the text shown without ``--json``.
         defaults: option defaults of this script (e.g. ``{"channel": "awgn"}``).
         scopes: whether the script takes the scope options.
+        check: called with the config before anything is built; a ``ValueError`` (e.g.
+            :class:`~semradio.runtime.arguments.CommandLineError`), ``LookupError`` or
+            ``OSError`` it raises is a command-line mistake: one line on stderr, exit status 2.
+
+    A mistake in the options (an unknown choice, ``--batch 0``, ``--snr-db nan``, a codec that
+    is not there: the options' ``type=`` checks of :mod:`semradio.runtime.arguments`) ends the
+    script the same way, before ``run`` is called.
     """
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(parser, config_cls, defaults)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     if scopes:
@@ -52,7 +61,12 @@ def flowgraph_main(config_cls: type, run: Callable[..., dict[str, Any]], argv: l
 
         add_gui_arguments(parser)
     ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    config = from_namespace(config_cls, ns)
+    try:
+        config = from_namespace(config_cls, ns)
+        if check is not None:
+            check(config)
+    except (ValueError, LookupError, OSError) as exc:
+        fail(parser.prog, str(exc))
     if scopes:
         from semradio.blocks.qtgui.gui_support import scope_options
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from semradio.blocks.hier import jscc_chain
 from semradio.flowgraphs.app import flowgraph_main
+from semradio.runtime.arguments import checkpoint_ref, positive_int
 from semradio.runtime.options import option
 
 
@@ -33,10 +34,10 @@ class CDDMChainConfig(jscc_chain.JSCCChainConfig):
     """The JSCC chain's settings with CDDM as the default denoiser, and the CDDM's own."""
 
     denoiser: str = option("cddm", help="denoiser after the equalizer (none, cddm, ve, eecd1, eecd2, a plugin)")
-    cddm_model: str | None = option(None, help="CDDM checkpoint (default: the shipped one for --channel)")
+    cddm_model: str | None = option(None, type=checkpoint_ref("CDDM"), help="CDDM checkpoint (default: the shipped one for --channel)")
     rule: str = option("cddm", choices=("cddm", "ddim", "tweedie"),
                        help="reverse-step rule (tweedie: one network evaluation, E[x_0 | x_m])")
-    max_steps: int | None = option(None, help="cap on the start step m")
+    max_steps: int | None = option(None, type=positive_int, help="cap on the start step m")
 
 
 def run(config: CDDMChainConfig, scopes: Any = None) -> dict[str, Any]:
@@ -47,7 +48,8 @@ def run(config: CDDMChainConfig, scopes: Any = None) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """The script's entry point."""
-    return flowgraph_main(CDDMChainConfig, run, argv, doc=__doc__, summary=jscc_chain.format_summary)
+    return flowgraph_main(CDDMChainConfig, run, argv, doc=__doc__, summary=jscc_chain.format_summary,
+                          check=jscc_chain.check_config)
 
 
 if __name__ == "__main__":

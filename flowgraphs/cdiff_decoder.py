@@ -59,6 +59,7 @@ from typing import Any
 
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph
+from semradio.runtime.arguments import frame_count, output_file, positive_float, positive_int
 from semradio.runtime.options import option
 
 DECODERS = ("matched", "vae", "cdiff")
@@ -96,12 +97,12 @@ class CDiffDecoderConfig:
     sinr_db: float | None = option(None, help="multi-user mode: target SINR (dB)")
     weight: float | None = option(None, help="multi-user mode: the desired user's convex weight a in (0, 1] "
                                              "instead of --sinr-db")
-    frames: int = option(4, help="frames to send (0: one pass over the held-out images)")
-    batch: int = option(50, help="images per frame")
+    frames: int = option(4, type=frame_count, help="frames to send (0: one pass over the held-out images)")
+    batch: int = option(50, type=positive_int, help="images per frame")
     seed: int = option(0, help="channel and sampler seed (interferer i shuffles with seed+1+i)")
     device: str = option("auto", help="codec and decoder device: auto (CUDA when present), cpu, cuda")
-    csv: str | None = option(None, help="per-frame metrics CSV")
-    timeout: float = option(3600.0, help="stop after this many seconds")
+    csv: str | None = option(None, type=output_file, help="per-frame metrics CSV")
+    timeout: float = option(3600.0, type=positive_float, help="stop after this many seconds")
 
 
 def mixing(config: CDiffDecoderConfig) -> tuple[float, float | None]:

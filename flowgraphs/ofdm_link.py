@@ -46,6 +46,7 @@ import numpy as np
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.flowgraphs.ofdm_channel import SampleChannelOptions, make_sample_channel
 from semradio.runtime import Block, Flowgraph, Frame, SyncBlock
+from semradio.runtime.arguments import checkpoint_ref, dataset_spec, frame_count, output_file, positive_float, positive_int
 from semradio.runtime.options import option
 
 #: Tags the MetricSinks group by: the receiver's snr_db is a per-burst estimate.
@@ -57,8 +58,8 @@ class OFDMLinkConfig(SampleChannelOptions):
     """Settings of the OFDM link (one field per command-line option; the channel's are
     :class:`~semradio.flowgraphs.ofdm_channel.SampleChannelOptions`)."""
 
-    frames: int = option(8, help="frames (bursts) to send (0: one pass over the data)")
-    batch: int = option(16, help="images per frame")
+    frames: int = option(8, type=frame_count, help="frames (bursts) to send (0: one pass over the data)")
+    batch: int = option(16, type=positive_int, help="images per frame")
     snr_db: float = option(10.0, help="per-sample SNR of the channel in dB")
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="channel bandwidth ratio k/(CHW)")
     csi: str = option("both", choices=("both", "estimated", "genie"), help="receiver CSI branches to run")
@@ -70,14 +71,14 @@ class OFDMLinkConfig(SampleChannelOptions):
     backoff: int | None = option(None, help="receiver FFT window start, samples before the end of each CP (default "
                                            "4: channels up to CP - 4 = 12 samples; 0 gives the channel the whole CP)")
     denoiser: str = option("none", help="denoiser after the equaliser: none, cddm, ve, eecd1, eecd2")
-    data: str = option("natural32", help="dataset spec (natural32: held-out photo patches)")
+    data: str = option("natural32", type=dataset_spec, help="dataset spec (natural32: held-out photo patches)")
     split: str = option("eval", choices=("eval", "train", "all"))
-    codec: str | None = option(None, help="codec (default: the shipped Rayleigh one for --cbr; AWGN for awgn)")
+    codec: str | None = option(None, type=checkpoint_ref("codec"), help="codec (default: the shipped Rayleigh one for --cbr; AWGN for awgn)")
     device: str = option("auto", help="codec/denoiser device: auto, cpu, cuda")
     gnuradio: bool = option(False, help="estimated branch through a real GNU Radio channel_model over gr-zeromq")
     gr_python: str = option("/usr/bin/python3", help="--gnuradio: the Python that has GNU Radio 3.10")
-    csv: str | None = option(None, help="per-frame metrics CSV (one per branch: NAME.estimated.csv ...)")
-    timeout: float = option(900.0, help="stop after this many seconds")
+    csv: str | None = option(None, type=output_file, help="per-frame metrics CSV (one per branch: NAME.estimated.csv ...)")
+    timeout: float = option(900.0, type=positive_float, help="stop after this many seconds")
 
 
 def chain_config(config: OFDMLinkConfig) -> Any:

@@ -53,6 +53,7 @@ from semradio.flowgraphs.ofdm_channel import channel_record as _channel_record
 from semradio.flowgraphs.ofdm_sigmf_common import (NS, SPLITS, burst_annotation, numerology_record,
                                                    numerology_text, positional_as_option)
 from semradio.runtime import Block, Flowgraph, Frame, SinkBlock
+from semradio.runtime.arguments import checkpoint_ref, dataset_spec, positive_float, positive_int
 from semradio.runtime.options import option
 
 _NO_OUT = "give the recording to write (OUT)"
@@ -65,11 +66,11 @@ class OFDMSigMFTxConfig(SampleChannelOptions):
 
     out: str | None = option(None, metavar="OUT", help="recording to write (base name; also the positional OUT)")
     images: int = option(16, help="images to send: the first N of --data/--split, in order")
-    batch: int = option(4, help="images per burst")
-    data: str = option("natural32", help="dataset spec (natural32: held-out photo patches, no download)")
+    batch: int = option(4, type=positive_int, help="images per burst")
+    data: str = option("natural32", type=dataset_spec, help="dataset spec (natural32: held-out photo patches, no download)")
     split: str = option("eval", choices=SPLITS)
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="channel bandwidth ratio k/(CHW)")
-    codec: str | None = option(None, help="codec (default: the shipped Rayleigh-trained one for --data, --cbr)")
+    codec: str | None = option(None, type=checkpoint_ref("codec"), help="codec (default: the shipped Rayleigh-trained one for --data, --cbr)")
     snr_db: float = option(10.0, help="SNR (dB) the SNR-adaptive encoder assumes; the channel's too "
                                       "unless --channel-snr-db")
     gap: int = option(256, help="zero samples the transmitter appends to each burst")
@@ -81,7 +82,7 @@ class OFDMSigMFTxConfig(SampleChannelOptions):
     no_noiseless: bool = option(False, help="with a channel: do not write the OUT.noiseless companion")
     description: str | None = option(None, help="core:description (default: what was sent)")
     device: str = option("auto", help="encoder device: auto, cpu, cuda")
-    timeout: float = option(600.0, help="stop after this many seconds")
+    timeout: float = option(600.0, type=positive_float, help="stop after this many seconds")
 
 
 def channel_record(config: OFDMSigMFTxConfig) -> dict[str, Any]:

@@ -35,6 +35,7 @@ import numpy as np
 from semradio.blocks import ArraySource, SigMFSink, SigMFSource, make_channel
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph, Frame, SinkBlock, SyncBlock
+from semradio.runtime.arguments import positive_float, positive_int
 from semradio.runtime.options import add_options, from_namespace, option, to_argv
 
 _NO_RECORDING = "give a recording path (or --make-demo PATH)"
@@ -47,8 +48,8 @@ class SigMFReplayConfig:
     path: str | None = option(None, metavar="RECORDING", help="recording (base name or .sigmf-meta); also "
                                                               "accepted as the positional argument RECORDING")
     make_demo: str | None = option(None, metavar="PATH", help="write a demo recording to PATH and exit")
-    frame_len: int = option(1024, help="samples per row of a frame")
-    batch: int = option(1, help="rows per frame")
+    frame_len: int = option(1024, type=positive_int, help="samples per row of a frame")
+    batch: int = option(1, type=positive_int, help="rows per frame")
     realtime: bool = option(False, help="pace at the capture's sample rate")
     rate_scale: float = option(1.0, help="real-time speed factor")
     repeat: int = option(1, help="passes over the recording (-1: forever)")
@@ -56,7 +57,7 @@ class SigMFReplayConfig:
     snr_db: float = option(20.0, help="channel SNR in dB")
     seed: int = option(0, help="channel seed")
     out: str | None = option(None, help="record the output as this SigMF recording")
-    timeout: float = option(300.0, help="stop after this many seconds")
+    timeout: float = option(300.0, type=positive_float, help="stop after this many seconds")
 
 
 class ReplayMeter(SinkBlock):

@@ -38,6 +38,7 @@ from semradio.blocks import ChannelMeter, SymbolSource, ZMQSink, ZMQSource, make
 from semradio.blocks.zeromq.security import generate_keys
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph
+from semradio.runtime.arguments import frame_count, positive_float, positive_int
 from semradio.runtime.options import option
 
 
@@ -48,9 +49,9 @@ class SplitHostsConfig:
     channel: str = option("rayleigh", choices=("awgn", "rayleigh", "rician"), help="channel model")
     snr_db: float = option(10.0, help="channel SNR in dB")
     equalizer: str = option("mmse", choices=("mmse", "zf"), help="the worker's equalizer")
-    frames: int = option(100, help="frames to send")
-    batch: int = option(4, help="items per frame")
-    k: int = option(512, help="complex symbols per item")
+    frames: int = option(100, type=frame_count, help="frames to send")
+    batch: int = option(4, type=positive_int, help="items per frame")
+    k: int = option(512, type=positive_int, help="complex symbols per item")
     seed: int = option(0, help="source seed (the channel draws with seed + 1)")
     worker: str = option("spawn", choices=("spawn", "external"),
                          help="spawn a local worker process, or use one already running (--to/--from-worker)")
@@ -58,7 +59,7 @@ class SplitHostsConfig:
     from_worker: str | None = option(None, help="worker output endpoint (default: a free loopback port)")
     curve: bool = option(False, help="secure both links with CURVE keys (made in a temp dir)")
     print_spec: bool = option(False, help="print the worker spec and exit")
-    timeout: float = option(120.0, help="stop after this many seconds")
+    timeout: float = option(120.0, type=positive_float, help="stop after this many seconds")
 
 
 def free_port() -> int:

@@ -45,7 +45,8 @@ def option(default: Any = _MISSING, *, help: str = "", flag: str | None = None, 
         flag: the option string (default ``--`` + the field name with ``_`` -> ``-``).
         choices, nargs, metavar, type: as for ``argparse.add_argument`` (``type`` defaults to the
             field's annotation: int, float, str, bool -> a ``store_true`` flag, Fraction, or the
-            element type of a tuple/list).
+            element type of a tuple/list; a float must be finite, see
+            :mod:`semradio.runtime.arguments` for checks such as ``positive_int``).
         cli: False keeps the field out of the command line (set from Python only).
     """
     meta = {"help": help, "flag": flag, "choices": choices, "nargs": nargs, "metavar": metavar, "type": type,
@@ -81,8 +82,12 @@ def _scalar_type(tp: Any) -> Callable[[str], Any] | None:
         return _scalar_type(args[0]) if args else None
     if tp is Fraction:
         return parse_fraction
-    if tp in (int, float):
-        return tp
+    if tp is float:
+        from semradio.runtime.arguments import finite_float
+
+        return finite_float
+    if tp is int:
+        return int
     return None
 
 

@@ -35,6 +35,8 @@ from semradio.blocks.digital.equalizer import equalizer_for
 from semradio.blocks.metrics.metric_sink import MetricSink
 from semradio.models.data import parse_spec
 from semradio.runtime import Block, Flowgraph, HierBlock
+from semradio.runtime.arguments import (CommandLineError, checkpoint_ref, dataset_spec, frame_count, output_file,
+                                        positive_float, positive_int)
 from semradio.runtime.options import option
 
 #: CBRs with a shipped natural-patch codec.
@@ -45,27 +47,27 @@ CBR_CHOICES = ("1/6", "1/12")
 class JSCCChainConfig:
     """Settings of a JSCC chain flowgraph (one field per command-line option)."""
 
-    frames: int = option(50, help="frames to send (-1: forever; 0: one pass over the data)")
-    batch: int = option(16, help="images per frame")
+    frames: int = option(50, type=frame_count, help="frames to send (-1: forever; 0: one pass over the data)")
+    batch: int = option(16, type=positive_int, help="images per frame")
     snr_db: float = option(10.0, help="channel SNR in dB")
     cbr: str = option("1/6", choices=CBR_CHOICES, help="channel bandwidth ratio k/(CHW)")
     channel: str = option("rayleigh", choices=("awgn", "rayleigh", "rician"), help="channel model")
     fading: str = option("fast", choices=("fast", "block"), help="fading channels: fast or block")
-    data: str = option("natural32", help="dataset spec: natural32 (held-out bundled photo patches), natural64, "
+    data: str = option("natural32", type=dataset_spec, help="dataset spec: natural32 (held-out bundled photo patches), natural64, "
                                          "mnist[:DIR], cifar10:PATH, folder:DIR[:SIZE]")
     split: str = option("eval", choices=("eval", "train", "all"))
-    codec: str | None = option(None, help="codec name or checkpoint path (default: the shipped one for "
+    codec: str | None = option(None, type=checkpoint_ref("codec"), help="codec name or checkpoint path (default: the shipped one for "
                                           "--data/--channel/--cbr)")
-    decoder_codec: str | None = option(None, help="decoder checkpoint (default: the codec's own, or the "
+    decoder_codec: str | None = option(None, type=checkpoint_ref("codec"), help="decoder checkpoint (default: the codec's own, or the "
                                                   "fine-tuned decoder a denoiser asks for)")
     denoiser: str = option("none", help="denoiser after the equalizer: none, cddm, ve, eecd1, eecd2, or a "
                                         "registered block (plugins)")
     device: str = option("auto", help="codec device: auto (CUDA when present), cpu, cuda")
-    realtime: float | None = option(None, metavar="FPS", help="pace the source at FPS frames/s (inserts a Throttle)")
+    realtime: float | None = option(None, type=positive_float, metavar="FPS", help="pace the source at FPS frames/s (inserts a Throttle)")
     seed: int = option(0, help="channel seed")
-    csv: str | None = option(None, help="write per-frame metrics to this CSV file")
-    metrics_json: str | None = option(None, help="write the aggregated metrics to this JSON file")
-    timeout: float = option(600.0, help="stop after this many seconds")
+    csv: str | None = option(None, type=output_file, help="write per-frame metrics to this CSV file")
+    metrics_json: str | None = option(None, type=output_file, help="write the aggregated metrics to this JSON file")
+    timeout: float = option(600.0, type=positive_float, help="stop after this many seconds")
     flowgraph_name: str | None = option(None, cli=False)
 
 
@@ -82,6 +84,33 @@ def default_codec(data: str, channel: str, cbr: str) -> str:
         return codec_name("mnist", "awgn", "1/16")
     fam = "awgn" if channel == "awgn" else "rayleigh"
     return codec_name("natural32", fam, str(Fraction(cbr).limit_denominator(1000)))
+
+
+def check_config(config: JSCCChainConfig) -> None:
+    """Check what the options name together before anything is built: the default codec of
+    ``--data``/``--channel``/``--cbr`` is shipped and ``--denoiser`` is known.
+
+    Raises:
+        CommandLineError: naming the option, the bad value and what would be accepted.
+    """
+    from semradio.blocks.denoisers.registry import CHAIN_DENOISERS, chain_denoiser_names
+    from semradio.models.registry import find_config
+
+    if config.codec is None:
+        name = default_codec(config.data, config.channel, config.cbr)
+        try:
+            find_config(name, kind="codec")
+        except FileNotFoundError:
+            raise CommandLineError(f"no shipped codec for --data {config.data} --channel {config.channel} --cbr "
+                                   f"{config.cbr} (looked for {name!r}; pass --codec NAME or a checkpoint path)") from None
+    if config.denoiser not in CHAIN_DENOISERS:
+        from semradio.runtime.registry import RegistryError, load_registry
+
+        try:
+            load_registry().resolve(config.denoiser)
+        except RegistryError:
+            raise CommandLineError(f"argument --denoiser: unknown denoiser {config.denoiser!r} (use one of: "
+                                   f"{', '.join(chain_denoiser_names())})") from None
 
 
 def codec_of(config: JSCCChainConfig) -> str:
@@ -230,4 +259,5 @@ def format_summary(out: dict[str, Any]) -> str:
 
 
 __all__ = ["JSCCChainConfig", "JSCCLink", "CBR_CHOICES", "build", "run", "summarize", "format_summary", "default_codec",
+           "check_config",
            "codec_of"]

@@ -26,6 +26,8 @@ import platform
 import sys
 import time
 
+from semradio.runtime.arguments import OneLineParser
+
 SUITES = ("runtime", "channel", "e2e", "bridges", "scopes", "denoisers", "metrics", "hostile", "phy", "realtime")
 
 
@@ -33,13 +35,13 @@ def main(argv: list[str] | None = None, prog: str = "semradio bench") -> int:
     """Run one suite (only its module is imported) and print its JSON."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SUITES:
-        top = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        top = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         top.add_argument("suite", choices=SUITES)
         top.parse_args(argv[:1])
         return 2
     mod = importlib.import_module(f"{__name__}.{argv[0]}")
-    parser = argparse.ArgumentParser(prog=f"{prog} {argv[0]}", description=mod.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=f"{prog} {argv[0]}", description=mod.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     mod.add_arguments(parser)
     args = parser.parse_args(argv[1:])

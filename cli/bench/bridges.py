@@ -34,6 +34,7 @@ import zmq
 
 from semradio.blocks import CountingSource, NullSink, ZMQSink, ZMQSource
 from semradio.runtime import Flowgraph
+from semradio.runtime.arguments import OneLineParser
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = OneLineParser(description=__doc__)
     add_arguments(ap)
     import json
 

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from semradio.runtime.arguments import OneLineParser
+
 DECODERS = ("matched", "vae", "cdiff")
 
 
@@ -114,7 +116,7 @@ def plot(rows: list[dict[str, Any]], xkey: str, xlabel: str, title: str, path: P
 
 def main(argv: list[str] | None = None, prog: str = "semradio eval cdiff") -> int:
     """``semradio eval cdiff {snr,cbr,sinr} ...``."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=("snr", "cbr", "sinr"))
     p.add_argument("--data", default="mnist", choices=("mnist", "natural32"))
     p.add_argument("--decoders", nargs="+", choices=DECODERS, default=list(DECODERS))

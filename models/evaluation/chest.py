@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from semradio.runtime.arguments import OneLineParser
+
 #: Scenario -> the scenario whose covariance is the mismatched one ("pdp": the uniform PDP).
 MISMATCH = {"umi-28": "inh-28", "inh-28": "umi-28", "umi-73": "inh-73", "inh-73": "umi-73", "tdl-link": "pdp"}
 #: The shipped scenarios (a checkpoint chest_<scenario without dashes> each).
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None, prog: str = "semradio eval chest") -> in
     """``semradio eval chest ...`` (module docstring)."""
     from semradio.dsp.ofdm.channel_grids import SCENARIOS
 
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenarios", nargs="+", default=list(DEFAULT_SCENARIOS), choices=list(SCENARIOS))
     p.add_argument("--models", nargs="+", default=None, metavar="NAME",
                    help="checkpoint per scenario (default chest_<scenario without dashes>)")

@@ -14,7 +14,11 @@ KINDS = {"icdm": "semradio.models.evaluation.icdm", "cdiff": "semradio.models.ev
 def main(argv: list[str] | None = None, prog: str = "semradio eval") -> int:
     """Dispatch to the kind's own command line."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"usage: {prog} {{{','.join(KINDS)}}} ...  ('{prog} KIND --help' for its options)")
+        return 0
     if not argv or argv[0] not in KINDS:
-        print(f"usage: {prog} {{{','.join(KINDS)}}} ...  ('{prog} KIND --help' for its options)", file=sys.stderr)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+        given = f"unknown kind {argv[0]!r}" if argv else "a kind is needed"
+        print(f"{prog}: error: {given} (use one of: {', '.join(KINDS)})", file=sys.stderr)
+        return 2
     return int(importlib.import_module(KINDS[argv[0]]).main(argv[1:], prog=f"{prog} {argv[0]}") or 0)

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from semradio.runtime.arguments import OneLineParser
+
 
 def simulate_point(link: Any, snr_db: float, rng: np.random.Generator, max_tbs: int, errors: int,
                    batch: int) -> tuple[int, int]:
@@ -164,7 +166,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str = "semradio digital bler") -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     args = p.parse_args(argv)
     import torch

@@ -7,6 +7,8 @@ import argparse
 import shlex
 import sys
 
+from semradio.runtime.arguments import OneLineParser
+
 from . import FAMILIES
 from .config import add_options, from_namespace
 
@@ -15,7 +17,7 @@ def family_parser(name: str, prog: str = "semradio train") -> argparse.ArgumentP
     """The option parser of one family (its options from its config dataclass)."""
     fam = FAMILIES[name]
     cls, _ = fam.load()
-    p = argparse.ArgumentParser(prog=f"{prog} {name}", description=(cls.__doc__ or fam.help).strip())
+    p = OneLineParser(prog=f"{prog} {name}", description=(cls.__doc__ or fam.help).strip())
     add_options(p, cls)
     return p
 
@@ -25,9 +27,9 @@ def main(argv: list[str] | None = None, prog: str = "semradio train") -> int:
     imported). The recorded command is ``semradio train`` followed by the arguments as given."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in FAMILIES:
-        top = argparse.ArgumentParser(prog=prog, description="Train a model family; checkpoints go to the user "
-                                      "directory ($SEMRADIO_HOME/checkpoints) unless --out-dir. "
-                                      f"'{prog} FAMILY --help' lists a family's options.")
+        top = OneLineParser(prog=prog, description="Train a model family; checkpoints go to the user "
+                            "directory ($SEMRADIO_HOME/checkpoints) unless --out-dir. "
+                            f"'{prog} FAMILY --help' lists a family's options.")
         top.add_argument("family", choices=list(FAMILIES), metavar="FAMILY",
                          help="; ".join(f"{f.name}: {f.help}" for f in FAMILIES.values()))
         top.parse_args(argv[:1])  # prints usage and exits (or --help)

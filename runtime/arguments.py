@@ -1,0 +1,225 @@
+"""Command-line mistakes as one line: the parser every ``semradio`` entry point uses, and the
+``type=`` checks of its options.
+
+A mistake on the command line (an unknown codec, a missing file, ``--batch 0``, ``--snr-db nan``)
+prints one line on stderr, ``PROG: error: WHAT (WHAT WOULD DO)``, and exits with status 2 before
+anything starts. :class:`OneLineParser` is ``argparse.ArgumentParser`` whose ``error()`` prints
+that line without the usage block; the functions below are ``type=`` converters that raise
+``argparse.ArgumentTypeError`` naming the bad value and what is accepted (argparse prefixes the
+option). A check that needs several options at once raises :class:`CommandLineError` after
+parsing; :func:`fail` prints it the same way.
+
+    >>> p = OneLineParser(prog="demo")
+    >>> _ = p.add_argument("--batch", type=positive_int, default=1)
+    >>> p.parse_args(["--batch", "3"]).batch
+    3
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: 0 is not a positive integer (use 1, 2, ...)
+    >>> finite_float("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: 'nan' is not a finite number (use e.g. 10 or -3.5)
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn
+
+
+class CommandLineError(ValueError):
+    """A mistake in the command line found after parsing (e.g. two options that do not go
+    together); the message names the option, the bad value and what is accepted."""
+
+
+def one_line(message: str) -> str:
+    """``message`` with its line breaks and runs of blanks folded into single spaces."""
+    return " ".join(str(message).split())
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    """Print ``PROG: error: MESSAGE`` as one line on stderr and exit with status 2."""
+    sys.stderr.write(f"{prog}: error: {one_line(message)}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line on stderr (``PROG: error: ...``,
+    exit status 2), without the usage block (``--help`` still shows it).
+
+    Sub-parsers made with ``add_subparsers`` are of this class too.
+    """
+
+    def error(self, message: str) -> NoReturn:  # noqa: D102 - argparse's hook
+        fail(self.prog, message)
+
+
+def _number(text: str, kind: Callable[[str], float | int], what: str, example: str) -> float | int:
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what} (use {example})") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (``--batch``, ``--workers``)."""
+    v = int(_number(text, int, "an integer", "1, 2, ..."))
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} is not a positive integer (use 1, 2, ...)")
+    return v
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0."""
+    v = int(_number(text, int, "an integer", "0, 1, 2, ..."))
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} is negative (use 0, 1, 2, ...)")
+    return v
+
+
+def frame_count(text: str) -> int:
+    """A frame count: ``n >= 1`` frames, ``0`` one pass over the data, ``-1`` forever."""
+    v = int(_number(text, int, "an integer", "-1 (forever), 0 (one pass over the data) or a count"))
+    if v < -1:
+        raise argparse.ArgumentTypeError(f"{v} is not a frame count (use -1 (forever), 0 (one pass over the data) "
+                                         "or a count)")
+    return v
+
+
+def finite_float(text: str) -> float:
+    """A finite real number (``nan`` and ``inf`` are mistakes on a command line)."""
+    v = float(_number(text, float, "a number", "e.g. 10 or -3.5"))
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number (use e.g. 10 or -3.5)")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (seconds, frames/s, rates)."""
+    v = finite_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number (use e.g. 0.5 or 30)")
+    return v
+
+
+def ratio(text: str) -> str:
+    """A positive ratio such as ``1/6`` or ``0.25``, kept as written (CBR labels)."""
+    from fractions import Fraction
+
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ratio (use e.g. 1/6 or 1/12)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive ratio (use e.g. 1/6 or 1/12)")
+    return text
+
+
+def existing_file(text: str) -> str:
+    """The path of a file that exists."""
+    if not os.path.isfile(text):
+        what = "is a folder, not a file" if os.path.isdir(text) else "does not exist"
+        raise argparse.ArgumentTypeError(f"{text!r} {what} (give the path of an existing file)")
+    return text
+
+
+def existing_dir(text: str) -> str:
+    """The path of a folder that exists."""
+    if not os.path.isdir(text):
+        what = "is a file, not a folder" if os.path.isfile(text) else "does not exist"
+        raise argparse.ArgumentTypeError(f"{text!r} {what} (give the path of an existing folder)")
+    return text
+
+
+def output_file(text: str) -> str:
+    """A file to write: its folder must exist (the file itself may not yet)."""
+    parent = os.path.dirname(os.path.abspath(text))
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder (give a file name)")
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{text!r}: folder {parent!r} does not exist (create it first)")
+    return text
+
+
+def dataset_spec(text: str) -> str:
+    """A dataset spec of :data:`semradio.models.data.DATASETS` whose files are there (a
+    ``folder:DIR`` that exists, ``cifar10:PATH``, ``mnist[:DIR]``)."""
+    from semradio.models.data import DATASETS, default_mnist_dir, parse_spec
+
+    try:
+        spec = parse_spec(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown dataset {text!r} (use one of: {', '.join(DATASETS)})") from None
+    if spec.kind == "mnist" and spec.path is None:
+        path = default_mnist_dir()
+        if not path.exists():
+            raise argparse.ArgumentTypeError(f"{text!r}: MNIST is not at {path} (use mnist:DIR with the folder of "
+                                             "the IDX files, or set $SEMRADIO_DATASETS; natural32 needs no download)")
+    elif spec.path is not None and not Path(spec.path).exists():
+        raise argparse.ArgumentTypeError(f"{text!r}: {spec.path!r} does not exist (give an existing "
+                                         f"{'folder' if spec.kind == 'folder' else 'path'})")
+    elif spec.kind == "folder" and not Path(str(spec.path)).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: {spec.path!r} is not a folder")
+    return text
+
+
+#: Checkpoint kind -> the registry families it accepts (see :data:`semradio.models.registry.FAMILIES`).
+CHECKPOINT_FAMILIES: dict[str, tuple[str, ...]] = {"codec": ("jscc", "cdiff-codec"), "CDDM": ("cddm",),
+                                                   "EECD": ("eecd",), "CDiff": ("cdiff",), "VE": ("ve-ldm",)}
+
+
+def known_checkpoints(kind: str) -> list[str]:
+    """Names of the checkpoints of ``kind`` along the search path (every family when ``kind``
+    has none listed in :data:`CHECKPOINT_FAMILIES`)."""
+    from semradio.models.registry import list_checkpoints
+
+    families = CHECKPOINT_FAMILIES.get(kind)
+    return sorted({c.name for c in list_checkpoints() if c.error is None and (families is None or
+                                                                              c.family in families)})
+
+
+def checkpoint_ref(kind: str = "checkpoint") -> Callable[[str], str]:
+    """A ``type=`` that accepts a checkpoint name found along the search path, or a path to a
+    checkpoint's ``.json`` (``kind``: "codec", or any word for the message)."""
+
+    def check(text: str) -> str:
+        from semradio.models.registry import find_config
+
+        try:
+            find_config(text, kind=kind)
+        except FileNotFoundError:
+            names = known_checkpoints(kind)
+            shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+            raise argparse.ArgumentTypeError(
+                f"no {kind} {text!r} (use a name listed by 'semradio checkpoints'"
+                f"{': ' + shown if shown else ''}; or the path of a checkpoint's .json)") from None
+        return text
+
+    check.__name__ = f"{kind}_checkpoint"
+    return check
+
+
+def choice_of(names: Callable[[], list[str]] | list[str], what: str) -> Callable[[str], str]:
+    """A ``type=`` accepting one of ``names`` (a list, or a function giving it, called only when
+    the option is used)."""
+
+    def check(text: str) -> str:
+        known = names() if callable(names) else names
+        if text not in known:
+            raise argparse.ArgumentTypeError(f"unknown {what} {text!r} (use one of: {', '.join(map(str, known))})")
+        return text
+
+    check.__name__ = what.replace(" ", "_")
+    return check
+
+
+__all__ = ["CommandLineError", "OneLineParser", "fail", "one_line", "positive_int", "nonnegative_int",
+           "frame_count", "finite_float", "positive_float", "ratio", "existing_file", "existing_dir", "output_file",
+           "dataset_spec", "checkpoint_ref", "known_checkpoints", "choice_of", "CHECKPOINT_FAMILIES"]
