@@ -1,4 +1,4 @@
-"""Channel blocks: AWGN, Rayleigh, Rician and interference channels (seed 000 eq. 1; seed 003
+"""Channel blocks: AWGN, Rayleigh, Rician and interference channels (eq. 1 of the ICDM paper; Pei et al.
 eqs. 15-16), with fast or block fading, imperfect CSI and CSI tags for the equalizer.
 
 All channels take complex64 symbols (B, k) (numpy or torch, any device; the output stays on it)

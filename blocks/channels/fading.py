@@ -1,4 +1,4 @@
-"""AWGN, Rayleigh and Rician channels on latent symbols (seed 000 eq. 1 without interference),
+"""AWGN, Rayleigh and Rician channels on latent symbols (eq. 1 of the ICDM paper without interference),
 and :func:`make_channel`, which picks any channel class of this family by name.
 
 Ports, tags and random streams are described in :mod:`semradio.blocks.channels.base`.
@@ -15,7 +15,7 @@ from semradio.blocks.validation import to_bool, to_choice, to_float, to_optional
 
 class AWGNChannel(_PlainChannel):
     """Additive white Gaussian noise: ``y_c = sqrt(Px) x_c + n``, ``n ~ CN(0, s2)``
-    (seed 000 eq. 1 with h = 1, no interference).
+    (eq. 1 of the ICDM paper with h = 1, no interference).
 
     Inputs: ``in``: complex64 (B, k). Outputs: ``out``: complex64 (B, k), same container/device.
     Tags read: none. Tags written: ``h`` (ones), ``noise_var``, ``snr_db``, ``sinr_db``,
@@ -45,7 +45,7 @@ class AWGNChannel(_PlainChannel):
 
 class RayleighChannel(_PlainChannel):
     """Rayleigh flat fading: ``y_c = sqrt(Px) h x_c + n``, ``h ~ CN(0, 1)``, ``n ~ CN(0, s2)``
-    (seed 000 eq. 1, no interference).
+    (eq. 1 of the ICDM paper, no interference).
 
     Fading: ``fading="fast"``: an independent h per symbol; ``fading="block"``: h constant
     over ``coherence`` consecutive symbols of an item (``coherence=None``: one h per item, i.e.
@@ -81,7 +81,7 @@ class RayleighChannel(_PlainChannel):
 
 
 class RicianChannel(_PlainChannel):
-    """Rician flat fading (seed 003 eqs. 15-16): ``y_c = sqrt(Px) h x_c + n`` with
+    """Rician flat fading (eqs. 15-16 of Pei et al.): ``y_c = sqrt(Px) h x_c + n`` with
     ``h = sqrt(K/(K+1)) e^{j phi} + sqrt(1/(K+1)) h_Rayleigh`` (E|h|^2 = 1; K = 0 is Rayleigh,
     K = inf a fixed phase rotation).
 

@@ -1,4 +1,4 @@
-"""Interference channel: a desired link plus an interferer's symbols (seed 000 eq. 1; seed 003
+"""Interference channel: a desired link plus an interferer's symbols (eq. 1 of the ICDM paper; Pei et al.
 eqs. 15-16).
 
 Ports, tags and random streams are described in :mod:`semradio.blocks.channels.base`.
@@ -21,7 +21,7 @@ log = logging.getLogger("semradio")
 
 
 class InterferenceChannel(_Channel):
-    """Fading channel with an additive interferer (seed 000 eq. 1)::
+    """Fading channel with an additive interferer (eq. 1 of the ICDM paper)::
 
         y_c = sqrt(Px) h_x x_c + sqrt(Pz) h_z z_c + n,   n ~ CN(0, s2)
         SNR = Px / s2,   SINR = Px / (Pz + s2)

@@ -1,4 +1,4 @@
-"""Superposition of several users' symbols (seed 001's multi-user experiments; the weights are
+"""Superposition of several users' symbols (the CDiff paper's multi-user experiments; the weights are
 in :mod:`semradio.dsp.multiuser`)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ class Superpose(Block):
 
     For mutually independent unit-power inputs (PowerNormalizer outputs) the output has unit
     average power, so an :class:`InterferenceChannel` with ``pz = (1 - a)^2 / N`` and
-    ``normalize_z=False`` adds exactly ``sum_i ((1 - a)/N) z_i`` (seed 001's convex combination,
+    ``normalize_z=False`` adds exactly ``sum_i ((1 - a)/N) z_i`` (the CDiff paper's convex combination,
     see :mod:`semradio.dsp.multiuser`).
 
     Inputs: ``in0`` ... ``in{N-1}``: complex64 (B, k), aligned by ``seq`` (the runtime pairs the

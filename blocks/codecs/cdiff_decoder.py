@@ -1,4 +1,4 @@
-"""CDiff decoder block: the conditional diffusion decoder of seed 001 ("diffusion autoencoder").
+"""CDiff decoder block: the conditional diffusion decoder of the CDiff paper ("diffusion autoencoder").
 
 The block turns a received (equalized) real latent directly into images with a trained
 :class:`semradio.models.cdiff.CDiffUNet`; it replaces the JSCC decoder, not a latent denoiser.
@@ -20,14 +20,14 @@ from semradio.blocks.validation import block_error, to_float, to_seed
 #: Shipped CDiff decoders per dataset (AWGN, trained over SNR -10..10 dB). Each config's
 #: ``codec`` names the encoder it decodes: ``acbr_natural32_awgn_ae`` (frozen) for the patches,
 #: ``acbr_mnist_awgn_cdiff`` for MNIST (the ``_ae`` encoder trained on jointly with CDiff, as
-#: seed 001 trains them).
+#: the CDiff paper trains them).
 DEFAULT_CDIFF = {"mnist": "cdiff_mnist_awgn", "natural32": "cdiff_natural32_awgn"}
 
 
 class CDiffDecoder(SyncBlock):
-    """Decodes images from a received real latent with the CDiff conditional DDPM (seed 001).
+    """Decodes images from a received real latent with the CDiff conditional DDPM (the CDiff paper).
 
-    Math (seed 001 eqs. 5-8; derivation in :mod:`semradio.models.cdiff`): the latent ``y``
+    Math (eqs. 5-8 of the CDiff paper; derivation in :mod:`semradio.models.cdiff`): the latent ``y``
     (B, n) is zero-padded to the conditioning capacity ``C_cond H W`` and reshaped to maps
     ``y~`` with a 0/1 mask (:func:`semradio.models.cdiff_latent.pad_latent`), so any ``n <=
     C_cond H W`` is accepted and one decoder serves every CBR and encoder it was trained on.

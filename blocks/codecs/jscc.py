@@ -106,7 +106,7 @@ class JSCCEncoder(_CodecBlock):
 
     CBR = k / (C H W) is fixed by the codec (e.g. 1/6: k = 512 for 3x32x32). The latent is not
     power normalized: feed it to :class:`PowerNormalizer` (first half real, second half
-    imaginary, seed 000 §II-A).
+    imaginary, §II-A of the ICDM paper).
 
     Inputs: ``in``: float32 (B, C, H, W) in [0, 1], H and W divisible by 4; numpy or torch.
     Outputs: ``out``: float32 (B, 2k); numpy for numpy input, else a torch tensor on the block's

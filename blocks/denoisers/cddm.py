@@ -1,4 +1,5 @@
-"""CDDM channel denoiser block (seed 002 "CDDM"; Wu et al., IEEE TWC 2024)."""
+"""CDDM channel denoiser block (Wu et al., *CDDM: Channel Denoising Diffusion Models for Wireless
+Semantic Communications*, IEEE TWC 2024; see docs/references.md)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class CDDMDenoiser(SyncBlock):
     """Removes channel noise from the MMSE equalizer's output with a channel denoising
     diffusion model.
 
-    With ``y = W_s x + W_n n`` (seed 000 Lemma 1, tags from :class:`MMSEEqualizer`), the block
+    With ``y = W_s x + W_n n`` (Lemma 1 of the ICDM paper, tags from :class:`MMSEEqualizer`), the block
     rescales to unit per-component power (``y~ = sqrt(2) y``), starts the reverse process at
     ``x_m = y~ / sqrt(1 + s2)`` with m the step whose ``abar_m`` matches ``1/(1 + s2)``
     (KL-matched), and runs the CDDM rule ``x_{t-1} = (x_t - (1 - alpha_t) W_n eps_theta /
@@ -64,7 +65,7 @@ class CDDMDenoiser(SyncBlock):
         self.add_input("in", dtype="float32", shape=(dim,))
         self.add_output("out", dtype="float32", shape=(dim,))
         self.declare_param("enabled", bool(enabled), "apply the denoiser (False: pass through)", bool)
-        self.declare_param("rule", rule, "reverse-step rule: cddm (seed 002), ddim or tweedie (1 evaluation)",
+        self.declare_param("rule", rule, "reverse-step rule: cddm (the CDDM paper), ddim or tweedie (1 evaluation)",
                            to_choice("rule", RULES))
         self.declare_param("max_steps", max_steps, "cap on the start step m (None: KL-matched m)",
                            lambda v: None if v is None else max(0, int(v)))

@@ -1,5 +1,5 @@
 """VE latent diffusion channel denoiser (teacher) and its 1-2 step consistency distillation EECD
-(seed 003, Section IV, eqs. 25-28, Algorithm 4)."""
+(Pei et al., Section IV, eqs. 25-28, Algorithm 4)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class _EqualizedInput(SyncBlock):
 
 class VELatentDenoiser(_EqualizedInput):
     """Removes channel noise from the MMSE equalizer's output with the VE latent diffusion model
-    (seed 003 eqs. 25-27; the EECD teacher).
+    (eqs. 25-27 of Pei et al.; the EECD teacher).
 
     With the equalizer's ``y = W_s x + W_n n`` (Lemma 1) rescaled to ``y~ = sqrt(2) y``
     (``= H_z z_R + H_n sigma eps``, eq. 22, ``H_z = W_s``, ``H_n = W_n``), the block starts the
@@ -141,7 +141,7 @@ class VELatentDenoiser(_EqualizedInput):
 
 
 class ConsistencyDenoiser(_EqualizedInput):
-    """One- or two-step channel denoiser distilled from the VE teacher (EECD, seed 003 Alg. 4).
+    """One- or two-step channel denoiser distilled from the VE teacher (EECD, Alg. 4 of Pei et al.).
 
     ``z^ = f_theta(y~, t_m)`` with ``t_m`` matched to s2 as in :class:`VELatentDenoiser`; for
     ``steps = 2`` the estimate is re-noised to the subsequence point ``tau_2`` (grid time closest

@@ -1,5 +1,5 @@
-"""Equalizers with known h_x: MMSE (seed 000 eq. 4, seed 003 eq. 17) and zero forcing, emitting
-the Lemma 1 weights (seed 000 eq. 3) that the denoisers condition on."""
+"""Equalizers with known h_x: MMSE (eq. 4 of the ICDM paper, eq. 17 of Pei et al.) and zero forcing, emitting
+the Lemma 1 weights (eq. 3 of the ICDM paper) that the denoisers condition on."""
 
 from __future__ import annotations
 
@@ -61,11 +61,11 @@ class _Equalizer(SyncBlock):
 class MMSEEqualizer(_Equalizer):
     """MMSE equalization with the receiver's CSI, output in real form with Lemma 1 weights.
 
-    Per symbol (seed 000 eq. 4; seed 003 eq. 17)::
+    Per symbol (eq. 4 of the ICDM paper; eq. 17 of Pei et al.)::
 
         y_eq = conj(h) y_c / (|h|^2 + s2),      y = [Re y_eq; Im y_eq]  (real, 2k)
 
-    and (seed 000 eq. 3, Lemma 1) ``y = sqrt(Px) W_s x + sqrt(Pz) W_z z + W_n n'`` with
+    and (eq. 3 of the ICDM paper, Lemma 1) ``y = sqrt(Px) W_s x + sqrt(Pz) W_z z + W_n n'`` with
     ``W_s = |h|^2/(|h|^2+s2)``, ``W_n = |h|/(|h|^2+s2)``, ``W_z = [[Hr, Hi], [-Hi, Hr]] /
     (|h|^2+s2)``, ``z`` the real form of ``h_z z_c`` and ``n'`` the real form of the rotated
     noise ``conj(h) n/|h|`` (same law as n). The identity holds exactly (to float rounding)
