@@ -8,6 +8,7 @@ Communications" (Wu et al.) between the equalizer and the decoder.
     python flowgraphs/icdm_interference.py --canceller cddm --channel awgn --sinr-db 3
     python flowgraphs/icdm_interference.py --guidance dps --steps 60 --order 2
     python flowgraphs/icdm_interference.py --sampler ddim --eta 1 --guidance dps   # ancestral steps
+    python flowgraphs/icdm_interference.py --fading block --canceller icdm          # h_z constant per item
 
 Flowgraph::
 
@@ -46,6 +47,11 @@ class ICDMInterferenceConfig:
     canceller: str = option("icdm", choices=CANCELLERS, help="between equalizer and decoder: none, CDDM "
                                                               "(interference as noise) or the ICDM canceller")
     channel: str = option("rayleigh", choices=("awgn", "rayleigh"), help="channel model of the desired link")
+    fading: str = option("fast", choices=("fast", "block"),
+                         help="Rayleigh gains new per symbol (fast, the ICDM paper's setting) or constant over a "
+                              "block (block: per frame item, or per --coherence symbols); h_z is never told to "
+                              "the receiver")
+    coherence: int | None = option(None, help="block fading: symbols per block (default: one block per item)")
     snr_db: float = option(20.0, help="SNR in dB")
     sinr_db: float = option(0.0, help="SINR in dB")
     steps: int = option(40, type=positive_int, help="ICDM sampler steps")
@@ -55,9 +61,10 @@ class ICDMInterferenceConfig:
     beta: float | None = option(None, help="default: tuned for the SINR")
     gamma: float | None = option(None, help="default: tuned for the SINR")
     corrector: str = option("unconditional", choices=("unconditional", "joint"))
-    sampler: str = option("conjpc", choices=("conjpc", "ddim", "ddpm"),
-                          help="conjpc: ICDM's ConJPC; ddim with --eta 1: ancestral steps")
-    eta: float = option(0.0, help="DDIM stochasticity (0 deterministic, 1 ancestral)")
+    sampler: str | None = option(None, choices=("conjpc", "ddim", "ddpm"),
+                                 help="conjpc: ICDM's ConJPC; ddim with --eta 1: ancestral steps (default: conjpc "
+                                      "under fast fading, ancestral ddim under block fading)")
+    eta: float | None = option(None, help="DDIM stochasticity (0 deterministic, 1 ancestral; default per fading)")
     samples: int = option(1, type=positive_int, help="independent draws averaged per item")
     frames: int = option(0, type=frame_count, help="frames to send (0: one pass over the held-out patches)")
     batch: int = option(64, type=positive_int, help="images per frame")
@@ -111,7 +118,7 @@ def build(config: ICDMInterferenceConfig) -> tuple[Flowgraph, dict[str, Any]]:
     enc_z = JSCCEncoder(INTERFERER_CODEC, device=device, snr_db=config.snr_db, name="interferer_encoder")
     norm, norm_z = PowerNormalizer(name="normalizer"), PowerNormalizer(name="interferer_normalizer")
     chan = InterferenceChannel(snr_db=config.snr_db, sinr_db=config.sinr_db, model=config.channel,
-                               seed=config.seed, name="channel")
+                               fading=config.fading, coherence=config.coherence, seed=config.seed, name="channel")
     eq = equalizer_for("mmse", name="equalizer")
     dec = JSCCDecoder(codec, device=device, name="decoder")
     sink = MetricSink(csv_path=config.csv, lpips=config.lpips is not None, lpips_net=config.lpips or "alex",
@@ -132,7 +139,8 @@ def build(config: ICDMInterferenceConfig) -> tuple[Flowgraph, dict[str, Any]]:
         can = ICDMCanceller(config.channel, device=device, steps=config.steps, order=config.order,
                             guidance=config.guidance, beta=config.beta, gamma=config.gamma,
                             corrector=config.corrector, sampler=config.sampler, eta=config.eta,
-                            samples=config.samples, name="icdm")
+                            samples=config.samples, fading=config.fading, coherence=config.coherence,
+                            name="icdm")
         fg.connect(eq, can)
         fg.connect((can, "out"), dec)
         blocks["canceller"] = can
@@ -153,9 +161,12 @@ def run(config: ICDMInterferenceConfig, scopes: Any = None) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     s = blocks["sink"].summary()
     g = s["groups"][0] if len(s["groups"]) == 1 else None
+    can = blocks["canceller"] if config.canceller == "icdm" else None
     return {"flowgraph": fg.name, "canceller": config.canceller, "channel": config.channel,
+            "fading": config.fading if config.channel != "awgn" else None, "coherence": config.coherence,
             "snr_db": config.snr_db, "sinr_db": config.sinr_db, "steps": config.steps, "order": config.order,
-            "sampler": config.sampler, "eta": config.eta, "samples": config.samples,
+            "sampler": can.params["sampler"] if can else None, "eta": can.params["eta"] if can else None,
+            "samples": config.samples,
             "guidance": blocks["canceller"].params["guidance"] if config.canceller == "icdm" else None,
             "frames": s["frames"], "images": s["images"], "seconds": round(seconds, 2),
             "psnr_db": None if g is None else g["psnr_db"], "ssim": None if g is None else g["ssim"],
@@ -166,7 +177,8 @@ def run(config: ICDMInterferenceConfig, scopes: Any = None) -> dict[str, Any]:
 
 def format_summary(out: dict[str, Any]) -> str:
     """The one-line text summary of :func:`run`'s dict."""
-    return (f"{out['flowgraph']}: {out['canceller']} at SNR {out['snr_db']:g} dB, SINR {out['sinr_db']:g} dB: "
+    fading = f" ({out['fading']} fading)" if out.get("fading") else ""
+    return (f"{out['flowgraph']}{fading}: {out['canceller']} at SNR {out['snr_db']:g} dB, SINR {out['sinr_db']:g} dB: "
             f"{out['images']} images in {out['seconds']:.1f} s; PSNR {out['psnr_db']:.2f} dB, SSIM {out['ssim']:.4f}"
             + ("" if out["lpips"] is None else f", LPIPS-{out['lpips_net']} {out['lpips']:.4f}"))
 

@@ -294,15 +294,33 @@ class ICDMPriors:
 
     @classmethod
     def load(cls, channel: str = "rayleigh", device: Any = None, signal: str | None = None,
-             interference: str | None = None) -> "ICDMPriors":
-        """Shipped priors ``icdm_{signal,interference}_natural32_<channel>_cbr1-6`` (or paths)."""
+             interference: str | None = None, fading: str = "fast") -> "ICDMPriors":
+        """Shipped priors ``icdm_{signal,interference}_natural32_<channel>_cbr1-6`` (or paths).
+        ``fading="block"`` (Rayleigh): the interference prior is the unfaded one
+        (:data:`semradio.models.icdm_fading.BLOCK_INTERFERENCE_PRIOR`), since the block's gain
+        is estimated and applied in the link (:mod:`semradio.models.icdm_fading`)."""
         from .icdm import load_prior
+        from .icdm_fading import BLOCK_INTERFERENCE_PRIOR, FADINGS
 
+        if fading not in FADINGS:
+            raise ValueError(f"fading must be one of {FADINGS}, got {fading!r}")
+        if interference is None and fading == "block" and channel != "awgn":
+            interference = BLOCK_INTERFERENCE_PRIOR
         s, sched, scfg = load_prior(signal or f"icdm_signal_natural32_{channel}_cbr1-6", device)
         i, sched_i, icfg = load_prior(interference or f"icdm_interference_natural32_{channel}_cbr1-6", device)
         if sched.to_config() != sched_i.to_config():
             raise ValueError("the two priors were trained on different schedules")
         return cls(s, i, sched, scfg, icfg)
+
+    def block_link(self, link: Link, snr_db: float, coherence: int | None = None) -> tuple[Link, torch.Tensor]:
+        """Under block fading: the link with the estimated interferer gain applied (and the
+        gains (B, nb)); moments of the two priors' codecs at ``snr_db``
+        (:func:`semradio.models.icdm_fading.estimate_block_link`)."""
+        from .icdm_fading import estimate_block_link, latent_moments
+
+        mx = latent_moments(self.signal_config["codec"], round(float(snr_db) * 2) / 2)
+        mz = latent_moments(self.interference_config["codec"], round(float(snr_db) * 2) / 2)
+        return estimate_block_link(link.to(self.device), mx, mz, coherence)
 
     def guidance_for(self, sinr_db: float, variant: str = "icdm", sampler: str = "conjpc",
                      eta: float = 0.0, samples: int = 1) -> tuple[float, float]:
@@ -360,12 +378,14 @@ class ICDMPriors:
 class InterferenceDraw:
     """One simulated transmission with interference (equalizer scale, real (B, 2k)):
     ``x_eq``/``z_eq`` the transmitted signal and ``h_z z_c`` real forms, ``y_eq`` the MMSE (or
-    identity, AWGN) output, and ``link`` the same in diffusion units."""
+    identity, AWGN) output, ``link`` the same in diffusion units, and ``h_z`` the interferer's
+    complex gains (B, k) (None under AWGN; for evaluation only: the receiver does not know them)."""
 
     x_eq: torch.Tensor
     z_eq: torch.Tensor
     y_eq: torch.Tensor
     link: Link
+    h_z: torch.Tensor | None = None
 
 
 def repeat_link(link: Link, k: int) -> Link:
@@ -383,12 +403,18 @@ def average_draws(v: torch.Tensor, k: int) -> torch.Tensor:
 
 @torch.no_grad()
 def simulate_interference(codec: Any, interferer: Any, images: Any, images_z: Any, channel: str, snr_db: float,
-                          sinr_db: float, seed: int = 1234, device: Any = "cpu") -> InterferenceDraw:
-    """Encode both image sets, normalize power, pass eq. (1) (AWGN or fast Rayleigh h_x, h_z)
-    at the SNR and SINR, equalize (MMSE; identity under AWGN). Deterministic in ``seed``."""
+                          sinr_db: float, seed: int = 1234, device: Any = "cpu", fading: str = "fast",
+                          coherence: int | None = None) -> InterferenceDraw:
+    """Encode both image sets, normalize power, pass eq. (1) (AWGN or Rayleigh h_x, h_z) at the
+    SNR and SINR, equalize (MMSE; identity under AWGN). ``fading``: "fast" (a new h_x, h_z per
+    symbol, as in the ICDM paper) or "block" (one per item, or per ``coherence`` symbols; the
+    receiver knows h_x, not h_z: the link's ``w_z`` is the equalizer's, without h_z).
+    Deterministic in ``seed``."""
     from semradio.dsp import channel as cm
     from .link import make_generator
 
+    if fading not in ("fast", "block"):
+        raise ValueError(f"fading must be 'fast' or 'block', got {fading!r}")
     gen = make_generator(seed, device)
     to = (lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)) if isinstance(images, np.ndarray) else (lambda a: a.to(device))
     x_c = cm.normalize_power(codec.encode(to(images), snr_db))
@@ -401,14 +427,18 @@ def simulate_interference(codec: Any, interferer: Any, images: Any, images_z: An
         y_c = cm.channel_output(x_c, None, n, interference=cm.interference_term(None, z_c, pz))
         y, w_s, w_n, w_z = cm.identity_weights(y_c)
     else:
-        h = cm.rayleigh_gains(gen, tuple(x_c.shape), x_c)
-        h_z = cm.rayleigh_gains(gen, tuple(x_c.shape), x_c)
+        B, k = x_c.shape
+        L = 1 if fading == "fast" else (k if coherence is None else int(coherence))
+        nb = cm.coherence_blocks(k, L)
+        h = cm.expand_coherence(cm.rayleigh_gains(gen, (B, nb), x_c), k, L)
+        h_z = cm.expand_coherence(cm.rayleigh_gains(gen, (B, nb), x_c), k, L)
         hz_z = h_z * z_c
         y_c = cm.channel_output(x_c, h, n, interference=cm.interference_term(h_z, z_c, pz))
         y, w_s, w_n, w_z = cm.equalize(y_c, h, s2, "mmse")
     r2 = math.sqrt(2.0)
     link = Link(y * r2, w_s, w_n, w_z, s2=s2, px=1.0, pz=pz)
-    return InterferenceDraw(cm.complex_to_real(x_c), cm.complex_to_real(hz_z), y, link)
+    return InterferenceDraw(cm.complex_to_real(x_c), cm.complex_to_real(hz_z), y, link,
+                            None if channel == "awgn" else h_z)
 
 
 __all__ = ["CORRECTORS", "ICDMPriors", "InterferenceDraw", "SAMPLERS", "average_draws", "conjpc_sample",

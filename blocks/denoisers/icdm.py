@@ -49,7 +49,13 @@ class ICDMCanceller(Block):
     item as in the seed; k > 1 averages k independent solves, a Monte Carlo posterior mean, at k
     times the cost, with the weights tuned for averaged draws when stored: ``-mean`` tables).
     Constructor: ``channel`` ("awgn" or "rayleigh": picks the shipped priors), ``signal`` /
-    ``interference`` (prior names or paths, overriding), ``device`` ("auto", "cpu", "cuda").
+    ``interference`` (prior names or paths, overriding), ``device`` ("auto", "cpu", "cuda"),
+    ``fading`` ("fast": h_z new per symbol, the ICDM paper's setting; "block": h_z constant per
+    item, or per ``coherence`` symbols, and unknown: the block estimates it per frame by
+    maximum likelihood under the two codecs' latent moments, :mod:`semradio.models.icdm_fading`,
+    and runs the unfaded interference prior; tag ``icdm_gain`` (B, nb) complex, the estimates).
+    ``sampler``/``eta``/``guidance`` default per fading: fast: ConJPC with the priors' tuned
+    variant; block: ancestral DDIM (eta 1) with ``dps``, the best of the measured ones there.
     Errors: ValueError naming the block for a wrong dtype/shape, missing tags, or tags of
     another shape.
     """
@@ -57,16 +63,27 @@ class ICDMCanceller(Block):
     def __init__(self, channel: str = "rayleigh", signal: str | None = None, interference: str | None = None,
                  device: str = "auto", steps: int = 40, order: int = 2, guidance: str | None = None,
                  beta: float | None = None, gamma: float | None = None, corrector: str = "unconditional",
-                 sampler: str = "conjpc", eta: float = 0.0, seed: int = 0, samples: int = 1,
-                 enabled: bool = True, name: str | None = None) -> None:
+                 sampler: str | None = None, eta: float | None = None, seed: int = 0, samples: int = 1,
+                 enabled: bool = True, fading: str = "fast", coherence: int | None = None,
+                 name: str | None = None) -> None:
         super().__init__(name)
         from semradio.models.icdm import VARIANTS
+        from semradio.models.icdm_fading import FADINGS
         from semradio.models.icdm_sampler import CORRECTORS, SAMPLERS, ICDMPriors
 
         if channel not in ("awgn", "rayleigh"):
             raise ValueError(f"ICDMCanceller {self.name!r}: channel must be 'awgn' or 'rayleigh', got {channel!r}")
+        if fading not in FADINGS:
+            raise ValueError(f"ICDMCanceller {self.name!r}: fading must be one of {FADINGS}, got {fading!r}")
+        if coherence is not None and int(coherence) < 1:
+            raise ValueError(f"ICDMCanceller {self.name!r}: coherence must be >= 1 symbols, got {coherence!r}")
+        self.fading = fading if channel != "awgn" else "fast"
+        self.coherence = None if coherence is None else int(coherence)
+        block = self.fading == "block"
+        sampler = sampler or ("ddim" if block else "conjpc")
+        eta = (1.0 if block and sampler == "ddim" else 0.0) if eta is None else eta
         try:
-            self.priors = ICDMPriors.load(channel, device, signal, interference)
+            self.priors = ICDMPriors.load(channel, device, signal, interference, fading=self.fading)
         except (FileNotFoundError, ValueError) as exc:
             raise ValueError(f"ICDMCanceller {self.name!r}: {exc}") from None
         self.channel = channel
@@ -80,7 +97,7 @@ class ICDMCanceller(Block):
         self.declare_param("steps", steps, "sampler steps (T of the seed)", lambda v: _positive_int("steps", v))
         self.declare_param("order", order, "ConJPC order p", _order)
         if guidance is None:  # the variant tuned best for these priors (semradio train icdm-tune --set-default)
-            guidance = self.priors.signal_config.get("default_guidance", "icdm")
+            guidance = "dps" if block else self.priors.signal_config.get("default_guidance", "icdm")
         self.declare_param("guidance", guidance, "gradient of the transition term", to_choice("guidance", VARIANTS))
         self.declare_param("beta", beta, "signal guidance weight (None: tuned per SINR)", opt_float("beta"))
         self.declare_param("gamma", gamma, "interference guidance weight (None: tuned per SINR)", opt_float("gamma"))
@@ -138,6 +155,15 @@ class ICDMCanceller(Block):
             return {"out": frame.replace(denoiser="none"), "interference": frame.replace(denoiser="none")}
         t0 = time.perf_counter()
         link = self.link_of(frame)
+        gain_tag: dict[str, Any] = {}
+        if self.fading == "block":
+            s2 = link.s2
+            snr_db = float(frame.tags.get("snr_db", 10 * math.log10(link.px / s2) if s2 > 0 else 40.0))
+            try:
+                link, g = self.priors.block_link(link, snr_db, self.coherence)
+            except ValueError as exc:
+                raise block_error(self, str(exc)) from None
+            gain_tag["icdm_gain"] = g.cpu().numpy() if isinstance(frame.data, np.ndarray) else g
         beta, gamma = self.priors.weights(link, p["guidance"], p["sampler"], p["eta"], p["beta"], p["gamma"],
                                           samples=p["samples"])
         gen = torch.Generator(device=self.device)
@@ -152,7 +178,7 @@ class ICDMCanceller(Block):
         numpy_out = isinstance(frame.data, np.ndarray)
         tags = dict(denoiser="icdm", icdm_beta=beta, icdm_gamma=gamma, icdm_guidance=p["guidance"],
                     icdm_sampler=p["sampler"], denoiser_nfe=2 * nfe,
-                    denoiser_ms=round((time.perf_counter() - t0) * 1e3, 3))
+                    denoiser_ms=round((time.perf_counter() - t0) * 1e3, 3), **gain_tag)
         return {"out": frame.replace(x.cpu().numpy() if numpy_out else x, **tags),
                 "interference": frame.replace(z.cpu().numpy() if numpy_out else z, **tags)}
 

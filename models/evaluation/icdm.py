@@ -6,6 +6,7 @@ equal steps; Table II: ICDM vs CDDM treating the interference as noise.
     semradio eval icdm point --channel rayleigh --snr-db 20 --sinr-db 0 --methods none cddm icdm dps gdm projection
     semradio eval icdm point ... --lpips alex vgg --decoder jscc_natural32_rayleigh_cbr1-6_lpips
     semradio eval icdm bound --channel rayleigh --snr-db 20 --sinr-db 0
+    semradio eval icdm point --channel rayleigh --fading block --methods none cddm dps --sampler ddim --eta 1
 
 (``python tools/icdm_eval.py ...`` is the same command.)
 
@@ -61,11 +62,15 @@ def heldout_pairs(n: int | None, interferer_seed: int = 1) -> tuple[np.ndarray, 
 def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n: int | None = None,
              steps: int = 40, order: int = 2, seed: int = 0, batch: int = 192, corrector: str = "unconditional",
              weights: dict[str, tuple[float, float]] | None = None, samples: int = 1, sampler: str = "conjpc",
-             eta: float = 0.0, lpips: tuple[str, ...] = (), decoder: str | None = None) -> list[dict[str, Any]]:
+             eta: float = 0.0, lpips: tuple[str, ...] = (), decoder: str | None = None, fading: str = "fast",
+             coherence: int | None = None, oracle_gain: bool = False) -> list[dict[str, Any]]:
     """One row per method: latent MSE (dB), PSNR (dB), SSIM, seconds, beta/gamma used, and
     ``lpips_<net>`` (mean per-image LPIPS, lower is better) for each backbone in ``lpips``.
     ``decoder``: decode every method's latent estimate with this codec's decoder instead (one
-    trained with ``semradio train jscc --init <codec> --freeze-encoder``, e.g. a perceptual one)."""
+    trained with ``semradio train jscc --init <codec> --freeze-encoder``, e.g. a perceptual one).
+    ``fading="block"`` (Rayleigh): h_x and h_z constant per item (or per ``coherence``
+    symbols); the cancellers estimate h_z (:mod:`semradio.models.icdm_fading`), or use the true
+    one with ``oracle_gain`` (a genie reference)."""
     from semradio.models import metrics as M
     from semradio.models.cddm import bind_condition, cddm_sample, from_diffusion_units, load_cddm, to_diffusion_units
     from semradio.models.checkpoint import load_codec
@@ -79,7 +84,8 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
     dec_codec = codec if decoder is None else load_codec(decoder, dev).eval()
     if any(not torch.equal(v, codec.encoder.state_dict()[k]) for k, v in dec_codec.encoder.state_dict().items()):
         raise SystemExit(f"eval icdm: decoder codec {decoder} has another encoder than the {channel} codec")
-    priors = ICDMPriors.load(channel, dev) if any(m in ICDM_METHODS for m in methods) else None
+    priors = ICDMPriors.load(channel, dev, fading=fading) if any(m in ICDM_METHODS for m in methods) else None
+    block = fading == "block" and channel != "awgn"
     cddm = load_cddm(f"cddm_natural32_{channel}_cbr1-6", dev) if "cddm" in methods else None
     imgs, imgs_z = heldout_pairs(n)
     acc: dict[str, dict[str, list[Any]]] = {m: {"se": [], "psnr": [], "ssim": [], "sec": [],
@@ -88,7 +94,15 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
     used: dict[str, tuple[float, float]] = {}
     for i in range(0, len(imgs), batch):
         sim = simulate_interference(codec, interferer, imgs[i:i + batch], imgs_z[i:i + batch], channel, snr_db,
-                                    sinr_db, seed=seed + i, device=dev)
+                                    sinr_db, seed=seed + i, device=dev, fading=fading, coherence=coherence)
+        link = sim.link
+        if block and priors is not None:
+            if oracle_gain:
+                from semradio.models.icdm_fading import with_block_gain
+                L = sim.h_z.shape[1] if coherence is None else coherence
+                link = with_block_gain(sim.link, sim.h_z[:, ::L], coherence)
+            else:
+                link = priors.block_link(sim.link, snr_db, coherence)[0]
         ref = torch.from_numpy(np.ascontiguousarray(imgs[i:i + batch]))
         ref_se.append(float(((sim.y_eq - sim.x_eq) ** 2).sum()))
         for m in methods:
@@ -104,7 +118,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
             else:
                 b, g = (weights or {}).get(m) or priors.guidance_for(sinr_db, m, sampler, eta, samples)
                 used[m] = (b, g)
-                x, _, _ = priors.cancel(sim.link, steps=steps, order=order, guidance=m, beta=b, gamma=g, seed=seed + i,
+                x, _, _ = priors.cancel(link, steps=steps, order=order, guidance=m, beta=b, gamma=g, seed=seed + i,
                                         samples=samples, corrector=corrector, sampler=sampler, eta=eta)
                 est = x / math.sqrt(2.0)
             rec = dec_codec.decode(est.float(), snr_db)
@@ -120,7 +134,9 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
     for m in methods:
         a = acc[m]
         b, g = used.get(m, (None, None))
-        rows.append({"channel": channel, "snr_db": snr_db, "sinr_db": sinr_db, "method": m,
+        rows.append({"channel": channel, "fading": fading if channel != "awgn" else None,
+                     "gain": ("oracle" if oracle_gain else "estimated") if block and m in ICDM_METHODS else None,
+                     "snr_db": snr_db, "sinr_db": sinr_db, "method": m,
                      "steps": steps if m in ICDM_METHODS else None, "order": order if m in ICDM_METHODS else None,
                      "sampler": sampler_tag(sampler, eta) if m in ICDM_METHODS else None,
                      "samples": samples if m in ICDM_METHODS else None,
@@ -135,7 +151,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
 
 @torch.no_grad()
 def interference_bound(channel: str, snr_db: float, sinr_db: float, n_profile: int = 3000,
-                       seed: int = 0) -> dict[str, Any]:
+                       seed: int = 0, fading: str = "fast") -> dict[str, Any]:
     """How much can knowing the interference help a Gaussian signal model? Per-symbol LMMSE
     (:func:`semradio.models.icdm.per_symbol_lmmse`) latent MSE (dB per real dimension, as
     ``evaluate``) on the held-out pairs, with the interference-plus-noise variance of each
@@ -144,7 +160,11 @@ def interference_bound(channel: str, snr_db: float, sinr_db: float, n_profile: i
     interference prior learns at least), ``genie`` Pz |z_i|^2 + s2 (the true magnitude: the
     most any interference prior can tell under fast Rayleigh, where h_z hides the phase).
     The signal variance is per position from the same training patches. AWGN: the
-    interference keeps its phase, so these rows do not bound it (reported for reference)."""
+    interference keeps its phase, so these rows do not bound it (reported for reference).
+    ``fading="block"`` (one h_x, h_z per item): h_z z keeps z's structure, so a canceller can
+    in principle remove it; the rows become ``average`` (as noise), ``profile`` (Pz |h_z|^2
+    E|z_i|^2 + s2: the block's gain and the per-position power known) and ``genie`` (s2: the
+    interference known and subtracted, what a perfect canceller reaches)."""
     from semradio.dsp import channel as cm
     from semradio.models import data as D
     from semradio.models.icdm import per_symbol_lmmse
@@ -163,18 +183,25 @@ def interference_bound(channel: str, snr_db: float, sinr_db: float, n_profile: i
     pz = max(1.0 / 10 ** (sinr_db / 10) - s2, 0.0)
     g = torch.Generator().manual_seed(seed)
     ones = torch.ones_like(x)
-    h = cm.rayleigh_gains(g, tuple(x.shape), x) if channel == "rayleigh" else ones
-    h_z = cm.rayleigh_gains(g, tuple(x.shape), x) if channel == "rayleigh" else ones
+    shape = tuple(x.shape) if fading == "fast" else (x.shape[0], 1)
+    h = cm.rayleigh_gains(g, shape, x).expand_as(x) if channel == "rayleigh" else ones
+    h_z = cm.rayleigh_gains(g, shape, x).expand_as(x) if channel == "rayleigh" else ones
     y = h * x + math.sqrt(pz) * h_z * z + cm.complex_noise(g, tuple(x.shape), s2, x)
-    row: dict[str, Any] = {"channel": channel, "snr_db": snr_db, "sinr_db": sinr_db, "images": len(imgs)}
-    for name, v_in in (("average", pz + s2), ("profile", pz * v_z + s2), ("genie", pz * z.abs() ** 2 + s2)):
+    block = fading == "block" and channel == "rayleigh"
+    row: dict[str, Any] = {"channel": channel, "fading": fading if channel == "rayleigh" else None,
+                           "snr_db": snr_db, "sinr_db": sinr_db, "images": len(imgs)}
+    rows = (("average", pz + s2), ("profile", pz * h_z.abs() ** 2 * v_z + s2), ("genie", s2 * ones.real)) if block \
+        else (("average", pz + s2), ("profile", pz * v_z + s2), ("genie", pz * z.abs() ** 2 + s2))
+    for name, v_in in rows:
+        if block and name == "genie":  # the interference known and subtracted: the signal alone with the noise
+            y = y - math.sqrt(pz) * h_z * z
         x_hat, _ = per_symbol_lmmse(y, h, v_x, v_in)
         se = float((x_hat - x).abs().pow(2).sum())
         row[f"latent_mse_db_{name}"] = round(10 * math.log10(se / (2 * x.numel())), 3)
     return row
 
 
-FIELDS = ["channel", "snr_db", "sinr_db", "method", "steps", "order", "sampler", "samples", "beta", "gamma", "images",
+FIELDS = ["channel", "fading", "gain", "snr_db", "sinr_db", "method", "steps", "order", "sampler", "samples", "beta", "gamma", "images",
           "decoder", "latent_mse_db", "latent_gain_db", "psnr_db", "ssim", "lpips_alex", "lpips_vgg", "seconds"]
 
 
@@ -220,11 +247,19 @@ def main(argv: list[str] | None = None, prog: str = "semradio eval icdm") -> int
     pb.add_argument("--channel", choices=("awgn", "rayleigh"), default="rayleigh")
     pb.add_argument("--snr-db", type=float, default=20.0)
     pb.add_argument("--sinr-db", type=float, nargs="+", default=[0.0])
+    pb.add_argument("--fading", choices=("fast", "block"), default="fast",
+                    help="Rayleigh gains per symbol (fast) or one per item (block)")
     pb.add_argument("--threads", type=int, default=1)
     for name in ("sweep", "point"):
         p = sub.add_parser(name)
         p.add_argument("--channel", choices=("awgn", "rayleigh"), default="rayleigh")
         p.add_argument("--snr-db", type=float, default=20.0)
+        p.add_argument("--fading", choices=("fast", "block"), default="fast",
+                       help="Rayleigh gains per symbol (fast, the ICDM paper's setting) or constant over a block "
+                            "(block: per item, or per --coherence symbols); block: the interferer's gain is estimated")
+        p.add_argument("--coherence", type=int, default=None, help="block fading: symbols per block (default: the item)")
+        p.add_argument("--oracle-gain", action="store_true",
+                       help="block fading: give the cancellers the true interferer gain (a genie reference)")
         p.add_argument("--sinr-db", type=float, nargs="+",
                        default=[-7, -4, -2, 0, 2, 4, 7, 10] if name == "sweep" else [0.0])
         p.add_argument("--methods", nargs="+", default=["none", "cddm", "icdm"])
@@ -246,22 +281,24 @@ def main(argv: list[str] | None = None, prog: str = "semradio eval icdm") -> int
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.cmd == "bound":
-        print(json.dumps([interference_bound(args.channel, args.snr_db, s) for s in args.sinr_db]))
+        print(json.dumps([interference_bound(args.channel, args.snr_db, s, fading=args.fading) for s in args.sinr_db]))
         return 0
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for sinr in args.sinr_db:
         rs = evaluate(args.channel, args.snr_db, sinr, args.methods, args.n, args.steps, args.order, args.seed,
                       corrector=args.corrector, samples=args.samples, sampler=args.sampler, eta=args.eta,
-                      lpips=tuple(args.lpips), decoder=args.decoder)
+                      lpips=tuple(args.lpips), decoder=args.decoder, fading=args.fading, coherence=args.coherence,
+                      oracle_gain=args.oracle_gain)
         for r in rs:
             print(json.dumps(r), file=sys.stderr)
         rows += rs
-    stem = args.tag or f"{args.cmd}_{args.channel}"
+    stem = args.tag or f"{args.cmd}_{args.channel}" + ("_block" if args.fading == "block" else "")
     out = Path(args.out_dir)
     write_csv(rows, out / f"{stem}.csv")
     if args.cmd == "sweep":
-        plot(rows, out / f"{stem}.png", f"{args.channel}, SNR {args.snr_db:g} dB, held-out natural32 patches")
+        plot(rows, out / f"{stem}.png", f"{args.channel}" + (", block fading" if args.fading == "block" else "")
+             + f", SNR {args.snr_db:g} dB, held-out natural32 patches")
     command = f"{prog} " + shlex.join(sys.argv[1:] if argv is None else argv)
     (out / f"{stem}.json").write_text(json.dumps({"command": command, "seconds": round(time.perf_counter() - t0, 1),
                                                   "rows": rows}, indent=1) + "\n")
