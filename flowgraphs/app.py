@@ -67,6 +67,10 @@ def flowgraph_main(config_cls: type, run: Callable[..., dict[str, Any]], argv: l
             check(config)
     except (ValueError, LookupError, OSError) as exc:
         fail(parser.prog, str(exc))
+    if scopes and (getattr(ns, "gui", False) or getattr(ns, "snapshot", None)):
+        from semradio.blocks.qtgui.gui_support import require_gui_packages
+
+        require_gui_packages(bool(ns.gui))  # a missing display or library: one line, before anything starts
     if scopes:
         from semradio.blocks.qtgui.gui_support import scope_options
 

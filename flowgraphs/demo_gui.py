@@ -97,7 +97,9 @@ class DemoConfig:
     sweep_snr: str | None = option(None, metavar="START:STOP:STEP", type=_sweep_spec,
                                    help="step the SNR through these values (dB) while running, e.g. 0:20:5 (the "
                                         "metric scope's PSNR-vs-SNR curve builds up)")
-    sweep_period: float = option(2.0, type=positive_float, help="seconds per SNR step of --sweep-snr")
+    sweep_period: float = option(5.0, type=positive_float,
+                                 help="seconds per SNR step of --sweep-snr (5 s: 20 frames of 16 images per point at "
+                                      "the paced 4 frames/s)")
     seed: int = option(0, help="source seed (the channel draws with seed + 1)")
     timeout: float | None = option(None, type=positive_float, help="stop after this many seconds")
 

@@ -105,13 +105,18 @@ class BlockRunner:
         self.messages.append((port, msg))
 
     def counters(self) -> dict[str, Any]:
-        """Snapshot of the block's counters (readable while running)."""
+        """Snapshot of the block's counters (readable while running). ``work_ms`` is the time
+        spent in ``work()`` less what the block declares it slept on purpose there (a
+        ``slept_s`` attribute: a Throttle's pacing, a scope's rate limit), shown as
+        ``slept_ms``."""
+        slept_ms = 1e3 * float(getattr(self.block, "slept_s", 0.0) or 0.0)
         out = {
             "state": self.state,
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
             "work_calls": self.work_calls,
-            "work_ms": round(self.work_ns / 1e6, 3),
+            "work_ms": round(max(0.0, self.work_ns / 1e6 - slept_ms), 3),
+            "slept_ms": round(slept_ms, 3),
             "drops": self.drops.total + sum(s.edge.dropped for ss in self.senders for s in ss),
             "drops_by_reason": self.drops.snapshot(),
             "queue_depth": sum(r.edge.depth for r in self.receivers),

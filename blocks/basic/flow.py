@@ -57,6 +57,8 @@ class Throttle(SyncBlock):
         self.restamp = bool(restamp)
         self._next: float | None = None
         self._rate_used: float | None = None
+        #: seconds slept pacing the stream (left out of the block's ``work_ms``)
+        self.slept_s = 0.0
 
     @classmethod
     def example(cls) -> "Throttle":
@@ -71,6 +73,7 @@ class Throttle(SyncBlock):
             self._rate_used = rate
         if self._next > now:
             time.sleep(self._next - now)
+            self.slept_s += time.perf_counter() - now
         else:
             self._next = max(self._next, now - self.max_burst * period)
         self._next += period

@@ -63,8 +63,8 @@ class ScopeBlock(SinkBlock):
         version: incremented at every stored frame; the GUI redraws only when it changes.
         rejected: :class:`DropCounter` of rejected frames by reason (``dtype``, ``shape``, ...).
         t_start: ``time.monotonic()`` of the first stored frame (None before).
-        slept_s: time spent waiting out the rate limit inside ``work()`` (the runtime counts
-            it as work time; the flowgraph monitor subtracts it).
+        slept_s: time spent waiting out the rate limit inside ``work()`` (the runtime leaves
+            it out of the block's ``work_ms``).
     """
 
     #: Stop waiting for a partner frame after this long: a scope's inputs are real-time

@@ -247,6 +247,7 @@ class ScopeRunner:
         server.start()
         self._t0 = server.t_started = time.monotonic()
         self.fg.start()
+        interrupted = False
         try:
             while True:
                 try:
@@ -269,8 +270,8 @@ class ScopeRunner:
                         self._child_snapshot()
                     self.stopped = True
                     break
-        except KeyboardInterrupt:
-            self.stopped = True
+        except KeyboardInterrupt:  # Ctrl+C: stop the flowgraph and close the window
+            self.stopped = interrupted = True
         finally:
             server.t_stopped = time.monotonic()
             self.fg.stop()
@@ -279,7 +280,7 @@ class ScopeRunner:
                     self._child_snapshot()
                 if not server.gui_exited.is_set():
                     server.finish(self.stopped)
-                    if self.gui and not self.close_at_end and not server.closed.is_set():
+                    if self.gui and not self.close_at_end and not server.closed.is_set() and not interrupted:
                         try:
                             server.wait_gui()  # the window stays with the final data until closed
                         except KeyboardInterrupt:
@@ -425,7 +426,7 @@ def open_scopes(fg: Any, args: Any, blocks: dict[str, Block], title: str | None 
     call :func:`close_scopes`."""
     if not wants_scopes(args):
         return None
-    require_gui_packages()
+    require_gui_packages(bool(getattr(args, "gui", False)))
     return ScopeSession(fg, args, attach_scopes(fg, blocks), title)
 
 
@@ -434,15 +435,28 @@ def close_scopes(session: ScopeSession | None) -> dict[str, Path]:
     return {} if session is None else session.close()
 
 
-def require_gui_packages() -> None:
-    """Exit with install instructions when pyqtgraph or PySide6 is missing (checked before
-    anything starts, rather than a window process failing later)."""
+def require_gui_packages(gui: bool = False) -> None:
+    """Exit with one line on stderr (status 2) saying what to install or set when pyqtgraph or
+    PySide6 is missing, or, for a window (``gui``), when there is no display or Qt's X11 plugin
+    lacks a system library (:func:`semradio.blocks.qtgui.display.gui_problem`) — checked before
+    anything starts, rather than a window process failing, or an invisible window being waited
+    for, later."""
     import importlib.util
+    import os
 
+    from semradio.runtime.arguments import fail
+
+    prog = os.path.basename(sys.argv[0] or "semradio")
     missing = [m for m in ("PySide6", "pyqtgraph") if importlib.util.find_spec(m) is None]
     if missing:
-        raise SystemExit(f"--gui/--snapshot need {' and '.join(missing)}: "
-                         'pip install -c constraints-cpu.txt -e ".[gui]"')
+        fail(prog, f"--gui/--snapshot need the Python packages {' and '.join(missing)} "
+                   '(pip install -c constraints-cpu.txt -e ".[gui]")')
+    if gui:
+        from .display import gui_problem
+
+        problem = gui_problem()
+        if problem:
+            fail(prog, problem)
 
 
 def run_flowgraph(fg: Any, args: Any, blocks: dict[str, Block], timeout: float | None = None,
@@ -456,7 +470,7 @@ def run_flowgraph(fg: Any, args: Any, blocks: dict[str, Block], timeout: float |
     if not wants_scopes(args):
         fg.run(timeout=timeout)
         return None
-    require_gui_packages()
+    require_gui_packages(bool(getattr(args, "gui", False)))
     scopes = [*(extra_scopes(fg, blocks) if extra_scopes is not None else []), *attach_scopes(fg, blocks)]
     runner = ScopeRunner(fg, scopes, gui=bool(getattr(args, "gui", False)),
                          inprocess=bool(getattr(args, "gui_inprocess", False)),

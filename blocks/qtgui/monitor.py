@@ -57,13 +57,12 @@ def _frames(c: dict[str, Any]) -> int:
 
 
 def block_rates(prev: dict[str, dict[str, Any]] | None, cur: dict[str, dict[str, Any]], dt: float,
-                scope_drops: dict[str, int] | None = None, elapsed: float | None = None,
-                idle_s: dict[str, float] | None = None) -> list[BlockRate]:
+                scope_drops: dict[str, int] | None = None, elapsed: float | None = None) -> list[BlockRate]:
     """Rows of the monitor from two ``stats()`` snapshots taken ``dt`` seconds apart
     (``prev`` None: rates are 0). ``scope_drops``: per source block, drops on its real-time
     edges (subtracted from ``drops``, shown apart). ``elapsed``: seconds since the
-    flowgraph started (for ``mean_fps``; None: 0). ``idle_s``: per block, seconds of its work
-    time spent waiting on purpose (a scope's rate limit), left out of ``work_ms``."""
+    flowgraph started (for ``mean_fps``; None: 0). ``work_ms`` of the counters already leaves
+    out the time a block waits on purpose (a Throttle's pacing, a scope's rate limit)."""
     rows = []
     scope_drops = scope_drops or {}
     for name, c in cur.items():
@@ -71,8 +70,7 @@ def block_rates(prev: dict[str, dict[str, Any]] | None, cur: dict[str, dict[str,
         p = _frames(prev[name]) if prev and name in prev else n
         fps = (n - p) / dt if dt > 0 and prev is not None else 0.0
         calls = int(c.get("work_calls", 0) or 0)
-        busy_ms = float(c.get("work_ms", 0.0) or 0.0) - 1e3 * float((idle_s or {}).get(name, 0.0))
-        work_ms = max(0.0, busy_ms) / calls if calls else 0.0
+        work_ms = float(c.get("work_ms", 0.0) or 0.0) / calls if calls else 0.0
         lat = c.get("latency") or {}
         lat_s = f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f}" if "p50_ms" in lat and "p99_ms" in lat else ""
         sd = int(scope_drops.get(name, 0))
@@ -86,14 +84,9 @@ def block_rates(prev: dict[str, dict[str, Any]] | None, cur: dict[str, dict[str,
     return rows
 
 
-def scope_idle(fg: Any, scope_names: set[str]) -> dict[str, float]:
-    """Per scope block: seconds waited out in ``work()`` for its rate limit."""
-    return {n: float(getattr(fg.blocks.get(n), "slept_s", 0.0) or 0.0) for n in scope_names}
-
-
 def monitor_snapshot(fg: Any, scope_names: set[str], elapsed: float | None = None) -> dict[str, Any]:
     """What the monitor reads from a flowgraph: ``{"stats": fg.stats(), "tap_drops":
-    scope_tap_drops, "idle": scope_idle, "elapsed": seconds the graph has run (None:
+    scope_tap_drops, "elapsed": seconds the graph has run (None:
     unknown), "time": time.monotonic() of the snapshot}``. A flowgraph-like object with its own
     ``monitor_snapshot()`` (the scope window's proxy of a flowgraph in another process)
     answers instead."""
@@ -101,7 +94,7 @@ def monitor_snapshot(fg: Any, scope_names: set[str], elapsed: float | None = Non
     if callable(own):
         return own()
     return {"stats": fg.stats(), "tap_drops": scope_tap_drops(fg, scope_names),
-            "idle": scope_idle(fg, scope_names), "elapsed": elapsed, "time": time.monotonic()}
+            "elapsed": elapsed, "time": time.monotonic()}
 
 
 def scope_tap_drops(fg: Any, scope_names: set[str] | None = None) -> dict[str, int]:
@@ -114,4 +107,4 @@ def scope_tap_drops(fg: Any, scope_names: set[str] | None = None) -> dict[str, i
     return out
 
 
-__all__ = ["BlockRate", "block_rates", "monitor_snapshot", "scope_tap_drops", "scope_idle", "MONITOR_COLUMNS"]
+__all__ = ["BlockRate", "block_rates", "monitor_snapshot", "scope_tap_drops", "MONITOR_COLUMNS"]

@@ -14,6 +14,7 @@ redraw period and the window's CPU use once a second (stderr).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -93,7 +94,7 @@ class RemoteFlowgraph:
         self.name = name
         self.blocks: dict[str, Any] = {}
         self._sock = sock
-        self._stats: dict[str, Any] = {"stats": {}, "tap_drops": {}, "idle": {}, "elapsed": None, "time": None}
+        self._stats: dict[str, Any] = {"stats": {}, "tap_drops": {}, "elapsed": None, "time": None}
 
     def post(self, block: Any, port: str, msg: Any) -> None:
         name = block if isinstance(block, str) else block.name
@@ -101,7 +102,7 @@ class RemoteFlowgraph:
 
     def update_stats(self, msg: dict[str, Any]) -> None:
         self._stats = {"stats": msg.get("stats") or {}, "tap_drops": msg.get("tap_drops") or {},
-                       "idle": msg.get("idle") or {}, "elapsed": msg.get("elapsed"), "time": msg.get("time")}
+                       "elapsed": msg.get("elapsed"), "time": msg.get("time")}
 
     def monitor_snapshot(self) -> dict[str, Any]:
         return self._stats
@@ -113,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m semradio.blocks.qtgui.qt.gui_process ENDPOINT", file=sys.stderr)
         return 2
+    # Ctrl+C in the terminal reaches the whole process group: the flowgraph process handles it
+    # and closes this window, which must not die of it with a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PAIR)

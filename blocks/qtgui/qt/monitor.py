@@ -74,7 +74,7 @@ class FlowgraphMonitor(ScopeView):
             return  # no new stats (a remote flowgraph sends them once a second)
         cur = snap["stats"]
         dt = t - self._t_snap if self._t_snap is not None else 0.0
-        rows = block_rates(self._prev, cur, dt, snap["tap_drops"], elapsed=snap["elapsed"], idle_s=snap["idle"])
+        rows = block_rates(self._prev, cur, dt, snap["tap_drops"], elapsed=snap["elapsed"])
         self._prev, self._t_prev, self._t_snap = cur, now, t
         self.rows = rows
         self.table.setRowCount(len(rows))

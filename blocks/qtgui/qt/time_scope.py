@@ -28,7 +28,8 @@ class TimeView(ScopeView):
         fixed_axes(self.top, x=(0, block.param("max_symbols")), y=(MAGNITUDE_FLOOR_DB, 15.0))
         self.top.setLabel("bottom", "symbol")
         self.top.setLabel("left", "dB")
-        self.top.addLegend(offset=(5, 5))
+        legend = self.top.addLegend(offset=(5, 5), brush=pg.mkBrush(0, 0, 0, 200))
+        legend.setZValue(100)  # over the |y| trace, which fills the plot
         self.y_curve = pg.PlotCurveItem(pen=pen(COLORS["y"]), name="|y|")
         self.h_curve = pg.PlotCurveItem(pen=pen(COLORS["h"], width=2), name="|h|")
         self.h_curve.setZValue(10)
@@ -38,8 +39,9 @@ class TimeView(ScopeView):
         fixed_axes(self.bottom, x=(-SNR_WINDOW_S, 0.0), y=(0.0, 20.0))
         self.bottom.setLabel("bottom", "time (s)")
         self.bottom.setLabel("left", "dB")
-        self.bottom.addLegend(offset=(5, 5))
-        self.snr_curve = pg.PlotCurveItem(pen=pen(COLORS["snr"]), name="configured")
+        self.bottom.addLegend(offset=(5, 5), brush=pg.mkBrush(0, 0, 0, 200)).setZValue(100)
+        self.snr_curve = pg.PlotCurveItem(pen=pen(COLORS["snr"], width=2), name="configured")
+        self.snr_curve.setZValue(10)  # above the measured points it would otherwise hide under
         self.sinr_curve = pg.PlotCurveItem(pen=pen(COLORS["sinr"], style=QtCore.Qt.PenStyle.DashLine), name="SINR")
         r, g, b = COLORS["measured"]
         self.measured_curve = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(r, g, b), name="measured")
