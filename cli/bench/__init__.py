@@ -1,4 +1,6 @@
-"""``semradio bench SUITE``: throughput and latency, printed as one JSON object.
+"""``semradio bench SUITE``: throughput and latency, printed as text (``--json``: one JSON
+object); ``--quick`` runs each measurement for a fraction of a second (indicative figures).
+A failed check says what failed and by how much (``checks_failed`` in the JSON).
 
     semradio bench runtime --json     # native edges vs raw pyzmq, 6-block chain
     semradio bench channel --json     # channel blocks in a flowgraph vs plain numpy
@@ -20,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import platform
 import sys
 import time
 
+from semradio.cli.bench.report import apply_quick, render
 from semradio.runtime.arguments import OneLineParser
 
 SUITES = ("runtime", "channel", "e2e", "bridges", "scopes", "denoisers", "metrics", "hostile", "phy", "realtime")
@@ -42,10 +44,13 @@ def main(argv: list[str] | None = None, prog: str = "semradio bench") -> int:
     mod = importlib.import_module(f"{__name__}.{argv[0]}")
     parser = OneLineParser(prog=f"{prog} {argv[0]}", description=mod.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print only the JSON object")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (default: readable text)")
+    parser.add_argument("--quick", action="store_true",
+                        help="short measurements (seconds in all): indicative figures, e.g. to try a setup")
     mod.add_arguments(parser)
     args = parser.parse_args(argv[1:])
     args.suite = argv[0]
+    quick = apply_quick(parser, args) if args.quick else []
     t0 = time.time()
     result = mod.run(args)
     out = {
@@ -54,6 +59,8 @@ def main(argv: list[str] | None = None, prog: str = "semradio bench") -> int:
         "seconds": round(time.time() - t0, 2),
         "results": result,
     }
-    print(json.dumps(out, indent=None if args.json else 2))
+    if args.quick:
+        out["quick"] = quick
+    print(render(out, args.json))
     return 0
 

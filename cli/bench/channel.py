@@ -177,4 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "repeats": args.repeats,
         "channels": results,
         "all_meet_70pct": all(r["meets_70pct"] for r in results.values()),
+        "checks_failed": [f"{case}: flowgraph {r['flowgraph_msps']:g} Msamples/s is {r['ratio']:.0%} of numpy's "
+                          f"{r['numpy_msps']:g}, needs >= 70% (short by {0.70 - r['ratio']:.1%})"
+                          for case, r in results.items() if not r["meets_70pct"]],
     }

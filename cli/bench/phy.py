@@ -221,6 +221,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "flowgraph_bursts_decoded": fg_rates[0][1],
             "transmitter_msps": round(tx_len / t_tx / 1e6, 2),
             "meets_10msps": n / t_rx >= 10e6,
+            "checks_failed": [] if n / t_rx >= 10e6 else
+            [f"receiver {n / t_rx / 1e6:.2f} Msamples/s, needs >= 10 (short by {10 - n / t_rx / 1e6:.2f})"],
         }
         if args.realtime:
             out["realtime"] = realtime(stream, ends, args)

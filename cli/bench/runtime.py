@@ -178,10 +178,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     n_chain = _calibrate(lambda k: chain(k, args.hwm), args.seconds, 1000)
     out["chain_6_blocks_4KiB_frames_per_s"] = round(max(chain(n_chain, args.hwm) for _ in range(args.repeat)))
     e = out["edges"]
-    out["checks"] = {
-        "inproc_4KiB_ratio_ge_0.30": e["inproc_4KiB"]["ratio_semradio_to_raw"] >= 0.30,
-        "inproc_1MiB_ge_2GBps": e["inproc_1MiB"]["semradio_gbytes_per_s"] >= 2.0,
-        "ipc_4KiB_worker_ratio_ge_0.30": e["ipc_4KiB"]["ratio_worker_to_raw"] >= 0.30,
-        "ipc_1MiB_worker_ratio_ge_0.30": e["ipc_1MiB"]["ratio_worker_to_raw"] >= 0.30,
+    from .report import check, failed_lines
+
+    detail = {
+        "inproc_4KiB_ratio_ge_0.30": check("inproc 4 KiB frames/s, semradio / raw pyzmq",
+                                           e["inproc_4KiB"]["ratio_semradio_to_raw"], ">=", 0.30),
+        "inproc_1MiB_ge_2GBps": check("inproc 1 MiB GB/s", e["inproc_1MiB"]["semradio_gbytes_per_s"], ">=", 2.0),
+        "ipc_4KiB_worker_ratio_ge_0.30": check("ipc 4 KiB frames/s, worker / raw pyzmq",
+                                               e["ipc_4KiB"]["ratio_worker_to_raw"], ">=", 0.30),
+        "ipc_1MiB_worker_ratio_ge_0.30": check("ipc 1 MiB frames/s, worker / raw pyzmq",
+                                               e["ipc_1MiB"]["ratio_worker_to_raw"], ">=", 0.30),
     }
+    out["checks"] = {k: c["ok"] for k, c in detail.items()}
+    out["checks_failed"] = failed_lines(detail)
     return out

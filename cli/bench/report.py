@@ -1,0 +1,84 @@
+"""What ``semradio bench`` prints: the checks a suite makes, each saying what failed and by how
+much, the ``--quick`` settings, and the human-readable form of a result (``--json``: the JSON).
+
+    >>> check("inproc 4 KiB semradio/raw", 0.21, ">=", 0.30)
+    {'ok': False, 'what': 'inproc 4 KiB semradio/raw', 'value': 0.21, 'need': '>= 0.3', 'short_by': 0.09}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+#: ``--quick``: option -> value for a run of seconds, applied to the options a suite has and the
+#: user left at their default (figures from a quick run are indicative only).
+QUICK: dict[str, Any] = {"seconds": 0.3, "repeat": 1, "repeats": 1, "reps": 1, "count": 200, "bursts": 4,
+                         "frames": 60, "realtime_seconds": 5.0, "pause": 0.5, "warmup": 1.0, "batches": [1],
+                         "sizes": [32]}
+
+
+def apply_quick(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """Set the :data:`QUICK` values on ``args`` where the suite has the option and it is still at
+    its default; the options changed."""
+    changed = []
+    for dest, value in QUICK.items():
+        if hasattr(args, dest) and getattr(args, dest) == parser.get_default(dest):
+            setattr(args, dest, value)
+            changed.append(dest)
+    return changed
+
+
+def check(what: str, value: float, op: str, limit: float) -> dict[str, Any]:
+    """One check: ``value op limit`` (op ``>=`` or ``<=``), with by how much it is missed."""
+    ok = value >= limit if op == ">=" else value <= limit
+    out: dict[str, Any] = {"ok": bool(ok), "what": what, "value": round(float(value), 4), "need": f"{op} {limit:g}"}
+    if not ok:
+        out["short_by"] = round(abs(float(limit) - float(value)), 4)
+    return out
+
+
+def failed_lines(checks: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per failed check of :func:`check`: what, the value, what was needed, by how much."""
+    return [f"{c['what']}: {c['value']:g}, needs {c['need']} (short by {c['short_by']:g})"
+            for c in checks.values() if not c["ok"]]
+
+
+def _lines(obj: Any, indent: int = 0) -> list[str]:
+    pad = "  " * indent
+    if isinstance(obj, dict):
+        out = []
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)) and v and any(isinstance(x, (dict, list)) for x in
+                                                         (v.values() if isinstance(v, dict) else v)):
+                out += [f"{pad}{k}:", *_lines(v, indent + 1)]
+            elif isinstance(v, dict):
+                out.append(f"{pad}{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()))
+            else:
+                out.append(f"{pad}{k}: {v if not isinstance(v, list) else ', '.join(map(str, v))}")
+        return out
+    if isinstance(obj, list):
+        return [ln for x in obj for ln in _lines(x, indent)]
+    return [f"{pad}{obj}"]
+
+
+def human(out: dict[str, Any]) -> str:
+    """The readable form of a bench result: a header, the failed checks first, then the figures."""
+    res = out.get("results") or {}
+    head = [f"semradio bench {out.get('suite')}: {out.get('seconds')} s on {out['machine']['cpus']} CPUs "
+            f"(Python {out['machine']['python']})" + (" -- quick run, indicative only" if out.get("quick") else "")]
+    failed = res.get("checks_failed") if isinstance(res, dict) else None
+    if failed:
+        head += ["FAILED checks:", *[f"  {f}" for f in failed]]
+    elif isinstance(res, dict) and "checks_failed" in res:
+        head.append("all checks passed")
+    body = {k: v for k, v in res.items() if k not in ("checks_failed",)} if isinstance(res, dict) else res
+    return "\n".join(head + _lines(body, 1))
+
+
+def render(out: dict[str, Any], as_json: bool) -> str:
+    """``--json``: the object on one line; else :func:`human`."""
+    return json.dumps(out, default=str) if as_json else human(out)
+
+
+__all__ = ["QUICK", "apply_quick", "check", "failed_lines", "human", "render"]
