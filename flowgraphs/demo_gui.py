@@ -306,7 +306,7 @@ def run(config: DemoConfig, scopes: Any = None) -> dict[str, Any]:
     if blocks["chain"] == "image":
         s = blocks["sink"].summary()
         out.update(frames=s["frames"], images=s["images"], images_per_s=s["images_per_s"],
-                   groups=s["groups"])
+                   groups=s["groups"], dataset_images=len(blocks["source"].images), data=config.data)
     else:
         m = blocks["meter"].summary()
         out.update(frames=m["frames"], measured_snr_db=m["snr_db"], measured_sinr_db=m["sinr_db"],
@@ -323,7 +323,15 @@ def format_summary(out: dict[str, Any]) -> str:
         if out.get(k) is not None:
             lines.append(f"  {k}: {out[k]:.2f}")
     for g in out.get("groups", []):
-        lines.append(f"  SNR {g['snr_db']} dB ({g['denoiser']}): PSNR {g['psnr_db']:.2f} dB, SSIM {g['ssim']:.3f}")
+        lines.append(f"  SNR {g['snr_db']} dB ({g['denoiser']}): PSNR {g['psnr_db']:.2f} dB, SSIM {g['ssim']:.3f} "
+                     f"({g.get('images', '?')} images)")
+    total, groups = out.get("dataset_images"), out.get("groups", [])
+    short = [g for g in groups if total and (g.get("images") or 0) < total]
+    if short:
+        lines.append(f"  note: {len(short)} of {len(groups)} SNR points measured fewer than the {total} {out.get('data')} "
+                     "held-out images: not representative of the set")
+    if total and (out.get("images") or 0) > total:
+        lines.append(f"  note: {out['images']} images from a set of {total}: images repeat")
     return "\n".join(lines)
 
 

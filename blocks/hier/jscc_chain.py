@@ -222,6 +222,8 @@ def summarize(config: JSCCChainConfig, fg: Flowgraph, blocks: dict[str, Any], se
         **{k: None if g is None else g[k] for k in ("psnr_db", "ssim", "ms_ssim", "mse_db", "latency_p50_ms",
                                                      "latency_p99_ms")},
         "seqs_measured": len(set(sink.seqs)),
+        "dataset_images": len(blocks["source"].images),
+        "paced": bool(config.realtime),
         "groups": s["groups"],
         "blocks": {n: {k: c.get(k) for k in ("state", "frames_in", "frames_out", "work_ms") if k in c}
                    for n, c in stats.items()},
@@ -244,8 +246,24 @@ def _fmt(v: Any, spec: str = ".2f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+def caveats(out: dict[str, Any]) -> list[str]:
+    """What a reader of a :func:`run` summary must know: fewer images than one pass over the
+    data (not representative), more (images repeat), and latency of an unpaced run (queueing)."""
+    notes = []
+    n, total = out.get("images") or 0, out.get("dataset_images")
+    if total and n < total:
+        notes.append(f"{n} of {total} {out['data']} ({out['split']}) images: not representative of the set "
+                     "(--frames 0 runs one pass)")
+    elif total and n > total:
+        notes.append(f"{n} images from a set of {total}: images repeat (--frames 0 runs one pass)")
+    if not out.get("paced", True) and out.get("latency_p50_ms") is not None:
+        notes.append("latency is queueing delay: the source is unpaced and frames wait in the queues (--realtime "
+                     "FPS measures per-frame latency)")
+    return notes
+
+
 def format_summary(out: dict[str, Any]) -> str:
-    """Human-readable lines for a :func:`run` summary."""
+    """Human-readable lines for a :func:`run` summary (with its :func:`caveats`)."""
     cbr = Fraction(out["cbr"]).limit_denominator(1000)
     den = "" if out["denoiser"] == "none" else f", denoiser {out['denoiser']} (decoder {out['decoder_codec']})"
     return "\n".join([
@@ -255,9 +273,10 @@ def format_summary(out: dict[str, Any]) -> str:
         f"{_fmt(out['images_per_s'], '.1f')} images/s; latency p50 {_fmt(out['latency_p50_ms'])} ms, "
         f"p99 {_fmt(out['latency_p99_ms'])} ms",
         f"  PSNR {_fmt(out['psnr_db'])} dB, SSIM {_fmt(out['ssim'], '.4f')}, MSE {_fmt(out['mse_db'])} dB, "
-        f"MS-SSIM {_fmt(out['ms_ssim'], '.4f') if out['ms_ssim'] is not None else 'n/a (images < 161 px)'}"])
+        f"MS-SSIM {_fmt(out['ms_ssim'], '.4f') if out['ms_ssim'] is not None else 'n/a (images < 161 px)'}",
+        *[f"  note: {c}" for c in caveats(out)]])
 
 
 __all__ = ["JSCCChainConfig", "JSCCLink", "CBR_CHOICES", "build", "run", "summarize", "format_summary", "default_codec",
-           "check_config",
+           "check_config", "caveats",
            "codec_of"]
