@@ -18,10 +18,10 @@ with ``g_b = h_z`` on the symbols of block b, unknown. Choice (and why): the gai
 symbol's mean, variance and pseudo-variance over training latents of the two codecs,
 :func:`latent_moments`), not jointly inside the sampler. The latents are far from circular
 (mean power 36 % of the interferer's total, pseudo-variance about half of the variance), so the
-phase of ``g`` is identifiable from second-order statistics alone; measured on held-out patches,
-re-fitting ``g`` by least squares on the sampler's running (Tweedie) estimates, or on its output
-followed by a second run, locks onto whatever the first estimates were and is worse
-(``docs``: the ICDM results page). The sampler then runs with ``W_z = c conj(g_hat)``, which is
+phase of ``g`` is identifiable from second-order statistics alone. Re-fitting ``g`` by least
+squares on the sampler's running (Tweedie) estimates locks the two onto each other and was
+worse; re-fitting on its output and running again gained nothing at twice the cost (the ICDM
+results page, docs/results/icdm.md). The sampler then runs with ``W_z = c conj(g_hat)``, which is
 eq. (3) for the unfaded z.
 
 Written here (no library has it): the per-block improper-Gaussian likelihood and its search
