@@ -45,8 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from semradio.cli.sweep_engine import ENGINES, Grid, Outcome, ResultTable, run_points, sweep_builder
-from semradio.runtime.arguments import (OneLineParser, checkpoint_ref, dataset_spec, existing_file, fail, finite_float,
-                                        frame_count, nonnegative_int, positive_int, ratio)
+from semradio.models.arguments import checkpoint_ref, dataset_spec
+from semradio.runtime.arguments import (OneLineParser, existing_file, fail, finite_float, frame_count, nonnegative_int,
+                                        positive_int, ratio)
 #: Published Deep JSCC CIFAR-10 PSNR (dB) over AWGN at SNR 0/10/20 dB, by CBR label.
 PUBLISHED_DEEP_JSCC_CIFAR10 = {
     "1/6": {0.0: 25.4, 10.0: 31.1, 20.0: 34.5},
@@ -71,7 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="channel axis (default awgn rayleigh)")
     p.add_argument("--cbr", nargs="+", default=None, type=ratio, help="CBR axis (default 1/6 1/12)")
     p.add_argument("--data", default=None, type=dataset_spec, help="dataset (default natural32)")
-    p.add_argument("--codec", default=None, type=checkpoint_ref("codec"), help="one codec for every point (default: the shipped one per point)")
+    p.add_argument("--codec", default=None, type=checkpoint_ref("codec"),
+                   help="one codec for every point (default: the shipped one per point)")
     p.add_argument("--batch", type=positive_int, default=None, help="images per frame (default 64)")
     p.add_argument("--frames", type=frame_count, default=None, help="frames per point (default 0: one pass over the "
                                                             "held-out data)")

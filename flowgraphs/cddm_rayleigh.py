@@ -25,7 +25,8 @@ from typing import Any
 
 from semradio.blocks.hier import jscc_chain
 from semradio.flowgraphs.app import flowgraph_main
-from semradio.runtime.arguments import checkpoint_ref, positive_int
+from semradio.models.arguments import checkpoint_ref
+from semradio.runtime.arguments import positive_int
 from semradio.runtime.options import option
 
 
@@ -34,7 +35,8 @@ class CDDMChainConfig(jscc_chain.JSCCChainConfig):
     """The JSCC chain's settings with CDDM as the default denoiser, and the CDDM's own."""
 
     denoiser: str = option("cddm", help="denoiser after the equalizer (none, cddm, ve, eecd1, eecd2, a plugin)")
-    cddm_model: str | None = option(None, type=checkpoint_ref("CDDM"), help="CDDM checkpoint (default: the shipped one for --channel)")
+    cddm_model: str | None = option(None, type=checkpoint_ref("CDDM"),
+                                    help="CDDM checkpoint (default: the shipped one for --channel)")
     rule: str = option("cddm", choices=("cddm", "ddim", "tweedie"),
                        help="reverse-step rule (tweedie: one network evaluation, E[x_0 | x_m])")
     max_steps: int | None = option(None, type=positive_int, help="cap on the start step m")

@@ -43,9 +43,9 @@ from typing import Any
 
 import semradio.blocks as B
 from semradio.flowgraphs.app import flowgraph_main
+from semradio.models.arguments import checkpoint_ref, dataset_spec
 from semradio.runtime import Block, Flowgraph
-from semradio.runtime.arguments import (CommandLineError, checkpoint_ref, dataset_spec, finite_float, positive_float,
-                                        positive_int)
+from semradio.runtime.arguments import CommandLineError, finite_float, positive_float, positive_int
 from semradio.runtime.options import option
 
 log = logging.getLogger("semradio")
@@ -86,7 +86,8 @@ class DemoConfig:
     k: int = option(1024, type=positive_int, help="channel chain: complex symbols per item")
     data: str = option("natural32", type=dataset_spec, help="image chain: dataset spec (see ImageSource)")
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="image chain: channel bandwidth ratio of the shipped codec")
-    codec: str | None = option(None, type=checkpoint_ref("codec"), help="image chain: codec name or checkpoint (default: shipped one)")
+    codec: str | None = option(None, type=checkpoint_ref("codec"),
+                               help="image chain: codec name or checkpoint (default: shipped one)")
     device: str = option("auto", help="image chain: codec device (auto, cpu, cuda)")
     denoiser: str = option("auto", metavar="NAME",
                            help="denoiser after the equalizer: auto (CDDM when its checkpoint loads), none, cddm, "
@@ -328,8 +329,8 @@ def format_summary(out: dict[str, Any]) -> str:
     total, groups = out.get("dataset_images"), out.get("groups", [])
     short = [g for g in groups if total and (g.get("images") or 0) < total]
     if short:
-        lines.append(f"  note: {len(short)} of {len(groups)} SNR points measured fewer than the {total} {out.get('data')} "
-                     "held-out images: not representative of the set")
+        lines.append(f"  note: {len(short)} of {len(groups)} SNR points measured fewer than the {total} "
+                     f"{out.get('data')} held-out images: not representative of the set")
     if total and (out.get("images") or 0) > total:
         lines.append(f"  note: {out['images']} images from a set of {total}: images repeat")
     return "\n".join(lines)

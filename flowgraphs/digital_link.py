@@ -30,7 +30,8 @@ from fractions import Fraction
 from typing import Any
 
 from semradio.flowgraphs.app import flowgraph_main
-from semradio.runtime.arguments import dataset_spec, frame_count, output_file, positive_float, positive_int
+from semradio.models.arguments import dataset_spec
+from semradio.runtime.arguments import frame_count, output_file, positive_float, positive_int
 from semradio.runtime.options import option
 
 
@@ -49,7 +50,8 @@ class DigitalLinkConfig:
     codec: str = option("webp", choices=("jpeg", "jpeg2000", "webp"), help="image codec (Pillow)")
     mcs: int = option(7, help="MCS index of TS 38.214 Table 5.1.3.1-1 (3..28)")
     iterations: int = option(20, help="LDPC belief-propagation iterations")
-    data: str = option("photos:128", type=dataset_spec, help="dataset spec (photos:SIZE, natural32, folder:DIR:SIZE, ...)")
+    data: str = option("photos:128", type=dataset_spec,
+                       help="dataset spec (photos:SIZE, natural32, folder:DIR:SIZE, ...)")
     split: str = option("eval", choices=("eval", "train", "all"))
     seed: int = option(0, help="channel seed")
     csv: str | None = option(None, type=output_file, help="write per-frame metrics to this CSV file")

@@ -29,7 +29,8 @@ from typing import Any
 
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.flowgraphs.ofdm_channel import SampleChannelOptions, make_sample_channel
-from semradio.runtime.arguments import dataset_spec, frame_count, positive_float, positive_int
+from semradio.models.arguments import dataset_spec
+from semradio.runtime.arguments import frame_count, positive_float, positive_int
 from semradio.runtime.options import option
 
 

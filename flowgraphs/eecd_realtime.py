@@ -41,8 +41,8 @@ import numpy as np
 
 from semradio.blocks.hier import jscc_chain
 from semradio.flowgraphs.app import flowgraph_main
-from semradio.runtime.arguments import (checkpoint_ref, frame_count, nonnegative_int, positive_float,
-                                        positive_int)
+from semradio.models.arguments import checkpoint_ref
+from semradio.runtime.arguments import frame_count, nonnegative_int, positive_float, positive_int
 from semradio.runtime.options import option
 
 
@@ -54,10 +54,12 @@ class EECDRealtimeConfig(jscc_chain.JSCCChainConfig):
     batch: int = option(1, type=positive_int, help="images per frame")
     realtime: float | None = option(30.0, type=positive_float, metavar="FPS", help="pace the source at FPS frames/s")
     steps: int = option(1, choices=(1, 2), help="EECD subsequence length s")
-    eecd_model: str | None = option(None, type=checkpoint_ref("EECD"), help="EECD checkpoint (default: the shipped one for --channel)")
+    eecd_model: str | None = option(None, type=checkpoint_ref("EECD"),
+                                    help="EECD checkpoint (default: the shipped one for --channel)")
     deadline_ms: float | None = option(None, type=positive_float, help="per-frame deadline (default 1000/FPS)")
     threads: int = option(1, type=positive_int, help="torch CPU threads")
-    warmup_frames: int = option(10, type=nonnegative_int, help="frames sent before the measured --frames (start-up transient; their "
+    warmup_frames: int = option(10, type=nonnegative_int,
+                                help="frames sent before the measured --frames (start-up transient; their "
                                          "misses are reported separately as warmup_deadline_misses)")
     backend: str = option("auto", choices=("auto", "torch", "onnx"),
                           help="CPU inference of the encoder, EECD network and decoder: eager torch, or ONNX "

@@ -64,8 +64,9 @@ from semradio.blocks.validation import block_error, check_payload, to_int, to_se
 from semradio.blocks.zeromq import gnuradio_peer
 from semradio.blocks.zeromq.bridge import ZMQSink, ZMQSource
 from semradio.flowgraphs.app import flowgraph_main
+from semradio.models.arguments import checkpoint_ref, dataset_spec
 from semradio.runtime import WORK_DONE, Block, Flowgraph, Frame, SyncBlock
-from semradio.runtime.arguments import checkpoint_ref, dataset_spec, frame_count, positive_float, positive_int
+from semradio.runtime.arguments import frame_count, positive_float, positive_int
 from semradio.runtime.options import option
 from semradio.runtime.ports import PortSpec
 
@@ -549,11 +550,13 @@ class RadioSideConfig:
     to_radio: str = option("tcp://127.0.0.1:5600", help="tx: our PUSH endpoint (we bind; GNU Radio's pull_source "
                                                          "connects)")
     from_radio: str = option("tcp://127.0.0.1:5601", help="rx: GNU Radio's push_sink endpoint (we connect)")
-    frames: int = option(20, type=frame_count, help="tx: bursts (frames of images) to send; rx: images regenerated for the metrics")
+    frames: int = option(20, type=frame_count,
+                         help="tx: bursts (frames of images) to send; rx: images regenerated for the metrics")
     batch: int = option(16, type=positive_int, help="images per frame")
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="channel bandwidth ratio")
     codec_family: str = option("rayleigh", choices=("rayleigh", "awgn"), help="shipped codec family")
-    codec: str | None = option(None, type=checkpoint_ref("codec"), help="codec (default: the shipped one of --codec-family and --cbr)")
+    codec: str | None = option(None, type=checkpoint_ref("codec"),
+                               help="codec (default: the shipped one of --codec-family and --cbr)")
     snr_db: float = option(15.0, help="SNR the encoder/codec choice assumes (dB)")
     data: str = option("natural32", type=dataset_spec, help="dataset spec (both ends must use the same)")
     split: str = option("eval", choices=("eval", "train", "all"))

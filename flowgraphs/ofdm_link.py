@@ -45,8 +45,9 @@ import numpy as np
 
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.flowgraphs.ofdm_channel import SampleChannelOptions, make_sample_channel
+from semradio.models.arguments import checkpoint_ref, dataset_spec
 from semradio.runtime import Block, Flowgraph, Frame, SyncBlock
-from semradio.runtime.arguments import checkpoint_ref, dataset_spec, frame_count, output_file, positive_float, positive_int
+from semradio.runtime.arguments import frame_count, output_file, positive_float, positive_int
 from semradio.runtime.options import option
 
 #: Tags the MetricSinks group by: the receiver's snr_db is a per-burst estimate.
@@ -73,11 +74,13 @@ class OFDMLinkConfig(SampleChannelOptions):
     denoiser: str = option("none", help="denoiser after the equaliser: none, cddm, ve, eecd1, eecd2")
     data: str = option("natural32", type=dataset_spec, help="dataset spec (natural32: held-out photo patches)")
     split: str = option("eval", choices=("eval", "train", "all"))
-    codec: str | None = option(None, type=checkpoint_ref("codec"), help="codec (default: the shipped Rayleigh one for --cbr; AWGN for awgn)")
+    codec: str | None = option(None, type=checkpoint_ref("codec"),
+                               help="codec (default: the shipped Rayleigh one for --cbr; AWGN for awgn)")
     device: str = option("auto", help="codec/denoiser device: auto, cpu, cuda")
     gnuradio: bool = option(False, help="estimated branch through a real GNU Radio channel_model over gr-zeromq")
     gr_python: str = option("/usr/bin/python3", help="--gnuradio: the Python that has GNU Radio 3.10")
-    csv: str | None = option(None, type=output_file, help="per-frame metrics CSV (one per branch: NAME.estimated.csv ...)")
+    csv: str | None = option(None, type=output_file,
+                             help="per-frame metrics CSV (one per branch: NAME.estimated.csv ...)")
     timeout: float = option(900.0, type=positive_float, help="stop after this many seconds")
 
 

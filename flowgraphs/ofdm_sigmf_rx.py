@@ -52,8 +52,9 @@ from semradio.flowgraphs.app import flowgraph_main
 from semradio.flowgraphs.ofdm_sigmf_common import (NS, BurstTruth, Truth, numerology_from,
                                                    parse_numerology_text, positional_as_option, read_metadata,
                                                    safe_dataset, sanitize, sha512_of, truth_from_annotations)
+from semradio.models.arguments import checkpoint_ref, dataset_spec
 from semradio.runtime import Flowgraph, Frame, Frames, SinkBlock, SyncBlock
-from semradio.runtime.arguments import checkpoint_ref, dataset_spec, positive_float, positive_int
+from semradio.runtime.arguments import positive_float, positive_int
 from semradio.runtime.options import option
 
 _NO_CAPTURE = "give the capture to decode (CAPTURE: a SigMF recording or a raw IQ file)"
@@ -81,12 +82,14 @@ class OFDMSigMFRxConfig:
                                                                "annotations instead of the capture's")
     reference: str | None = option(None, metavar="RECORDING", help="noiseless samples aligned with the capture "
                                                                    "(SigMF or raw in --format), for the channel NMSE")
-    data: str | None = option(None, type=dataset_spec, help="dataset spec of the original images (overrides and vouches for the "
+    data: str | None = option(None, type=dataset_spec,
+                              help="dataset spec of the original images (overrides and vouches for the "
                                          "annotated one)")
     split: str | None = option(None, choices=("eval", "train", "all"), help="split of the original images")
     ofdm: str | None = option(None, metavar="K=V,...", help="numerology, e.g. header_symbols=10,cp_len=16 (default: "
                                                             "the capture's semradio:ofdm, else the receiver's)")
-    codec: str | None = option(None, type=checkpoint_ref("codec"), help="decoder codec (default: the annotated one if shipped, else the shipped "
+    codec: str | None = option(None, type=checkpoint_ref("codec"),
+                               help="decoder codec (default: the annotated one if shipped, else the shipped "
                                           "Rayleigh one for --cbr)")
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="CBR of the default codec")
     estimator: str = option("lmmse", choices=("lmmse", "ls", "diffusion"),

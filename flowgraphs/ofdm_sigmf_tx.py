@@ -52,8 +52,9 @@ from semradio.flowgraphs.ofdm_channel import CHANNELS, SampleChannelOptions, mak
 from semradio.flowgraphs.ofdm_channel import channel_record as _channel_record
 from semradio.flowgraphs.ofdm_sigmf_common import (NS, SPLITS, burst_annotation, numerology_record,
                                                    numerology_text, positional_as_option)
+from semradio.models.arguments import checkpoint_ref, dataset_spec
 from semradio.runtime import Block, Flowgraph, Frame, SinkBlock
-from semradio.runtime.arguments import checkpoint_ref, dataset_spec, positive_float, positive_int
+from semradio.runtime.arguments import positive_float, positive_int
 from semradio.runtime.options import option
 
 _NO_OUT = "give the recording to write (OUT)"
@@ -67,10 +68,12 @@ class OFDMSigMFTxConfig(SampleChannelOptions):
     out: str | None = option(None, metavar="OUT", help="recording to write (base name; also the positional OUT)")
     images: int = option(16, help="images to send: the first N of --data/--split, in order")
     batch: int = option(4, type=positive_int, help="images per burst")
-    data: str = option("natural32", type=dataset_spec, help="dataset spec (natural32: held-out photo patches, no download)")
+    data: str = option("natural32", type=dataset_spec,
+                       help="dataset spec (natural32: held-out photo patches, no download)")
     split: str = option("eval", choices=SPLITS)
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="channel bandwidth ratio k/(CHW)")
-    codec: str | None = option(None, type=checkpoint_ref("codec"), help="codec (default: the shipped Rayleigh-trained one for --data, --cbr)")
+    codec: str | None = option(None, type=checkpoint_ref("codec"),
+                               help="codec (default: the shipped Rayleigh-trained one for --data, --cbr)")
     snr_db: float = option(10.0, help="SNR (dB) the SNR-adaptive encoder assumes; the channel's too "
                                       "unless --channel-snr-db")
     gap: int = option(256, help="zero samples the transmitter appends to each burst")

@@ -33,10 +33,10 @@ from semradio.blocks.channels.power import PowerNormalizer
 from semradio.blocks.codecs.jscc import JSCCDecoder, JSCCEncoder
 from semradio.blocks.digital.equalizer import equalizer_for
 from semradio.blocks.metrics.metric_sink import MetricSink
+from semradio.models.arguments import checkpoint_ref, dataset_spec
 from semradio.models.data import parse_spec
 from semradio.runtime import Block, Flowgraph, HierBlock
-from semradio.runtime.arguments import (CommandLineError, checkpoint_ref, dataset_spec, frame_count, output_file,
-                                        positive_float, positive_int)
+from semradio.runtime.arguments import CommandLineError, frame_count, output_file, positive_float, positive_int
 from semradio.runtime.options import option
 
 #: CBRs with a shipped natural-patch codec.
@@ -53,17 +53,21 @@ class JSCCChainConfig:
     cbr: str = option("1/6", choices=CBR_CHOICES, help="channel bandwidth ratio k/(CHW)")
     channel: str = option("rayleigh", choices=("awgn", "rayleigh", "rician"), help="channel model")
     fading: str = option("fast", choices=("fast", "block"), help="fading channels: fast or block")
-    data: str = option("natural32", type=dataset_spec, help="dataset spec: natural32 (held-out bundled photo patches), natural64, "
+    data: str = option("natural32", type=dataset_spec,
+                       help="dataset spec: natural32 (held-out bundled photo patches), natural64, "
                                          "mnist[:DIR], cifar10:PATH, folder:DIR[:SIZE]")
     split: str = option("eval", choices=("eval", "train", "all"))
-    codec: str | None = option(None, type=checkpoint_ref("codec"), help="codec name or checkpoint path (default: the shipped one for "
+    codec: str | None = option(None, type=checkpoint_ref("codec"),
+                               help="codec name or checkpoint path (default: the shipped one for "
                                           "--data/--channel/--cbr)")
-    decoder_codec: str | None = option(None, type=checkpoint_ref("codec"), help="decoder checkpoint (default: the codec's own, or the "
+    decoder_codec: str | None = option(None, type=checkpoint_ref("codec"),
+                                       help="decoder checkpoint (default: the codec's own, or the "
                                                   "fine-tuned decoder a denoiser asks for)")
     denoiser: str = option("none", help="denoiser after the equalizer: none, cddm, ve, eecd1, eecd2, or a "
                                         "registered block (plugins)")
     device: str = option("auto", help="codec device: auto (CUDA when present), cpu, cuda")
-    realtime: float | None = option(None, type=positive_float, metavar="FPS", help="pace the source at FPS frames/s (inserts a Throttle)")
+    realtime: float | None = option(None, type=positive_float, metavar="FPS",
+                                    help="pace the source at FPS frames/s (inserts a Throttle)")
     seed: int = option(0, help="channel seed")
     csv: str | None = option(None, type=output_file, help="write per-frame metrics to this CSV file")
     metrics_json: str | None = option(None, type=output_file, help="write the aggregated metrics to this JSON file")
@@ -102,7 +106,8 @@ def check_config(config: JSCCChainConfig) -> None:
             find_config(name, kind="codec")
         except FileNotFoundError:
             raise CommandLineError(f"no shipped codec for --data {config.data} --channel {config.channel} --cbr "
-                                   f"{config.cbr} (looked for {name!r}; pass --codec NAME or a checkpoint path)") from None
+                                   f"{config.cbr} (looked for {name!r}; use --codec NAME or a checkpoint "
+                                   "path)") from None
     if config.denoiser not in CHAIN_DENOISERS:
         from semradio.runtime.registry import RegistryError, load_registry
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from semradio.runtime.arguments import (OneLineParser, checkpoint_ref, dataset_spec, finite_float, frame_count,
-                                        output_file, positive_int, ratio)
+from semradio.models.arguments import checkpoint_ref, dataset_spec
+from semradio.runtime.arguments import OneLineParser, finite_float, frame_count, output_file, positive_int, ratio
 
 ROOT = Path(__file__).resolve().parents[2]
 FG = ROOT / "flowgraphs"
