@@ -14,7 +14,7 @@ A script that starts and waits for its flowgraph itself brackets that with
 
 :func:`attach_scopes` adds the scope sinks by the *roles* of the script's blocks (the names
 its ``build`` already uses: ``source``/``throttle``, ``channel``, ``equalizer``,
-``denoiser``, ``decoder``, ``decoder_no_denoiser``), each fed through a real-time edge
+``denoiser``, ``decoder``, ``decoder_no_denoiser``, ``transmitted``), each fed through a real-time edge
 (``policy="realtime", hwm=2``) so the scopes never hold the flowgraph back. The flowgraph runs
 on its own threads; the window runs in a child process whose main thread Qt owns
 (:mod:`semradio.blocks.qtgui.remote`; ``--gui-inprocess``: on this process's main thread).
@@ -102,7 +102,9 @@ def attach_scopes(fg: Any, blocks: dict[str, Block], hwm: int = SCOPE_HWM, max_i
     through real-time edges; returns them in display order.
 
     * ConstellationScope: ``received`` <- channel, ``equalized`` <- equalizer,
-      ``denoised`` <- denoiser (those present);
+      ``denoised`` <- denoiser, ``transmitted`` <- transmitted (the block whose output the
+      channel carries, e.g. a power normalizer; named by the script, as its seq must match the
+      equalizer's) (those present);
     * TimeScope <- channel;
     * ImageScope (image sources, item rank 3): ``original`` <- source (or throttle),
       ``received`` <- decoder_no_denoiser (if any), ``reconstructed`` <- decoder;
@@ -124,7 +126,8 @@ def attach_scopes(fg: Any, blocks: dict[str, Block], hwm: int = SCOPE_HWM, max_i
         scopes.append(im)
     if ch is not None or eq is not None or dn is not None:
         cs = ConstellationScope(name="constellation_scope")
-        for port, b in (("received", ch), ("equalized", eq), ("denoised", dn)):
+        tx = blocks.get("transmitted")
+        for port, b in (("received", ch), ("equalized", eq), ("denoised", dn), ("transmitted", tx)):
             if b is not None:
                 connect_scope(fg, b, cs, port, hwm)
         scopes.append(cs)

@@ -49,6 +49,25 @@ def _unit_number(v: Any) -> float | None:
     return f if 0.0 <= f <= 1.0 else None
 
 
+def _per_image_psnr(ref: Frame, rec: Frame, data_range: float) -> list[tuple[int, float]] | None:
+    """``[(image_index, PSNR dB), ...]`` per item of an image frame whose ``ref`` (or ``rec``)
+    carries an ``image_index`` tag with one index per item; None otherwise (symbols, no tag)."""
+    idx = ref.tags.get("image_index")
+    if idx is None:
+        idx = rec.tags.get("image_index")
+    if idx is None or len(ref.data.shape) != 4 or A.is_complex(ref.data):
+        return None
+    idx = np.asarray(idx).reshape(-1)
+    if idx.size != int(ref.data.shape[0]) or not np.issubdtype(idx.dtype, np.integer):
+        return None
+    a, b = to_host(ref.data).astype(np.float64), to_host(rec.data).astype(np.float64)
+    mse = ((a - b) ** 2).reshape(a.shape[0], -1).mean(axis=1)
+    ok = mse > 0
+    vals = np.full(mse.shape, math.nan)
+    vals[ok] = 10.0 * np.log10(data_range ** 2 / mse[ok])
+    return [(int(i), float(v)) for i, v in zip(idx, vals) if math.isfinite(v)]
+
+
 class MetricScope(ScopeBlock):
     """Metric scope: running quality and latency of reconstructions vs their references, and
     quality-vs-SNR curves that build up while the SNR is swept (by a slider or a sweep).
@@ -71,8 +90,14 @@ class MetricScope(ScopeBlock):
     / ``tbs`` tags); a tag outside [0, 1] or not a number is ignored.
 
     Metrics (:func:`quality`): PSNR = mean over items of 10 log10(R^2/MSE) (dB), SSIM (images
-    only, first 8 of the frame; 11x11 Gaussian window, sigma 1.5). Curves: per (group, SNR rounded to 0.1 dB) the
-    mean PSNR and SSIM of the frames measured at that SNR.
+    only, first 8 of the frame; 11x11 Gaussian window, sigma 1.5). Curves: per (group, SNR
+    rounded to 0.1 dB) the mean PSNR and SSIM of the frames measured at that SNR. When the
+    ``ref`` frames carry an ``image_index`` tag (one dataset index per item, as
+    :class:`~semradio.blocks.ImageSource` writes), a point's PSNR is the mean over the distinct
+    images measured there of each image's mean PSNR: every image counts once however often it
+    was seen, so points that saw the same images (a source replaying a fixed set while the SNR
+    is swept) differ by the SNR only, not by which images happened to pass at each SNR
+    (``series()["curve_images"]`` gives the images per point).
 
     What is drawn (by :class:`semradio.blocks.qtgui.qt.MetricView`): PSNR (dB), SSIM and
     latency (ms) vs time since the first frame (s), and PSNR vs SNR (dB), one curve per group.
@@ -94,6 +119,7 @@ class MetricScope(ScopeBlock):
         self._bler: collections.deque = collections.deque(maxlen=int(history))
         self._tb_counts = [0, 0]  # TB errors, TBs
         self._curves: dict[tuple[str, float], list[float]] = {}
+        self._curve_images: dict[tuple[str, float], dict[int, list[float]]] = {}
         self._t0: float | None = None
 
     def accept(self, ref: Frame, rec: Frame) -> dict[str, Any] | None:  # type: ignore[override]
@@ -105,6 +131,7 @@ class MetricScope(ScopeBlock):
         t_ns = tags.get("t_ns")
         latency = (now_ns - int(t_ns)) / 1e6 if isinstance(t_ns, (int, np.integer)) else None
         p, s = quality(ref.data, rec.data, self.data_range)
+        per_image = _per_image_psnr(ref, rec, self.data_range)
         if self._t0 is None:
             self._t0 = now
         t = now - self._t0
@@ -131,6 +158,12 @@ class MetricScope(ScopeBlock):
                 if s is not None:
                     acc[2] += s
                     acc[3] += 1
+                if per_image is not None:
+                    seen = self._curve_images.setdefault((group, snr), {})
+                    for idx, v in per_image:
+                        a = seen.setdefault(idx, [0.0, 0])
+                        a[0] += v
+                        a[1] += 1
         return {"psnr_db": p, "ssim": s, "latency_ms": latency, "snr_db": snr, "group": group,
                 "seq": tags.get("seq"), "bler": bler}
 
@@ -138,6 +171,8 @@ class MetricScope(ScopeBlock):
         """``(version, series)`` for the GUI: ``t_quality``, ``psnr_db``, ``ssim`` (NaN where
         not computed), ``t_latency``, ``latency_ms`` (numpy arrays; times in seconds before
         now, <= 0), ``curves``: ``{group: (snr_db, mean psnr_db, mean ssim)}`` sorted by SNR,
+        ``curve_images``: ``{group: distinct images per point}`` (0 where the frames carry no
+        ``image_index``: the point is then the mean over frames),
         ``t_bler``, ``bler`` (per-frame TB error rates of digital links; empty otherwise),
         ``bler_total`` (TB errors / TBs so far, None without TBs) and ``last``: the newest
         measurement."""
@@ -148,6 +183,8 @@ class MetricScope(ScopeBlock):
             blers = list(self._bler)
             tb_err, tbs = self._tb_counts
             curves = {k: list(v) for k, v in self._curves.items()}
+            balanced = {k: (float(np.mean([a[0] / a[1] for a in v.values()])), len(v))
+                        for k, v in self._curve_images.items() if v}
         now = time.monotonic() - (self._t0 if self._t0 is not None else time.monotonic())
         out: dict[str, Any] = {"last": dict(last)}
         t_lat, lat_ms = (np.array(c, np.float64) for c in (zip(*lat) if lat else ([], [])))
@@ -159,17 +196,21 @@ class MetricScope(ScopeBlock):
         t_b, b = (np.array(c, np.float64) for c in (zip(*blers) if blers else ([], [])))
         out["t_bler"], out["bler"] = t_b - now, b
         out["bler_total"] = tb_err / tbs if tbs else None
-        groups: dict[str, list[tuple[float, float, float]]] = {}
+        groups: dict[str, list[tuple[float, float, float, int]]] = {}
         for (group, snr), (ps, n, ss, ns) in curves.items():
-            groups.setdefault(group, []).append((snr, ps / n, ss / ns if ns else math.nan))
-        out["curves"] = {g: tuple(np.array(c, np.float64) for c in zip(*sorted(rows)))
+            psnr, images = balanced.get((group, snr), (ps / n, 0))
+            groups.setdefault(group, []).append((snr, psnr, ss / ns if ns else math.nan, images))
+        out["curves"] = {g: tuple(np.array(c, np.float64) for c in list(zip(*sorted(rows)))[:3])
                          for g, rows in sorted(groups.items())}
+        out["curve_images"] = {g: np.array([r[3] for r in sorted(rows)], np.int64)
+                               for g, rows in sorted(groups.items())}
         return version, out
 
     def reset_curves(self) -> None:
         """Forget the per-SNR curves (e.g. before a new sweep)."""
         with self._lock:
             self._curves.clear()
+            self._curve_images.clear()
 
 
 __all__ = ["MetricScope", "quality"]

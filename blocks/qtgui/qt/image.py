@@ -14,7 +14,9 @@ class ImageView(ScopeView):
     """One panel per connected input of the image scope, left to right (original | received
     | reconstructed), each a mosaic of the first ``max_images`` images of the newest frame,
     pixel-exact (one image pixel per view unit, aspect locked, y down), captioned with PSNR
-    (dB) and SSIM against the original. Redrawn at most 10 times a second."""
+    (dB) and SSIM against the original (the shown images), and the reconstructed panel with
+    the denoiser's running PSNR gain when the scope sends it (see
+    :class:`~semradio.blocks.qtgui.ImageScope`). Redrawn at most 10 times a second."""
 
     snapshot_name = "images"
     title = "images"
@@ -72,6 +74,9 @@ class ImageView(ScopeView):
             text = PANEL_TITLES[port]
             if port != "original":
                 text += f"<br>PSNR {fmt(info['psnr_db'])} dB &middot; SSIM {fmt(info['ssim'], '.3f')}"
+                if port == "reconstructed" and tags.get("denoiser_gain_db") is not None:
+                    text += (f"<br>denoiser gain <b>{fmt(tags['denoiser_gain_db'], '+.2f')} dB</b> "
+                             f"({tags.get('gain_frames')} frames)")
             else:
                 n, c, h, w = info["shape"]
                 text += f"<br>{n} images of {c}x{h}x{w}"

@@ -15,8 +15,12 @@ METRIC_WINDOW_S = 60.0
 
 class MetricView(ScopeView):
     """Four plots: PSNR (dB), SSIM and latency (ms) over the last 60 s (x: seconds before
-    now), and PSNR (dB) vs configured SNR (dB), one curve (with points) per group (denoiser).
-    Redrawn at most 5 times a second; ranges move only when the data leaves them."""
+    now), and PSNR (dB) vs configured SNR (dB), one curve (with points) per group (denoiser;
+    each point the mean over the distinct images measured at that SNR when the frames name
+    their images, see :class:`~semradio.blocks.qtgui.MetricScope`).
+    Redrawn at most 5 times a second; ranges move only when the data leaves them. Caption on
+    two lines: the newest PSNR, SSIM, latency p50 and frames measured, then what a curve
+    point averages."""
 
     snapshot_name = "metrics"
     title = "metrics"
@@ -36,7 +40,7 @@ class MetricView(ScopeView):
         fixed_axes(self.curve_plot, x=(0.0, 20.0), y=(0.0, 40.0))
         self.curve_plot.setLabel("bottom", "SNR (dB)")
         self.curve_plot.setLabel("left", "PSNR (dB)")
-        self.curve_plot.addLegend(offset=(5, 5))
+        self.curve_plot.addLegend(offset=(-5, -5))  # bottom right: below a rising curve
         self.psnr_curve = pg.PlotDataItem(pen=pen(COLORS["psnr"]), symbol="o", symbolSize=3, symbolPen=None,
                                           symbolBrush=COLORS["psnr"])
         self.ssim_curve = pg.PlotDataItem(pen=pen(COLORS["ssim"]), symbol="o", symbolSize=3, symbolPen=None,
@@ -78,7 +82,7 @@ class MetricView(ScopeView):
             hi_p = max(psnr.max(), hi_p if hi_p is not None else -np.inf)
         if lo_s is not None:
             keep_range(self.curve_plot, float(lo_s), float(hi_s), pad=1.0, quantum=5.0, axis="x")
-            keep_range(self.curve_plot, float(lo_p), float(hi_p), pad=1.0, quantum=5.0)
+            keep_range(self.curve_plot, float(lo_p), float(hi_p), pad=0.5, quantum=2.0)
         tb, bl = s.get("t_bler", np.zeros(0)), s.get("bler", np.zeros(0))
         if bl.size:
             if self.bler_plot is None:
@@ -92,8 +96,14 @@ class MetricView(ScopeView):
         last = s["last"]
         bler_text = (f" · BLER {fmt(s.get('bler_total'), '.3f')}" if s.get("bler_total") is not None else "")
         ssim_text = f" · SSIM {fmt(last.get('ssim'), '.3f')}" if last.get("ssim") is not None else ""
-        self.set_caption(f"metrics · PSNR {fmt(last.get('psnr_db'))} dB{ssim_text} · latency p50 "
-                         f"{fmt(np.median(lat) if lat.size else None, '.1f')} ms{bler_text} · {p.size} frames measured")
+        images = [int(n) for c in s.get("curve_images", {}).values() for n in np.asarray(c).reshape(-1)]
+        curve_text = "curve: frames per SNR"
+        if images and min(images) > 0:
+            lo, hi = min(images), max(images)
+            curve_text = f"curve: {lo if lo == hi else f'{lo}-{hi}'} images/SNR"
+        self.set_caption(f"metrics · PSNR {fmt(last.get('psnr_db'))} dB{ssim_text} · {p.size} frames<br>"
+                         f"latency p50 {fmt(np.median(lat) if lat.size else None, '.1f')} ms{bler_text} · "
+                         f"{curve_text}")
         self.last_series = s
 
 

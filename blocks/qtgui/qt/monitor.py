@@ -8,6 +8,13 @@ from typing import Any
 from ..monitor import MONITOR_COLUMNS, BlockRate, block_rates, monitor_snapshot
 from .common import QtCore, QtWidgets, ScopeView
 
+#: Height of a table row (px) and font size of the table (px): a demo's 15 blocks fit a
+#: 1600 x 900 screen's window without scrolling.
+ROW_HEIGHT = 18
+FONT_PX = 11
+#: The table asks the window for room for this many rows at most (more rows scroll).
+MAX_FIT_ROWS = 24
+
 
 class FlowgraphMonitor(ScopeView):
     """A table with one row per block, refreshed from ``Flowgraph.stats()`` (readable while
@@ -15,7 +22,9 @@ class FlowgraphMonitor(ScopeView):
     on its inputs, drops (without those of its real-time output edges, the scope taps among
     them, shown in their own column: such an edge drops frames by design), mean work() time
     (ms, a scope's rate-limit wait left out) and
-    latency p50/p99 (ms, sinks). Refreshed once a second (``stats()`` computes the sinks'
+    latency p50/p99 (ms, sinks); the table asks for the height of all its rows (up to
+    :data:`MAX_FIT_ROWS`), so the window lays it out without a scroll bar. Refreshed once a
+    second (``stats()`` computes the sinks'
     latency percentiles, not free). The mean rate is over the run (:attr:`t_started` to
     :attr:`t_stopped`, set by the runner; 0 when unknown).
 
@@ -42,7 +51,10 @@ class FlowgraphMonitor(ScopeView):
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)  # no re-measuring per update
         for j, (key, _) in enumerate(MONITOR_COLUMNS):
             self.table.setColumnWidth(j, {"block": 150, "latency": 100, "state": 62}.get(key, 66))
-        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.table.verticalHeader().setMinimumSectionSize(ROW_HEIGHT)
+        self.table.setStyleSheet(f"QTableWidget, QHeaderView::section {{ font-size: {FONT_PX}px; }}")
+        self.table.horizontalHeader().setFixedHeight(ROW_HEIGHT + 4)
         self.label = QtWidgets.QLabel(f"flowgraph {getattr(fg, 'name', '')}")
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -56,6 +68,9 @@ class FlowgraphMonitor(ScopeView):
         self.t_stopped: float | None = None
         self._t_snap: float | None = None
         self.rows: list[BlockRate] = []
+        blocks = getattr(fg, "blocks", None)
+        if isinstance(blocks, dict) and blocks:
+            self._fit_rows(len(blocks))
 
     def refresh(self, force: bool = False) -> bool:
         now = time.monotonic()
@@ -77,7 +92,9 @@ class FlowgraphMonitor(ScopeView):
         rows = block_rates(self._prev, cur, dt, snap["tap_drops"], elapsed=snap["elapsed"])
         self._prev, self._t_prev, self._t_snap = cur, now, t
         self.rows = rows
-        self.table.setRowCount(len(rows))
+        if self.table.rowCount() != len(rows):
+            self.table.setRowCount(len(rows))
+            self._fit_rows(len(rows))
         for i, row in enumerate(rows):
             for j, text in enumerate(row.cells()):
                 item = self.table.item(i, j)
@@ -92,5 +109,12 @@ class FlowgraphMonitor(ScopeView):
         self.label.setText(f"flowgraph {getattr(self.fg, 'name', '')}: {len(rows)} blocks, "
                            f"{total:.0f} frames/s in all")
 
+    def _fit_rows(self, n: int) -> None:
+        """Ask the layout for the height that shows ``n`` rows without scrolling (at most
+        :data:`MAX_FIT_ROWS`; beyond that the table scrolls)."""
+        rows = min(n, MAX_FIT_ROWS)
+        self.table.setMinimumHeight(self.table.horizontalHeader().height() + rows * ROW_HEIGHT
+                                    + 2 * self.table.frameWidth() + 2)
 
-__all__ = ["FlowgraphMonitor"]
+
+__all__ = ["FlowgraphMonitor", "ROW_HEIGHT", "MAX_FIT_ROWS"]

@@ -117,7 +117,7 @@ class ScopeWindow(QtWidgets.QMainWindow):
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(max(1, int(round(1000.0 / max(fps, 0.1)))))
         self.timer.timeout.connect(self.tick)
-        self.resize(1600 if ncols == 4 else 1280, 760)
+        self.resize(1600 if ncols == 4 else 1280, 860)
 
     def all_views(self) -> list[ScopeView]:
         """Scope views, then the monitor and the control panel (those present)."""
