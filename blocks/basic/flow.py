@@ -11,6 +11,28 @@ from semradio.runtime import Frame, SyncBlock
 class PassThrough(SyncBlock):
     """Forwards frames unchanged (a hop for benchmarks and tests); optional fixed delay.
 
+    Parameters
+    ----------
+    delay_s : float, default 0.0
+        Sleep per frame, in seconds. Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : any
+
+    **Outputs**
+
+    ``out`` : any
+        The input frame, unchanged (tags pass through).
+
+    **Run-time parameters**
+
+    ``delay_s``.
+
     Examples
     --------
     >>> from semradio.blocks import PassThrough
@@ -35,11 +57,42 @@ class Throttle(SyncBlock):
     """Paces frames to ``rate`` frames/s (real-time pacing for file or array sources).
 
     Frame i leaves no earlier than ``t0 + i / rate``; a late frame leaves at once and the
-    schedule does not try to catch up by bursting more than ``max_burst`` frames. ``rate`` is
-    settable at run time (``{"rate": 30}`` on ``ctrl``).
+    schedule does not try to catch up by bursting more than ``max_burst`` frames.
 
-    Ports: ``in`` -> ``out`` (any). Tags pass through; ``t_ns`` is restamped when
-    ``restamp=True`` so latency downstream excludes the time spent waiting here.
+    Parameters
+    ----------
+    rate : float
+        Frames per second (> 0). Settable at run time (``{"rate": 30}`` on ``ctrl``).
+    max_burst : int, default 2
+        Most frames sent back to back to catch up after a late frame.
+    restamp : bool, default False
+        Restamp ``t_ns`` so that latency downstream excludes the time spent waiting here.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Attributes
+    ----------
+    slept_s : float
+        Seconds slept pacing the stream (left out of the block's ``work_ms``).
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : any
+
+    **Outputs**
+
+    ``out`` : any
+        The input frame, paced.
+
+    **Tags written**
+
+    - ``t_ns`` (restamped, only with ``restamp=True``). Other tags pass through.
+
+    **Run-time parameters**
+
+    ``rate``.
 
     Examples
     --------

@@ -12,25 +12,63 @@ from semradio.models import data as D
 class ImageSource(SourceBlock):
     """Emits batches of images (B, C, H, W) float32 in [0, 1].
 
-    Data: a dataset spec (``"natural32"`` — the default, held-out 32x32 patches of the bundled
-    photos, no download —, ``"natural64"``, ``"mnist[:DIR]"``, ``"cifar10:PATH"``,
-    ``"folder:DIR[:SIZE]"``; see :data:`semradio.models.data.DATASETS`) with a ``split``
-    ("eval" = held-out, "train", "all"), or an array (N, C, H, W) float32.
-
     Frames: ``frames=None`` makes one pass over the data (the last frame may hold fewer than
     ``batch`` images); ``frames=n`` emits n frames of exactly ``batch`` images, cycling over the
     data as often as needed (``-1``: forever). With ``shuffle`` the order is a seeded
     permutation, redrawn at each pass.
 
-    Outputs: ``out``: float32 (B, C, H, W): a numpy array (``device=None``/"cpu") or a torch
-    tensor on ``device`` ("cuda", or "auto" = CUDA when present else numpy).
-    Tags written: ``seq``, ``t_ns`` (creation time, for latency), ``image_index`` (int64 (B,),
-    indices into the dataset), ``dataset`` (the spec), plus ``tags``.
-    Parameters: none at run time. Constructor: ``data``, ``split``, ``batch``, ``frames``,
-    ``shuffle``, ``seed``, ``limit`` (use only the first ``limit`` images), ``device``,
-    ``tags``.
-    Errors: ValueError for an unknown spec, an empty dataset or a bad batch size;
-    FileNotFoundError when a path-based dataset is missing.
+    Parameters
+    ----------
+    data : str or array_like, default "natural32"
+        A dataset spec (``"natural32"`` — the default, held-out 32x32 patches of the bundled
+        photos, no download —, ``"natural64"``, ``"mnist[:DIR]"``, ``"cifar10:PATH"``,
+        ``"folder:DIR[:SIZE]"``; see :data:`semradio.models.data.DATASETS`), or an array
+        (N, C, H, W) float32.
+    split : str, default "eval"
+        With a dataset spec: "eval" (held-out), "train" or "all".
+    batch : int, default 16
+        Images per frame.
+    frames : int, optional
+        None: one pass over the data; n: n frames of exactly ``batch`` images; ``-1``: forever.
+    shuffle : bool, default False
+        Seeded random order, redrawn at each pass.
+    seed : int, default 0
+        Seed of the shuffle.
+    limit : int, optional
+        Use only the first ``limit`` images.
+    device : str, optional
+        None or "cpu": numpy arrays; "cuda" (or a torch device): torch tensors on it; "auto": CUDA
+        when present, else numpy.
+    tags : dict, optional
+        Extra tags put on every frame.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        For an unknown spec, an empty dataset or a bad batch size.
+    FileNotFoundError
+        When a path-based dataset is missing.
+
+    Notes
+    -----
+    **Outputs**
+
+    ``out`` : float32 (B, C, H, W)
+        Images in [0, 1]: a numpy array (``device=None``/"cpu") or a torch tensor on ``device``
+        ("cuda", or "auto" = CUDA when present else numpy).
+
+    **Tags written**
+
+    - ``seq``, ``t_ns`` (creation time, for latency);
+    - ``image_index`` (int64 (B,)): indices into the dataset;
+    - ``dataset``: the spec;
+    - plus the ``tags`` given.
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------

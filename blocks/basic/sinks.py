@@ -8,10 +8,36 @@ from semradio.runtime import Frame, SinkBlock
 
 
 class CollectSink(SinkBlock):
-    """Keeps every frame it receives (tests, notebooks). Input ``in``: any.
+    """Keeps every frame it receives (tests, notebooks).
 
-    Attributes:
-        frames: received frames in arrival order (thread-safe to read after ``wait()``).
+    Parameters
+    ----------
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+    max_frames : int, optional
+        Keep only the last ``max_frames`` frames (None: all of them).
+
+    Attributes
+    ----------
+    frames : list of Frame
+        Received frames in arrival order (thread-safe to read after ``wait()``).
+    seqs : list of int
+        The ``seq`` tags received, in order.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : any
+        Frames to keep.
+
+    **Tags read**
+
+    None (``seqs`` reads ``seq``).
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------
@@ -48,6 +74,24 @@ class CollectSink(SinkBlock):
 
 class NullSink(SinkBlock):
     """Discards frames (counts them; latency percentiles still appear in the stats).
+
+    Parameters
+    ----------
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+    n_inputs : int, default 1
+        Number of inputs: ``in`` for one, else ``in0`` ... ``in{n-1}``.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` (or ``in0`` ... ``in{n-1}``) : any
+        Frames to discard.
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------

@@ -13,14 +13,39 @@ from semradio.runtime import WORK_DONE, Frame, SourceBlock
 class ArraySource(SourceBlock):
     """Emits the rows of an array as frames of ``batch`` items, ``repeat`` times, then ends.
 
-    Output ``out``: (B, *item) with the array's dtype; tags ``seq``, ``t_ns`` and ``tags``.
+    Parameters
+    ----------
+    data : array_like
+        Array of shape ``(N, *item)``; frames take consecutive slices of ``batch`` rows (the last one
+        may be shorter).
+    batch : int, default 1
+        Items per frame.
+    repeat : int, default 1
+        Passes over the data (``-1``: forever).
+    tags : dict, optional
+        Extra tags put on every frame.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
 
-    Args:
-        data: array of shape (N, *item); frames take consecutive slices of ``batch`` rows
-            (the last one may be shorter).
-        batch: items per frame.
-        repeat: passes over the data (``-1``: forever).
-        tags: extra tags put on every frame.
+    Raises
+    ------
+    ValueError
+        For an empty array (or one without a leading item axis), or ``batch < 1``.
+
+    Notes
+    -----
+    **Outputs**
+
+    ``out`` : ``(B, *item)``, the array's dtype
+        Consecutive rows of ``data``.
+
+    **Tags written**
+
+    - ``seq``, ``t_ns``, and the ``tags`` given.
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------
@@ -66,11 +91,36 @@ class CountingSource(SourceBlock):
     """Emits ``frames`` frames whose payload is a (batch, size) array filled with the frame's
     ``seq`` (cheap, checkable content for runtime tests and benchmarks).
 
-    Args:
-        frames: frames to emit (``-1``: forever).
-        size: items per row; ``dtype``: payload dtype; ``batch``: rows per frame.
-        reuse: send the same preallocated buffer each time (benchmarks: no allocation cost;
-            the content then is not per-frame).
+    Parameters
+    ----------
+    frames : int, default 10
+        Frames to emit (``-1``: forever).
+    size : int, default 1
+        Items per row.
+    dtype : str, default "float32"
+        Payload dtype.
+    batch : int, default 1
+        Rows per frame.
+    reuse : bool, default False
+        Send the same preallocated buffer each time (benchmarks: no allocation cost; the content
+        then is not per-frame).
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Notes
+    -----
+    **Outputs**
+
+    ``out`` : ``dtype`` (batch, size)
+        Filled with the frame's ``seq`` (zeros with ``reuse``).
+
+    **Tags written**
+
+    - ``seq``, ``t_ns``.
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------

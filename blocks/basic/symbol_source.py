@@ -33,16 +33,53 @@ class SymbolSource(SourceBlock):
     """Random complex symbols (B, k) with unit average power: QPSK or Gaussian "latents".
 
     ``kind="qpsk"``: i.i.d. uniform ``(+-1 +- j)/sqrt(2)``; ``kind="gaussian"``: i.i.d.
-    ``CN(0, 1)`` (a stand-in for power-normalized JSCC latents).
+    ``CN(0, 1)`` (a stand-in for power-normalized JSCC latents). Equation: none (test signal).
 
-    Inputs: none. Outputs: ``out``: complex64 (B, k), numpy (``backend="numpy"``) or a torch
-    tensor on ``device`` (``backend="torch"``).
-    Tags written: ``seq``, ``t_ns`` (via ``make_frame``), ``symbol_kind``.
-    Parameters: ``kind`` ("qpsk"), ``batch`` (B, 1), ``k`` (symbols per item, 1024), ``frames``
-    (stop after this many frames by returning WORK_DONE; None = unbounded), ``seed`` (None),
-    ``fresh`` (True: new symbols every frame; False: one draw re-emitted, e.g. for benchmarks),
-    ``backend`` ("numpy" | "torch"), ``device`` ("cpu"; torch only).
-    Equation: none (test signal).
+    Parameters
+    ----------
+    kind : {"qpsk", "gaussian"}, default "qpsk"
+        Symbol law. Settable at run time.
+    batch : int, default 1
+        Items per frame, B (>= 1).
+    k : int, default 1024
+        Symbols per item (>= 1).
+    frames : int, optional
+        Stop after this many frames by returning WORK_DONE (None: unbounded). Settable at run time.
+    seed : int, optional
+        Random seed (None: fresh entropy). Settable at run time (restarts the draws).
+    fresh : bool, default True
+        True: new symbols every frame; False: one draw re-emitted (e.g. for benchmarks). Settable at
+        run time.
+    backend : {"numpy", "torch"}, default "numpy"
+        Container of the output.
+    device : str, default "cpu"
+        Torch device (torch only).
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        For ``batch < 1``, ``k < 1``, or an unknown ``kind`` or ``backend``.
+
+    Notes
+    -----
+    **Inputs**
+
+    None.
+
+    **Outputs**
+
+    ``out`` : complex64 (B, k)
+        numpy (``backend="numpy"``) or a torch tensor on ``device`` (``backend="torch"``).
+
+    **Tags written**
+
+    - ``seq``, ``t_ns`` (via ``make_frame``), ``symbol_kind``.
+
+    **Run-time parameters**
+
+    ``kind``, ``frames``, ``seed``, ``fresh``.
 
     Examples
     --------
