@@ -25,6 +25,7 @@ torch tensors in, torch tensors out. Needs ``onnxruntime`` and ``onnx`` (``pip i
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from typing import Any, Sequence
 
@@ -68,7 +69,8 @@ class OnnxModule(nn.Module):
         threads: intra-op threads of the session.
     """
 
-    def __init__(self, module: nn.Module, example_args: Sequence[Any], threads: int = 1) -> None:
+    def __init__(self, module: nn.Module, example_args: Sequence[Any], threads: int = 1,
+                 cache_key: Any = None) -> None:
         super().__init__()
         import onnxruntime as ort
 
@@ -80,15 +82,14 @@ class OnnxModule(nn.Module):
         #: (dtype, shape without the batch axis) of each graph input: other inputs go to torch
         self.signature = [(t.dtype, tuple(t.shape[1:])) for t in tensors]
         names = [f"in{i}" for i in range(len(tensors))]
-        buf = io.BytesIO()
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(_Fixed(module, self.fixed, self.n_args), tensors, buf, input_names=names,
-                              output_names=["out"],
-                              dynamic_axes={**{n: {0: "batch"} for n in names}, "out": {0: "batch"}},
-                              opset_version=17, dynamo=False)
-        self.session = ort.InferenceSession(buf.getvalue(), session_options(threads),
-                                            providers=["CPUExecutionProvider"])
+        key = None if cache_key is None else (cache_key, tuple(self.signature), repr(self.fixed))
+        with _EXPORT_LOCK:  # torch.onnx.export keeps global state: one export at a time per process
+            graph = _cached_graph(key)
+            if graph is None:
+                graph = _export(module, self.fixed, self.n_args, tensors, names)
+                _cache_graph(key, graph)
+        self.session = ort.InferenceSession(graph, session_options(threads), providers=["CPUExecutionProvider"])
+
         self.input_names = names
         self.threads = int(threads)
 
@@ -109,6 +110,116 @@ class OnnxModule(nn.Module):
         return torch.from_numpy(self.session.run(None, feeds)[0])
 
 
+def _export(module: nn.Module, fixed: dict[int, Any], n_args: int, tensors: tuple[torch.Tensor, ...],
+            names: list[str]) -> bytes:
+    """The ONNX graph of ``module`` as a function of ``tensors`` (batch axis dynamic)."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Fixed(module, fixed, n_args), tensors, buf, input_names=names, output_names=["out"],
+                          dynamic_axes={**{n: {0: "batch"} for n in names}, "out": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    return buf.getvalue()
+
+
+_EXPORT_LOCK = threading.Lock()
+#: Exported graphs by cache key (the weights' digest, the inputs' signature), so that the blocks
+#: of a second flowgraph in the same process skip the export.
+_EXPORTS: dict[Any, bytes] = {}
+ONNX_MAGIC = b"\x08"  # an ONNX ModelProto starts with field 1 (ir_version, varint)
+
+
+def onnx_cache_dir() -> Any:
+    """Where exported graphs are kept between runs: ``user_home()/cache/onnx`` (see
+    :func:`semradio.models.registry.user_home`; ``$SEMRADIO_HOME`` moves it)."""
+    from .registry import user_home
+
+    return user_home() / "cache" / "onnx"
+
+
+def _cache_file(key: Any) -> Any:
+    import hashlib
+
+    return onnx_cache_dir() / (hashlib.sha1(repr(key).encode()).hexdigest() + ".onnx")
+
+
+def _cached_graph(key: Any) -> bytes | None:
+    """The graph exported under ``key``: from this process, else from the user's cache folder
+    (a file that is not an ONNX model, e.g. truncated, is ignored and replaced)."""
+    if key is None:
+        return None
+    graph = _EXPORTS.get(key)
+    if graph is None:
+        try:
+            data = _cache_file(key).read_bytes()
+        except OSError:
+            return None
+        if not data.startswith(ONNX_MAGIC):
+            return None
+        graph = _EXPORTS[key] = data
+    return graph
+
+
+def _cache_graph(key: Any, graph: bytes) -> None:
+    """Keep ``graph`` for this process and, best effort, in the user's cache folder (written to
+    a temporary name and renamed, so a reader never sees half a file)."""
+    if key is None:
+        return
+    _EXPORTS[key] = graph
+    try:
+        path = _cache_file(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+        tmp.write_bytes(graph)
+        tmp.replace(path)
+    except OSError:
+        pass
+
+
+def onnx_codec(codec: nn.Module, part: str, threads: int = 1, cache: bool = True) -> nn.Module:
+    """A shallow copy of a JSCC ``codec`` whose ``part`` ("encoder" or "decoder") runs in ONNX
+    Runtime (:class:`OnnxModule`, ``threads`` intra-op threads); the original is untouched (its
+    other modules, parameters and attributes are shared). The export uses one image (or latent)
+    of the codec's ``image_size``; other batch sizes run the same graph, other shapes fall back
+    to torch. ``cache``: reuse an export of the same weights (SHA-1 of the part's tensors) made
+    earlier in this process or kept in :func:`onnx_cache_dir` by an earlier run.
+
+    Written here: the codecs' two parts take an SNR tensor (SNR-adaptive codecs) and the
+    decoder a fixed latent grid, which the export must see.
+    """
+    import copy
+
+    if part not in ("encoder", "decoder"):
+        raise ValueError(f"part must be 'encoder' or 'decoder', got {part!r}")
+    if isinstance(getattr(codec, part), OnnxModule):  # already swapped (e.g. by eecd_realtime's --backend)
+        return codec
+    with torch.no_grad():
+        img = torch.zeros((1, codec.in_channels, *codec.image_size))
+        snr = codec._snr(10.0, 1, img)
+        if part == "encoder":
+            args: tuple[Any, ...] = (img, snr)
+        else:
+            z = codec.encoder(img, snr)
+            args = (z, codec.spatial_for(int(z.shape[1])), codec._snr(10.0, 1, z))
+        module = getattr(codec, part)
+        fast = OnnxModule(module, args, threads, cache_key=_digest(module, part) if cache else None)
+    out = copy.copy(codec)
+    out._modules = dict(codec._modules)  # a module dict of its own: the swap below leaves `codec` alone
+    setattr(out, part, fast)
+    return out
+
+
+def _digest(module: nn.Module, tag: str) -> str:
+    """SHA-1 of a module's class, ``tag`` and every parameter and buffer (names and bytes)."""
+    import hashlib
+
+    h = hashlib.sha1(f"{type(module).__qualname__}:{tag}".encode())
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 class _Fixed(nn.Module):
     """``module`` as a function of its tensor arguments alone (the fixed ones put back)."""
 
@@ -121,4 +232,4 @@ class _Fixed(nn.Module):
         return self.module(*[self.fixed[i] if i in self.fixed else next(it) for i in range(self.n)])
 
 
-__all__ = ["OnnxModule", "onnx_available", "session_options"]
+__all__ = ["OnnxModule", "onnx_available", "onnx_cache_dir", "onnx_codec", "session_options"]

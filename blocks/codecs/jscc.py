@@ -23,6 +23,10 @@ from semradio.blocks.validation import block_error
 
 #: The codec the blocks load when none is named (shipped, natural 32x32 patches, AWGN, CBR 1/6).
 DEFAULT_CODEC = "jscc_natural32_awgn_cbr1-6"
+#: Inference backends of the codec blocks: "torch" (eager PyTorch), "onnx" (ONNX Runtime on the
+#: CPU, :func:`semradio.models.inference.onnx_codec`), "auto" (ONNX Runtime on the CPU when it is
+#: installed, else torch).
+BACKENDS = ("auto", "torch", "onnx")
 
 
 def _load(codec: Any, device: Any) -> Any:
@@ -42,14 +46,43 @@ def _no_grad() -> Any:
 
 
 class _CodecBlock(SyncBlock):
-    def __init__(self, codec: Any, device: str, name: str | None) -> None:
+    part = ""  # the codec part the block runs: "encoder" or "decoder"
+
+    def __init__(self, codec: Any, device: str, name: str | None, backend: str = "torch", threads: int = 1) -> None:
         super().__init__(name)
+        if backend not in BACKENDS:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: backend must be one of {BACKENDS}, got {backend!r}")
+        if int(threads) < 1:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: threads must be >= 1, got {threads!r}")
         try:
             self.codec = _load(codec, device)
         except (FileNotFoundError, ValueError) as exc:
             raise ValueError(f"{type(self).__name__} {self.name!r}: {exc}") from None
         self.codec_name = codec if isinstance(codec, str) else type(codec).__name__
         self.device = next(self.codec.parameters()).device
+        self.backend, self.threads = backend, int(threads)
+        self._net: Any = None  # what work() runs: the codec, or a copy whose part runs in ONNX Runtime
+        self.backend_used: str | None = None
+
+    def start(self) -> None:
+        self.net()  # export before the first frame, not during it
+
+    def net(self) -> Any:
+        """The codec work() runs, resolving ``backend`` at the first call: ONNX Runtime for
+        "onnx" (an error off the CPU or without onnxruntime) and for "auto" on the CPU when
+        onnxruntime is installed; the eager codec otherwise."""
+        if self._net is not None:
+            return self._net
+        from semradio.models.inference import onnx_available, onnx_codec
+
+        use = self.backend == "onnx" or (self.backend == "auto" and self.device.type == "cpu" and onnx_available())
+        if use and self.device.type != "cpu":
+            raise block_error(self, f"backend 'onnx' runs on the CPU, the codec is on {self.device}")
+        if use and not onnx_available():
+            raise block_error(self, "backend 'onnx' needs onnxruntime and onnx: pip install -e \".[onnx]\"")
+        self._net = onnx_codec(self.codec, self.part, self.threads) if use else self.codec
+        self.backend_used = "onnx" if use else "torch"
+        return self._net
 
     def _to_device(self, data: Any, port: str = "in") -> tuple[Any, bool]:
         """Payload as a float32 tensor on the block's device, and whether it came as numpy."""
@@ -102,6 +135,8 @@ class _CodecBlock(SyncBlock):
 
 
 class JSCCEncoder(_CodecBlock):
+    part = "encoder"
+
     """JSCC encoder: images (B, C, H, W) -> real latent (B, 2k), 2k = c (H/4)(W/4).
 
     CBR = k / (C H W) is fixed by the codec (e.g. 1/6: k = 512 for 3x32x32). The latent is not
@@ -118,7 +153,10 @@ class JSCCEncoder(_CodecBlock):
     Parameters: ``snr_db`` (float or None): SNR fed to an SNR-adaptive encoder when the frame
     has no ``snr_db`` tag (settable at run time, e.g. from a feedback path).
     Constructor: ``codec`` (registered name, checkpoint path, or a DeepJSCC module),
-    ``device`` ("auto", "cpu", "cuda").
+    ``device`` ("auto", "cpu", "cuda"), ``backend`` ("torch"; "onnx": ONNX Runtime, CPU only,
+    which runs the whole network without holding Python's GIL, so the blocks of a flowgraph
+    overlap on several cores; "auto": ONNX Runtime on the CPU when installed) and ``threads``
+    (the ONNX Runtime session's intra-op threads: the block's thread budget).
     Errors: ValueError naming the block for a wrong dtype/shape, or an SNR-adaptive codec
     without an SNR.
 
@@ -131,8 +169,8 @@ class JSCCEncoder(_CodecBlock):
     """
 
     def __init__(self, codec: Any = DEFAULT_CODEC, device: str = "auto", snr_db: float | None = None,
-                 name: str | None = None) -> None:
-        super().__init__(codec, device, name)
+                 name: str | None = None, backend: str = "torch", threads: int = 1) -> None:
+        super().__init__(codec, device, name, backend, threads)
         self.add_input("in", dtype="float32", shape=(self.codec.in_channels, None, None))
         self.add_output("out", dtype="float32", shape=(None,))
         self.declare_param("snr_db", snr_db, "SNR (dB) the encoder assumes when frames carry no snr_db tag",
@@ -150,13 +188,15 @@ class JSCCEncoder(_CodecBlock):
                                     f"got {tuple(x.shape)}")
         snr = self._snr(frame, required=True)
         with _no_grad():
-            z = self.codec.encode(x, snr)
+            z = self.net().encode(x, snr)
         h, w = int(x.shape[2]), int(x.shape[3])
         return frame.replace(self._out(z, as_numpy), cbr=float(self.codec.cbr), k=int(z.shape[1]) // 2,
                              image_size=(h, w), codec=self.codec_name)
 
 
 class JSCCDecoder(_CodecBlock):
+    part = "decoder"
+
     """JSCC decoder: real (B, 2k) channel output (e.g. the MMSE equalizer's) -> images.
 
     Inputs: ``in``: float32 (B, 2k); numpy or torch.
@@ -167,7 +207,7 @@ class JSCCDecoder(_CodecBlock):
     parameter), ``image_size`` ((H, W) from the encoder; else the codec's size, or a square).
     Tags written: none. Tags pass through.
     Parameters: ``snr_db`` (float or None): SNR used when frames carry no ``snr_db`` tag.
-    Constructor: ``codec``, ``device`` as :class:`JSCCEncoder`.
+    Constructor: ``codec``, ``device``, ``backend``, ``threads`` as :class:`JSCCEncoder`.
     Errors: ValueError naming the block for a wrong dtype/shape (a latent length that fits no
     image size) or an SNR-adaptive codec without an SNR.
 
@@ -180,8 +220,8 @@ class JSCCDecoder(_CodecBlock):
     """
 
     def __init__(self, codec: Any = DEFAULT_CODEC, device: str = "auto", snr_db: float | None = None,
-                 name: str | None = None) -> None:
-        super().__init__(codec, device, name)
+                 name: str | None = None, backend: str = "torch", threads: int = 1) -> None:
+        super().__init__(codec, device, name, backend, threads)
         self.add_input("in", dtype="float32", shape=(None,))
         self.add_output("out", dtype="float32", shape=(self.codec.in_channels, None, None))
         self.declare_param("snr_db", snr_db, "SNR (dB) used when frames carry no snr_db tag",
@@ -199,10 +239,10 @@ class JSCCDecoder(_CodecBlock):
         size = frame.tags.get("image_size")
         try:
             with _no_grad():
-                img = self.codec.decode(y, snr, size)
+                img = self.net().decode(y, snr, size)
         except ValueError as exc:
             raise block_error(self, str(exc)) from None
         return frame.replace(self._out(img, as_numpy))
 
 
-__all__ = ["JSCCEncoder", "JSCCDecoder", "DEFAULT_CODEC"]
+__all__ = ["BACKENDS", "JSCCEncoder", "JSCCDecoder", "DEFAULT_CODEC"]

@@ -66,6 +66,13 @@ class JSCCChainConfig:
     denoiser: str = option("none", help="denoiser after the equalizer: none, cddm, ve, eecd1, eecd2, or a "
                                         "registered block (plugins)")
     device: str = option("auto", help="codec device: auto (CUDA when present), cpu, cuda")
+    backend: str = option("auto", choices=("auto", "torch", "onnx"),
+                          help="codec inference on the CPU: onnx (ONNX Runtime: the encoder and decoder run without "
+                               "holding Python's lock, so they overlap on the cores), torch (eager), auto (onnx "
+                               "when onnxruntime is installed)")
+    threads: int | None = option(None, type=positive_int,
+                                 help="CPU threads per compute block (codec sessions and torch; default: the cores "
+                                      "shared out among the encoder, the decoder, the denoiser and the metrics)")
     realtime: float | None = option(None, type=positive_float, metavar="FPS",
                                     help="pace the source at FPS frames/s (inserts a Throttle)")
     seed: int = option(0, help="channel seed")
@@ -123,6 +130,40 @@ def codec_of(config: JSCCChainConfig) -> str:
     return config.codec or default_codec(config.data, config.channel, config.cbr)
 
 
+def thread_budget(config: JSCCChainConfig, denoiser: bool = False) -> int:
+    """CPU threads for each compute block of the chain: ``config.threads``, else the cores (of
+    this process's CPU affinity) shared out among the encoder, the decoder, the metric sink and
+    the denoiser when there is one, at least 1. Each codec block's ONNX Runtime session gets
+    that many threads, and torch (shared by the others) the same while the chain runs: more
+    threads than cores only makes them wait for each other."""
+    import os
+
+    if config.threads is not None:
+        return int(config.threads)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // (3 + int(denoiser)))
+
+
+class _TorchThreads:
+    """Context: ``torch.set_num_threads(n)`` inside, the previous count restored after."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n, self.prev = n, None
+
+    def __enter__(self) -> None:
+        import torch
+
+        if self.n is not None:
+            self.prev = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: Any) -> None:
+        import torch
+
+        if self.prev is not None:
+            torch.set_num_threads(self.prev)
+
+
 class JSCCLink(HierBlock):
     """The semantic link as one hierarchical block: ``JSCCEncoder -> PowerNormalizer -> channel
     -> MMSEEqualizer -> [denoiser] -> JSCCDecoder``.
@@ -148,13 +189,16 @@ class JSCCLink(HierBlock):
         super().__init__(name)
         codec = codec_of(config)
         device = str(resolve_device(config.device))
-        self.encoder = JSCCEncoder(codec, device=device, snr_db=config.snr_db, name="encoder")
+        budget = thread_budget(config, denoiser is not None)
+        self.encoder = JSCCEncoder(codec, device=device, snr_db=config.snr_db, name="encoder",
+                                   backend=config.backend, threads=budget)
         self.normalizer = PowerNormalizer(name="normalizer")
         self.channel = make_channel(config.channel, name="channel", snr_db=config.snr_db, fading=config.fading,
                                     seed=config.seed)
         self.equalizer = equalizer_for("mmse", name="equalizer")
         self.denoiser = denoiser
-        self.decoder = JSCCDecoder(decoder_codec or codec, device=device, name="decoder")
+        self.decoder = JSCCDecoder(decoder_codec or codec, device=device, name="decoder", backend=config.backend,
+                                   threads=budget)
         chain = [self.encoder, self.normalizer, self.channel, self.equalizer]
         self.connect(*chain, *([denoiser] if denoiser is not None else []), self.decoder)
         self.add_input("in", self.encoder)
@@ -222,6 +266,7 @@ def summarize(config: JSCCChainConfig, fg: Flowgraph, blocks: dict[str, Any], se
         "cbr": blocks["encoder"].codec.cbr,
         "data": config.data, "split": config.split, "channel": config.channel, "snr_db": config.snr_db,
         "device": str(blocks["encoder"].device),
+        "backend": blocks["encoder"].backend_used, "threads_per_block": blocks["encoder"].threads,
         "frames": s["frames"], "images": s["images"], "seconds": round(seconds, 3),
         "images_per_s": round(s["images"] / seconds, 1) if seconds > 0 else None,
         **{k: None if g is None else g[k] for k in ("psnr_db", "ssim", "ms_ssim", "mse_db", "latency_p50_ms",
@@ -242,8 +287,10 @@ def run(config: JSCCChainConfig, scopes: Any = None, denoiser: Any = None) -> di
     from semradio.blocks.qtgui.gui_support import run_flowgraph
 
     fg, blocks = build(config, denoiser)
+    cpu = blocks["encoder"].device.type == "cpu"
     t0 = time.perf_counter()
-    run_flowgraph(fg, scopes, blocks, timeout=config.timeout)  # fg.run() unless --gui/--snapshot
+    with _TorchThreads(thread_budget(config, "denoiser" in blocks) if cpu else None):
+        run_flowgraph(fg, scopes, blocks, timeout=config.timeout)  # fg.run() unless --gui/--snapshot
     return summarize(config, fg, blocks, time.perf_counter() - t0)
 
 
@@ -283,5 +330,4 @@ def format_summary(out: dict[str, Any]) -> str:
 
 
 __all__ = ["JSCCChainConfig", "JSCCLink", "CBR_CHOICES", "build", "run", "summarize", "format_summary", "default_codec",
-           "check_config", "caveats",
-           "codec_of"]
+           "check_config", "caveats", "codec_of", "thread_budget"]

@@ -81,3 +81,77 @@ def test_other_shapes_and_dtypes_go_to_torch():
         assert fast(torch.rand(1, 3, 8, 8, dtype=torch.float64).float()).shape == (1, 4, 8, 8)
         with pytest.raises(RuntimeError):
             fast(torch.rand(1, 3, 8, 8, dtype=torch.float64))        # torch's own error, not ORT's
+
+
+def test_onnx_codec_swaps_one_part_of_a_copy_and_caches_the_export(codec, tmp_path, monkeypatch):
+    """``onnx_codec``: a copy whose encoder (or decoder) runs in ONNX Runtime with the eager
+    codec's outputs; the original keeps its torch modules; a second export of the same weights
+    comes from the process cache, a third (new process, simulated) from the user's cache folder,
+    and a damaged cache file is ignored and rewritten."""
+    import semradio.models.inference as inf
+
+    monkeypatch.setenv("SEMRADIO_HOME", str(tmp_path))
+    monkeypatch.setattr(inf, "_EXPORTS", {})
+    calls = []
+    real_export = inf._export
+    monkeypatch.setattr(inf, "_export", lambda *a: calls.append(1) or real_export(*a))
+    fast = inf.onnx_codec(codec, "encoder")
+    assert isinstance(fast.encoder, OnnxModule) and not isinstance(codec.encoder, OnnxModule)
+    assert fast.decoder is codec.decoder
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        np.testing.assert_allclose(fast.encode(x, 7.0).numpy(), codec.encode(x, 7.0).numpy(), atol=1e-5)
+        z = codec.encode(x, 7.0)
+        dec = inf.onnx_codec(codec, "decoder")
+        np.testing.assert_allclose(dec.decode(z, 7.0).numpy(), codec.decode(z, 7.0).numpy(), atol=1e-5)
+    assert len(calls) == 2
+    inf.onnx_codec(codec, "encoder")
+    assert len(calls) == 2  # this process's cache
+    files = sorted((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(files) == 2
+    monkeypatch.setattr(inf, "_EXPORTS", {})
+    inf.onnx_codec(codec, "encoder")
+    assert len(calls) == 2  # the user's cache folder
+    for f in files:
+        f.write_bytes(b"not a model")
+    monkeypatch.setattr(inf, "_EXPORTS", {})
+    inf.onnx_codec(codec, "encoder")
+    assert len(calls) == 3 and any(f.read_bytes().startswith(inf.ONNX_MAGIC) for f in files)
+    with pytest.raises(ValueError, match="part"):
+        inf.onnx_codec(codec, "channel")
+
+
+def test_codec_blocks_backends_agree_and_are_checked():
+    """JSCCEncoder/JSCCDecoder ``backend="onnx"`` (and "auto" on the CPU with onnxruntime
+    installed) give the torch backend's latents and images; bad settings name the block."""
+    from semradio.blocks import JSCCDecoder, JSCCEncoder
+    from semradio.runtime import Frame
+
+    x = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
+    outs = {}
+    for backend in ("torch", "onnx", "auto"):
+        enc = JSCCEncoder("jscc_natural32_rayleigh_cbr1-6", device="cpu", snr_db=10.0, backend=backend)
+        dec = JSCCDecoder("jscc_natural32_rayleigh_cbr1-6", device="cpu", snr_db=10.0, backend=backend)
+        z = enc.work(Frame(x, {"seq": 0}))
+        outs[backend] = (z.data, dec.work(z).data)
+        assert enc.backend_used == ("torch" if backend == "torch" else "onnx")
+    for backend in ("onnx", "auto"):
+        for a, b in zip(outs[backend], outs["torch"]):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="backend"):
+        JSCCEncoder("jscc_natural32_rayleigh_cbr1-6", device="cpu", backend="tensorrt")
+    with pytest.raises(ValueError, match="threads"):
+        JSCCDecoder("jscc_natural32_rayleigh_cbr1-6", device="cpu", threads=0)
+
+
+def test_chain_reports_its_backend_and_thread_budget_and_the_same_psnr():
+    from semradio.blocks.hier.jscc_chain import JSCCChainConfig, run, thread_budget
+
+    torch_threads = torch.get_num_threads()
+    outs = {b: run(JSCCChainConfig(channel="rayleigh", frames=2, batch=4, device="cpu", backend=b)) for b in
+            ("torch", "onnx")}
+    assert outs["torch"]["backend"] == "torch" and outs["onnx"]["backend"] == "onnx"
+    assert abs(outs["torch"]["psnr_db"] - outs["onnx"]["psnr_db"]) < 1e-3
+    assert outs["onnx"]["threads_per_block"] == thread_budget(JSCCChainConfig()) >= 1
+    assert thread_budget(JSCCChainConfig(threads=3)) == 3
+    assert torch.get_num_threads() == torch_threads  # the chain's budget is restored after the run
