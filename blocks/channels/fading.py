@@ -17,14 +17,52 @@ class AWGNChannel(_PlainChannel):
     """Additive white Gaussian noise: ``y_c = sqrt(Px) x_c + n``, ``n ~ CN(0, s2)``
     (eq. 1 of the ICDM paper with h = 1, no interference).
 
-    Inputs: ``in``: complex64 (B, k). Outputs: ``out``: complex64 (B, k), same container/device.
-    Tags read: none. Tags written: ``h`` (ones), ``noise_var``, ``snr_db``, ``sinr_db``,
-    ``channel="awgn"``, ``channel_model="awgn"``, ``px``, ``eval_h_true``, ``eval_noise`` (with
-    ``keep_noise``); see the module docstring. Other tags pass through.
-    Parameters (all settable at run time, e.g. ctrl ``{"snr_db": 5.0}``):
-        ``snr_db`` (default 10; +inf = noiseless), ``px`` (default 1; s2 = Px/10^(snr/10)),
-        ``seed`` (None = fresh entropy), ``keep_noise`` (False), ``check_finite`` (True).
-    Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf input.
+    Parameters
+    ----------
+    snr_db : float, default 10.0
+        SNR ``Px/s2`` in dB (+inf: noiseless). Settable at run time.
+    px : float, default 1.0
+        Signal power Px; ``s2 = Px/10^(snr/10)``. Settable at run time.
+    seed : int, optional
+        Random seed (None: fresh entropy). Settable at run time.
+    keep_noise : bool, default False
+        Emit the noise draw as tag ``eval_noise``. Settable at run time.
+    check_finite : bool, default True
+        Reject inputs holding NaN/inf. Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape or NaN/inf input.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k)
+        Transmitted symbols ``x_c``.
+
+    **Outputs**
+
+    ``out`` : complex64 (B, k)
+        ``y_c``, same container/device as the input.
+
+    **Tags read**
+
+    None.
+
+    **Tags written**
+
+    - ``h`` (ones), ``noise_var``, ``snr_db``, ``sinr_db``, ``channel="awgn"``,
+      ``channel_model="awgn"``, ``px``, ``eval_h_true``, ``eval_noise`` (with ``keep_noise``);
+      see the module docstring. Other tags pass through.
+
+    **Run-time parameters**
+
+    All of them (``snr_db``, ``px``, ``seed``, ``keep_noise``, ``check_finite``), e.g. ctrl
+    ``{"snr_db": 5.0}``.
 
     Examples
     --------
@@ -53,14 +91,58 @@ class RayleighChannel(_PlainChannel):
     ``h + e``, ``e ~ CN(0, csi_error_var)`` drawn once per coherence block; the true gains are
     in ``eval_h_true``.
 
-    Inputs: ``in``: complex64 (B, k). Outputs: ``out``: complex64 (B, k), same container/device.
-    Tags read: none. Tags written: ``h``, ``noise_var``, ``snr_db``, ``sinr_db``,
-    ``channel="rayleigh"``, ``channel_model``, ``px``, ``fading``, ``coherence``,
-    ``csi_error_var``, ``eval_h_true``, ``eval_noise`` (with ``keep_noise``). Others pass through.
-    Parameters (settable at run time): ``snr_db`` (10), ``px`` (1), ``fading`` ("fast"),
-    ``coherence`` (None), ``csi_error_var`` (0), ``seed`` (None), ``keep_noise`` (False),
-    ``check_finite`` (True).
-    Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf input.
+    Parameters
+    ----------
+    snr_db : float, default 10.0
+        SNR ``Px/s2`` in dB (+inf: noiseless). Settable at run time.
+    fading : {"fast", "block"}, default "fast"
+        Per-symbol or block fading. Settable at run time.
+    coherence : int, optional
+        Block fading: symbols per coherence block (None: one h per item). Settable at run time.
+    csi_error_var : float, default 0.0
+        Variance of the CSI error ``e`` (``h_est = h + e``). Settable at run time.
+    px : float, default 1.0
+        Signal power Px. Settable at run time.
+    seed : int, optional
+        Random seed (None: fresh entropy). Settable at run time.
+    keep_noise : bool, default False
+        Emit the noise draw as tag ``eval_noise``. Settable at run time.
+    check_finite : bool, default True
+        Reject inputs holding NaN/inf. Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape or NaN/inf input.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k)
+        Transmitted symbols ``x_c``.
+
+    **Outputs**
+
+    ``out`` : complex64 (B, k)
+        ``y_c``, same container/device as the input.
+
+    **Tags read**
+
+    None.
+
+    **Tags written**
+
+    - ``h``, ``noise_var``, ``snr_db``, ``sinr_db``, ``channel="rayleigh"``, ``channel_model``,
+      ``px``, ``fading``, ``coherence``, ``csi_error_var``, ``eval_h_true``, ``eval_noise`` (with
+      ``keep_noise``). Others pass through.
+
+    **Run-time parameters**
+
+    All of them: ``snr_db``, ``px``, ``fading``, ``coherence``, ``csi_error_var``, ``seed``,
+    ``keep_noise``, ``check_finite``.
 
     Examples
     --------
@@ -87,12 +169,56 @@ class RicianChannel(_PlainChannel):
 
     Fading modes and imperfect CSI as :class:`RayleighChannel`.
 
-    Inputs: ``in``: complex64 (B, k). Outputs: ``out``: complex64 (B, k), same container/device.
-    Tags written: as :class:`RayleighChannel` with ``channel="rician"``. Others pass through.
-    Parameters (settable at run time): ``snr_db`` (10), ``k_factor`` (K, linear, default 10),
-    ``los_phase`` (phi, radians, 0), ``px`` (1), ``fading`` ("fast"), ``coherence`` (None),
-    ``csi_error_var`` (0), ``seed`` (None), ``keep_noise`` (False), ``check_finite`` (True).
-    Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf input.
+    Parameters
+    ----------
+    snr_db : float, default 10.0
+        SNR ``Px/s2`` in dB (+inf: noiseless). Settable at run time.
+    k_factor : float, default 10.0
+        K, linear (line-of-sight over scattered power). Settable at run time.
+    los_phase : float, default 0.0
+        phi, the line-of-sight phase in radians. Settable at run time.
+    fading : {"fast", "block"}, default "fast"
+        As :class:`RayleighChannel`. Settable at run time.
+    coherence : int, optional
+        As :class:`RayleighChannel`. Settable at run time.
+    csi_error_var : float, default 0.0
+        As :class:`RayleighChannel`. Settable at run time.
+    px : float, default 1.0
+        Signal power Px. Settable at run time.
+    seed : int, optional
+        Random seed (None: fresh entropy). Settable at run time.
+    keep_noise : bool, default False
+        Emit the noise draw as tag ``eval_noise``. Settable at run time.
+    check_finite : bool, default True
+        Reject inputs holding NaN/inf. Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape or NaN/inf input.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k)
+        Transmitted symbols ``x_c``.
+
+    **Outputs**
+
+    ``out`` : complex64 (B, k)
+        ``y_c``, same container/device as the input.
+
+    **Tags written**
+
+    - As :class:`RayleighChannel` with ``channel="rician"``. Others pass through.
+
+    **Run-time parameters**
+
+    All of them: ``snr_db``, ``k_factor``, ``los_phase``, ``px``, ``fading``, ``coherence``,
+    ``csi_error_var``, ``seed``, ``keep_noise``, ``check_finite``.
 
     Examples
     --------

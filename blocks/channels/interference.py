@@ -47,19 +47,77 @@ class InterferenceChannel(_Channel):
     With neither, Pz = 1. With Pz = 0 the output equals the plain channel of ``model`` with the
     same seed, bit for bit.
 
-    Inputs: ``in``: complex64 (B, k); ``z`` (optional): complex64 (B, k).
-    Outputs: ``out``: complex64 (B, k), same container/device as ``in``.
-    Tags written: those of the plain channels with ``channel="interference"`` and the actual
-    ``sinr_db``, plus ``pz``, ``interference``, ``interferer_model``, ``eval_h_z``,
-    ``eval_z``. Tags of the ``in`` frame pass through (those of the ``z`` frame do not).
-    Parameters (settable at run time): ``snr_db`` (10), ``sinr_db`` (None), ``pz`` (None),
-    ``model`` ("rayleigh"), ``interferer_model`` (None: same as ``model``), ``fading``
-    ("fast"), ``coherence`` (None), ``csi_error_var`` (0), ``k_factor`` (10), ``los_phase`` (0),
-    ``normalize_z`` (True), ``px`` (1), ``seed`` (None), ``keep_noise`` (False),
-    ``check_finite`` (True). Constructor only: ``latents`` (array (N, 2k) real or (N, k)
-    complex, or None).
-    Errors: ValueError naming the block for wrong dtype/shape, NaN/inf, a ``z`` frame or latent
-    set of another shape.
+    Parameters
+    ----------
+    snr_db : float, default 10.0
+        SNR ``Px/s2`` in dB (+inf: noiseless). Settable at run time.
+    sinr_db : float, optional
+        SINR ``Px/(Pz + s2)`` in dB (None: use ``pz``). Settable at run time.
+    pz : float, optional
+        Interference power Pz (None: from ``sinr_db``; neither given: 1). Settable at run time.
+    model : {"awgn", "rayleigh", "rician"}, default "rayleigh"
+        Fading model of h_x. Settable at run time.
+    interferer_model : {"awgn", "rayleigh", "rician"}, optional
+        Fading model of h_z (None: same as ``model``). Settable at run time.
+    fading : {"fast", "block"}, default "fast"
+        Fading mode of both gains, as :class:`RayleighChannel`. Settable at run time.
+    coherence : int, optional
+        Block fading: symbols per coherence block (None: one gain per item). Settable at run time.
+    csi_error_var : float, default 0.0
+        Variance of the CSI error on the emitted ``h``. Settable at run time.
+    k_factor : float, default 10.0
+        Rician K-factor (linear). Settable at run time.
+    los_phase : float, default 0.0
+        Rician line-of-sight phase (radians). Settable at run time.
+    latents : array_like, optional
+        Constructor only: a stored latent set to draw ``z_c`` from, (N, 2k) real or (N, k)
+        complex (None: none).
+    normalize_z : bool, default True
+        Scale ``z_c`` per item to unit average power. Settable at run time.
+    px : float, default 1.0
+        Signal power Px. Settable at run time.
+    seed : int, optional
+        Random seed (None: fresh entropy). Settable at run time.
+    keep_noise : bool, default False
+        Emit the noise draw as tag ``eval_noise``. Settable at run time.
+    check_finite : bool, default True
+        Reject inputs holding NaN/inf. Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape, NaN/inf, a ``z`` frame or latent set of
+        another shape; at construction when both ``sinr_db`` and ``pz`` are given, or for a
+        misshaped ``latents`` set.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k)
+        Desired symbols ``x_c``.
+    ``z`` (optional) : complex64 (B, k)
+        Interferer's symbols ``z_c``, aligned by ``seq``.
+
+    **Outputs**
+
+    ``out`` : complex64 (B, k)
+        ``y_c``, same container/device as ``in``.
+
+    **Tags written**
+
+    - Those of the plain channels with ``channel="interference"`` and the actual ``sinr_db``;
+    - ``pz``, ``interference``, ``interferer_model``, ``eval_h_z``, ``eval_z``.
+
+    Tags of the ``in`` frame pass through (those of the ``z`` frame do not).
+
+    **Run-time parameters**
+
+    All but ``latents``: ``snr_db``, ``sinr_db``, ``pz``, ``model``, ``interferer_model``,
+    ``fading``, ``coherence``, ``csi_error_var``, ``k_factor``, ``los_phase``, ``normalize_z``,
+    ``px``, ``seed``, ``keep_noise``, ``check_finite``.
 
     Examples
     --------

@@ -11,23 +11,48 @@ from semradio.blocks.validation import block_error, check_payload, to_float
 class PowerNormalizer(SyncBlock):
     """Real latent (B, 2k) -> complex symbols (B, k) with average power P per item.
 
-    Seed 000 §II-A (the input of eq. 1): the latent ``x`` is split into a real (first half)
+    §II-A of the ICDM paper (the input of eq. 1): the latent ``x`` is split into a real (first half)
     and an imaginary (second half) part, ``x_c = x[:k] + j x[k:]``, and scaled per item so that
     ``mean_i |x_c,i|^2 = P``::
 
         x_c <- sqrt(P / mean|x_c|^2) x_c
 
-    Inputs:
-        ``in``: float32 (B, 2k) real latents (e.g. a JSCC encoder's output, flattened).
-    Outputs:
-        ``out``: complex64 (B, k) symbols, average power P per item; numpy or torch as the
-        input, on the input's device.
-    Tags read: none. Tags written: ``tx_power`` (float, P). Other tags pass through.
-    Parameters:
-        ``power`` (float > 0, default 1): the average symbol power P.
-    Errors:
-        ValueError naming the block for a wrong dtype/shape (odd length), NaN/inf, or an
-        all-zero item (its power cannot be normalized).
+    Parameters
+    ----------
+    power : float, default 1.0
+        The average symbol power P (> 0). Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape (odd length), NaN/inf, or an all-zero item (its
+        power cannot be normalized).
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, 2k)
+        Real latents (e.g. a JSCC encoder's output, flattened).
+
+    **Outputs**
+
+    ``out`` : complex64 (B, k)
+        Symbols, average power P per item; numpy or torch as the input, on the input's device.
+
+    **Tags read**
+
+    None.
+
+    **Tags written**
+
+    - ``tx_power`` (float, P). Other tags pass through.
+
+    **Run-time parameters**
+
+    ``power``.
 
     Examples
     --------
@@ -59,13 +84,39 @@ class ComplexToReal(SyncBlock):
     """Complex symbols (B, k) -> real vector (B, 2k) ``[Re; Im]`` (inverse of the mapping in
     :class:`PowerNormalizer`, without the power scaling).
 
-    Inputs:
-        ``in``: complex64 (B, k).
-    Outputs:
-        ``out``: float32 (B, 2k), ``[Re(y_c); Im(y_c)]`` per item; same container and device.
-    Tags: none read or written; all pass through.
-    Parameters: none.
-    Errors: ValueError naming the block for a wrong dtype/shape or NaN/inf.
+    Parameters
+    ----------
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape or NaN/inf.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k)
+        Complex symbols ``y_c``.
+
+    **Outputs**
+
+    ``out`` : float32 (B, 2k)
+        ``[Re(y_c); Im(y_c)]`` per item; same container and device.
+
+    **Tags read**
+
+    None.
+
+    **Tags written**
+
+    None; all tags pass through.
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------

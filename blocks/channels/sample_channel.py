@@ -113,41 +113,106 @@ class SampleChannel(Block):
     while the transmitter is idle). The resampler reads 4 samples ahead (8-tap interpolator),
     so when it is on the last few samples of a frame come out with the next frame.
 
-    Inputs:
-        ``in``: complex64 (B, n) samples (numpy or torch; processed on the CPU), e.g. one
+    Parameters
+    ----------
+    snr_db : float, default inf
+        Per-sample SNR ``signal_power/s2`` in dB (+inf: no noise). Settable at run time.
+    cfo : float, default 0.0
+        Carrier frequency offset in cycles/sample (GNU Radio's ``frequency_offset``; Hz / sample
+        rate). Settable at run time.
+    epsilon : float, default 1.0
+        Input/output sample-rate ratio (1.0: none; ``1 + 20e-6``: +20 ppm). Settable at run time;
+        setting it updates ``sro_ppm``.
+    delay : float, default 0.0
+        Constant fractional delay d (samples >= 0). Settable at run time.
+    taps : sequence of complex, optional
+        Explicit complex FIR multipath taps (None: none, or the profile). Settable at run time;
+        setting it clears ``profile``.
+    profile : str, optional
+        TR 38.901 fading profile: ``"tdl-a"``..``"tdl-e"``, ``"cdl-a"``..``"cdl-e"``, fixed-delay
+        ``"tdl-a30"``... (None: off). Settable at run time; setting it clears ``taps``.
+    sro_ppm : float, optional
+        Keyword only. Sample-rate offset in ppm, ``epsilon = 1 + sro_ppm 1e-6`` (give this or
+        ``epsilon``). Settable at run time; setting it updates ``epsilon``.
+    signal_power : float, default 1.0
+        Nominal signal power per sample (the bursts': 1); with ``snr_db`` gives the per-sample noise
+        variance. Settable at run time.
+    delay_spread : float, default 100e-9
+        RMS delay spread of the profile, in seconds. Settable at run time.
+    sample_rate : float, optional
+        Sample rate in Hz (None: the frames' ``sample_rate`` tag). Settable at run time.
+    carrier_frequency : float, default 3.5e9
+        Carrier frequency in Hz, for the Doppler. Settable at run time.
+    speed : float, default 0.0
+        UE speed in m/s (0: static); maximum Doppler = speed f_c / c. Settable at run time.
+    update_period : int, default 64
+        Samples between two updates of the fading taps. Settable at run time.
+    fading : {"continuous", "block"}, default "continuous"
+        ``"continuous"``: one fading process along the stream; ``"block"``: an independent static
+        realisation per frame. Settable at run time.
+    phase_noise_linewidth : float, default 0.0
+        Wiener phase noise: 3 dB linewidth in Hz (0: none; needs the sample rate). Settable at run
+        time.
+    gap_min, gap_max : int, default 0
+        Fewest and most zero samples before each frame's samples (at most 2^24). Settable at run
+        time.
+    seed : int, optional
+        Random seed (None: fresh entropy); setting it restarts the random streams and the fading.
+        Settable at run time.
+    keep_noiseless : bool, default False
+        Emit the output without noise as tag ``eval_noiseless``. Settable at run time.
+    check_finite : bool, default True
+        Reject inputs holding NaN/inf. Settable at run time.
+    resampler_taps : int, default 8
+        Construction only: taps of the interpolator. 8, as GNU Radio's MMSE interpolator: -43 dB or
+        better up to 0.2 cycles/sample but -13 dB at 0.4; 16: -41 dB or better up to 0.41. For an
+        OFDM burst with 52 of 64 carriers, 8 taps leave a -28 dB error on average and -16 dB on the
+        edge carriers whenever the resampler is on (epsilon != 1 or delay != 0); 16 taps -51 dB and
+        -44 dB; see :func:`semradio.dsp.impairments.interpolator_table`.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape, NaN/inf input, a profile or phase noise without
+        a sample rate, or ``gap_min > gap_max``; at construction for both ``taps`` and ``profile``,
+        or an ``epsilon`` and ``sro_ppm`` that disagree.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, n)
+        Samples (numpy or torch; processed on the CPU), e.g. one
         :class:`~semradio.blocks.digital.OFDMTransmitter` burst (1, n) per frame.
-    Outputs:
-        ``out``: complex64 numpy (1, n_out), one frame per input frame: about
-        ``(g + B n) / epsilon`` samples (a frame with no output sample yet, possible only with
-        the resampler on and fewer than 5 input samples, emits nothing).
-    Tags read: ``sample_rate`` (Hz) when the ``sample_rate`` parameter is None, ``packet_len``.
-    Tags written: ``eval_cfo``, ``eval_epsilon``, ``eval_delay``, ``eval_noise_var``,
-    ``eval_taps``, ``eval_lag0``, ``eval_gap``, ``eval_burst_start``, ``eval_phase``,
-    ``eval_noiseless`` (with ``keep_noiseless``), ``channel="sample"``, ``snr_db``; ``packet_len``
-    is set to ``n_out`` when present (see :data:`SAMPLE_CHANNEL_TAG_KEYS`; ``eval_*`` keys are
-    ground truth a receiver must not use). Other tags pass through.
-    Parameters (all settable at run time, e.g. ctrl ``{"cfo": 1e-3}``):
-        ``snr_db`` (+inf: no noise) and ``signal_power`` (1.0: the bursts' unit power) give the
-        per-sample noise variance; ``cfo`` (cycles/sample, GNU Radio's ``frequency_offset``;
-        Hz / sample rate); ``epsilon`` (input/output sample-rate ratio, 1.0 = none) or
-        ``sro_ppm`` (``epsilon = 1 + sro_ppm 1e-6``; setting either updates the other);
-        ``delay`` (fractional samples >= 0); ``taps`` (explicit complex FIR taps) or
-        ``profile`` (``"tdl-a"``..``"tdl-e"``, ``"cdl-a"``..``"cdl-e"``, fixed-delay
-        ``"tdl-a30"``...; setting one clears the other) with ``delay_spread`` (s, 100e-9),
-        ``sample_rate`` (Hz; None: the frame's ``sample_rate`` tag), ``carrier_frequency``
-        (Hz, 3.5e9), ``speed`` (m/s, 0: static), ``update_period`` (samples between two tap
-        updates, 64) and ``fading`` (``"continuous"``: one fading process along the stream;
-        ``"block"``: an independent static realisation per frame); ``phase_noise_linewidth``
-        (3 dB linewidth in Hz, needs the sample rate); ``gap_min``/``gap_max`` (samples);
-        ``seed`` (None = fresh entropy; setting it restarts the random streams and the fading);
-        ``keep_noiseless`` (False); ``check_finite`` (True). Construction only:
-        ``resampler_taps`` (8 as GNU Radio's MMSE interpolator: -43 dB or better up to 0.2
-        cycles/sample but -13 dB at 0.4; 16: -41 dB or better up to 0.41. For an OFDM burst with
-        52 of 64 carriers, 8 taps leave a -28 dB error on average and -16 dB on the edge
-        carriers whenever the resampler is on (epsilon != 1 or delay != 0); 16 taps -51 dB and
-        -44 dB; see :func:`semradio.dsp.impairments.interpolator_table`).
-    Errors: ValueError naming the block for a wrong dtype/shape, NaN/inf input, a profile or
-    phase noise without a sample rate, or ``gap_min > gap_max``.
+
+    **Outputs**
+
+    ``out`` : complex64 numpy (1, n_out)
+        One frame per input frame: about ``(g + B n) / epsilon`` samples (a frame with no output
+        sample yet, possible only with the resampler on and fewer than 5 input samples, emits
+        nothing).
+
+    **Tags read**
+
+    - ``sample_rate`` (Hz) when the ``sample_rate`` parameter is None;
+    - ``packet_len``.
+
+    **Tags written**
+
+    - ``eval_cfo``, ``eval_epsilon``, ``eval_delay``, ``eval_noise_var``, ``eval_taps``,
+      ``eval_lag0``, ``eval_gap``, ``eval_burst_start``, ``eval_phase``, ``eval_noiseless`` (with
+      ``keep_noiseless``): ground truth a receiver must not use (see
+      :data:`SAMPLE_CHANNEL_TAG_KEYS`);
+    - ``channel="sample"``, ``snr_db``;
+    - ``packet_len``, set to ``n_out`` when present.
+
+    Other tags pass through.
+
+    **Run-time parameters**
+
+    All but ``resampler_taps``, e.g. ctrl ``{"cfo": 1e-3}``.
 
     Examples
     --------

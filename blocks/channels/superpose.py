@@ -21,14 +21,43 @@ class Superpose(Block):
     ``normalize_z=False`` adds exactly ``sum_i ((1 - a)/N) z_i`` (the CDiff paper's convex combination,
     see :mod:`semradio.dsp.multiuser`).
 
-    Inputs: ``in0`` ... ``in{N-1}``: complex64 (B, k), aligned by ``seq`` (the runtime pairs the
-    frames of equal ``seq``); numpy or torch, converted to ``in0``'s container/device.
-    Outputs: ``out``: complex64 (B, k), container/device of ``in0``.
-    Tags read: none. Tags written: ``superposed`` (N). Tags of ``in0`` pass through, the others'
-    do not.
-    Parameters: none. Constructor: ``n_inputs`` (N >= 1).
-    Errors: ValueError naming the block for a wrong dtype/shape, NaN/inf, or inputs of
-    different shapes.
+    Parameters
+    ----------
+    n_inputs : int, default 2
+        N, the number of inputs (>= 1).
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape, NaN/inf, or inputs of different shapes; at
+        construction for ``n_inputs`` not an integer >= 1.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in0`` ... ``in{N-1}`` : complex64 (B, k)
+        Aligned by ``seq`` (the runtime pairs the frames of equal ``seq``); numpy or torch,
+        converted to ``in0``'s container/device.
+
+    **Outputs**
+
+    ``out`` : complex64 (B, k)
+        The scaled sum, container/device of ``in0``.
+
+    **Tags read**
+
+    None.
+
+    **Tags written**
+
+    - ``superposed`` (N). Tags of ``in0`` pass through, the others' do not.
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------
