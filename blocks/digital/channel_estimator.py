@@ -20,18 +20,56 @@ class DiffusionChannelEstimator(SyncBlock):
     (:class:`~semradio.blocks.digital.OFDMReceiver`); this block serves LS grids that come from
     elsewhere (another receiver, a capture, a pilot extractor).
 
-    Inputs: ``in``: complex64 (B, rows * K) LS channel grids, row-major (B grids of the model's
-    ``rows x K``), numpy.
-    Outputs: ``out``: complex64 (B, rows * K) estimates.
-    Tags read: ``noise_var`` (required): the LS error variance ``v`` (complex, per entry; e.g. the
-    noise variance over the pilot energy), a float or (B,) floats.
-    Tags written: ``est_error_var`` (float (B,)): the model's held-out MSE per entry at that
-    level (what an equaliser adds to its noise variance); ``estimator`` ("diffusion").
+    Parameters
+    ----------
+    model : str, default "chest_tdllink"
+        Checkpoint name or path.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the model runs.
+    method : {"tweedie", "ancestral"}, default "tweedie"
+        One Tweedie step, or the mean of ancestral-sampler draws.
+    steps : int, default 8
+        Ancestral sampler steps (>= 1).
+    samples : int, default 4
+        Ancestral draws averaged (>= 1).
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape, NaN/inf, or a missing or bad ``noise_var`` tag
+        (the runtime counts and drops such a frame); at construction for an unknown ``method`` or
+        ``steps``/``samples`` below 1.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, rows * K)
+        LS channel grids, row-major (B grids of the model's ``rows x K``), numpy.
+
+    **Outputs**
+
+    ``out`` : complex64 (B, rows * K)
+        Estimates.
+
+    **Tags read**
+
+    - ``noise_var`` (required): the LS error variance ``v`` (complex, per entry; e.g. the noise
+      variance over the pilot energy), a float or (B,) floats.
+
+    **Tags written**
+
+    - ``est_error_var`` (float (B,)): the model's held-out MSE per entry at that level (what an
+      equaliser adds to its noise variance);
+    - ``estimator`` ("diffusion").
+
     Others pass through.
-    Parameters: ``model`` (checkpoint name or path, default ``chest_tdllink``), ``device``
-    ("cpu" | "cuda" | "auto"), ``method`` ("tweedie" | "ancestral"), ``steps`` (8), ``samples`` (4).
-    Errors: ValueError naming the block for a wrong dtype/shape, NaN/inf, or a missing or bad
-    ``noise_var`` tag (the runtime counts and drops such a frame).
+
+    **Run-time parameters**
+
+    None (all are set at construction).
 
     Examples
     --------

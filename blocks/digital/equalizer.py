@@ -77,23 +77,56 @@ class MMSEEqualizer(_Equalizer):
     ``awgn="equalize"`` it applies the formula with h = 1 instead (``W_s = 1/(1+s2)``, ...);
     either way the emitted weights describe the output exactly.
 
-    Inputs: ``in``: complex64 (B, k) received symbols y_c (numpy or torch, any device).
-    Outputs: ``out``: float32 (B, 2k) ``y``, same container/device.
-    Tags read: ``h`` (complex (B, k), required unless AWGN identity), ``noise_var`` (s2,
-    required), ``channel_model``/``channel``.
-    Tags written (float32 (B, 2k), same container/device as the data):
+    Parameters
+    ----------
+    awgn : {"identity", "equalize"}, default "identity"
+        AWGN frames: Lemma 1's identity (``y = y_c``, W = I) or the formula with h = 1. Settable
+        at run time.
+    check_finite : bool, default True
+        Reject inputs holding NaN/inf. Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
 
-    * ``W_s``: diagonal of W_s, ``|h|^2/d`` for the Re half then again for the Im half;
-    * ``W_n``: diagonal of W_n, ``|h|/d`` for both halves;
-    * ``W_z``: compact ``[Re c; Im c]`` with ``c = h/d`` = ``[Re h/d; Im h/d]``: W_z is the
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape, NaN/inf, a missing or misshaped ``h`` tag, or a
+        missing ``noise_var`` tag.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k)
+        Received symbols y_c (numpy or torch, any device).
+
+    **Outputs**
+
+    ``out`` : float32 (B, 2k)
+        ``y``, same container/device.
+
+    **Tags read**
+
+    - ``h`` (complex (B, k), required unless AWGN identity);
+    - ``noise_var`` (s2, required);
+    - ``channel_model``/``channel``.
+
+    **Tags written**
+
+    float32 (B, 2k), same container/device as the data:
+
+    - ``W_s``: diagonal of W_s, ``|h|^2/d`` for the Re half then again for the Im half;
+    - ``W_n``: diagonal of W_n, ``|h|/d`` for both halves;
+    - ``W_z``: compact ``[Re c; Im c]`` with ``c = h/d`` = ``[Re h/d; Im h/d]``: W_z is the
       real form of multiplying by ``conj(c)``; apply it with
       :func:`semradio.dsp.channel.apply_w_z` (dense: ``w_z_matrix``);
-    * ``equalizer``: ``"mmse"`` or ``"identity"`` (AWGN);
 
-    where ``d = max(|h|^2 + s2, 1e-30)``. Other tags pass through.
-    Parameters: ``awgn`` ("identity" | "equalize"), ``check_finite`` (True).
-    Errors: ValueError naming the block for wrong dtype/shape, NaN/inf, a missing or misshaped
-    ``h`` tag, or a missing ``noise_var`` tag.
+    and ``equalizer``: ``"mmse"`` or ``"identity"`` (AWGN); where ``d = max(|h|^2 + s2, 1e-30)``.
+    Other tags pass through.
+
+    **Run-time parameters**
+
+    ``awgn``, ``check_finite``.
 
     Examples
     --------
@@ -117,13 +150,47 @@ class ZFEqualizer(_Equalizer):
     h = 0 all weights and the output are 0, so the identity of eq. 3 still holds).
 
     AWGN frames: as :class:`MMSEEqualizer` (with h = 1 ZF is the identity anyway).
-    Inputs: ``in``: complex64 (B, k). Outputs: ``out``: float32 (B, 2k), same container/device.
-    Tags read: ``h`` (required unless AWGN), ``noise_var`` (optional),
-    ``channel_model``/``channel``. Tags written: ``W_s``, ``W_n``, ``W_z`` (float32 (B, 2k), as
-    in :class:`MMSEEqualizer`), ``equalizer`` ("zf" or "identity"). Others pass through.
-    Parameters: ``awgn`` ("identity" | "equalize"), ``check_finite`` (True).
-    Errors: ValueError naming the block for wrong dtype/shape, NaN/inf, a missing or misshaped
-    ``h`` tag.
+
+    Parameters
+    ----------
+    awgn : {"identity", "equalize"}, default "identity"
+        AWGN frames, as :class:`MMSEEqualizer`. Settable at run time.
+    check_finite : bool, default True
+        Reject inputs holding NaN/inf. Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape, NaN/inf, a missing or misshaped ``h`` tag.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k)
+        Received symbols y_c.
+
+    **Outputs**
+
+    ``out`` : float32 (B, 2k)
+        ``y``, same container/device.
+
+    **Tags read**
+
+    - ``h`` (required unless AWGN), ``noise_var`` (optional), ``channel_model``/``channel``.
+
+    **Tags written**
+
+    - ``W_s``, ``W_n``, ``W_z`` (float32 (B, 2k), as in :class:`MMSEEqualizer`);
+    - ``equalizer`` ("zf" or "identity").
+
+    Others pass through.
+
+    **Run-time parameters**
+
+    ``awgn``, ``check_finite``.
 
     Examples
     --------

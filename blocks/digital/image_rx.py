@@ -48,18 +48,62 @@ class DigitalImageRx(SyncBlock):
     beyond the budget, or when the image decoder rejects the bitstream (``decode_failures``). A
     corrupted bitstream is never shown as a decode.
 
-    Inputs: ``in``: complex64 (B, k) received symbols ``y = h x + n`` (numpy or torch).
-    Outputs: ``out``: float32 (B, C, H, W) in [0, 1] (numpy).
-    Tags read: ``h`` (complex (B, k); absent or AWGN: 1), ``noise_var`` (s2, required),
-    ``image_shape`` ([C, H, W], unless given to the constructor; validated against k).
-    Tags written: ``tbs``, ``tb_errors``, ``bler`` (this frame's TB error rate), ``erasures``
-    (concealed images), ``decode_failures``, ``concealed`` (list of bool per image),
-    ``mcs``, ``image_codec``. Others pass through.
-    Attributes: ``counts`` — running totals {tbs, tb_errors, erasures, unfit, decode_failures}.
-    Constructor: ``codec``, ``mcs``, ``cbr``, ``iterations`` (LDPC BP iterations, 20),
-    ``image_shape`` ((C, H, W) or None: from the tag).
-    Errors: ValueError naming the block for a wrong dtype/shape, a missing ``noise_var``, a bad
-    or inconsistent ``image_shape`` or a misshaped ``h``.
+    Parameters
+    ----------
+    codec : {"jpeg", "jpeg2000", "webp"}, default "webp"
+        Image codec; as the transmitter's.
+    mcs : int, default 7
+        TS 38.214 Table 5.1.3.1-1 index; as the transmitter's.
+    cbr : float, default 1/6
+        Channel bandwidth ratio; as the transmitter's.
+    iterations : int, default 20
+        LDPC belief-propagation iterations.
+    image_shape : tuple of int, optional
+        (C, H, W), or None: from the ``image_shape`` tag.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Attributes
+    ----------
+    counts : dict
+        Running totals {tbs, tb_errors, erasures, unfit, decode_failures}.
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape, a missing ``noise_var``, a bad or inconsistent
+        ``image_shape`` or a misshaped ``h``; at construction for an unknown codec or MCS or a bad
+        ``image_shape``.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k)
+        Received symbols ``y = h x + n`` (numpy or torch).
+
+    **Outputs**
+
+    ``out`` : float32 (B, C, H, W)
+        Images in [0, 1] (numpy).
+
+    **Tags read**
+
+    - ``h`` (complex (B, k); absent or AWGN: 1);
+    - ``noise_var`` (s2, required);
+    - ``image_shape`` ([C, H, W], unless given to the constructor; validated against k).
+
+    **Tags written**
+
+    - ``tbs``, ``tb_errors``, ``bler`` (this frame's TB error rate), ``erasures`` (concealed
+      images), ``decode_failures``, ``concealed`` (list of bool per image), ``mcs``,
+      ``image_codec``.
+
+    Others pass through.
+
+    **Run-time parameters**
+
+    None (all are set at construction).
 
     Examples
     --------

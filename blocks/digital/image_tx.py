@@ -47,14 +47,53 @@ class DigitalImageTx(SyncBlock):
     An image whose lowest-quality bitstream does not fit is sent as an empty TB (L = 0): it is
     counted in :attr:`unfit` and in the ``unfit`` tag, and the receiver conceals it.
 
-    Inputs: ``in``: float32 images (B, C, H, W) in [0, 1] (numpy or torch), C = 1 or 3.
-    Outputs: ``out``: complex64 (B, k) unit-average-power QAM symbols (numpy).
-    Tags written: ``mcs``, ``image_codec``, ``cbr``, ``k``, ``image_shape`` ([C, H, W]),
-    ``tb_bits``, ``payload_bytes`` (list, per image), ``source_quality`` (list; None if unfit),
-    ``unfit`` (images that did not fit). Other tags pass through.
-    Constructor: ``codec`` ("jpeg", "jpeg2000", "webp"), ``mcs`` (TS 38.214 Table 5.1.3.1-1
-    index), ``cbr`` (1/6), ``iterations`` (the receiver's LDPC iterations; only to share the
-    cached Sionna chain).
+    Parameters
+    ----------
+    codec : {"jpeg", "jpeg2000", "webp"}, default "webp"
+        Image codec (Pillow).
+    mcs : int, default 7
+        TS 38.214 Table 5.1.3.1-1 index.
+    cbr : float, default 1/6
+        Channel bandwidth ratio (channel uses per source value).
+    iterations : int, default 20
+        The receiver's LDPC iterations; only to share the cached Sionna chain.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Attributes
+    ----------
+    unfit : int
+        Images that did not fit their TB so far.
+
+    Raises
+    ------
+    ValueError
+        At construction for an unknown codec, a codec this Pillow does not support, or an unknown
+        MCS.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, C, H, W)
+        Images in [0, 1] (numpy or torch), C = 1 or 3.
+
+    **Outputs**
+
+    ``out`` : complex64 (B, k)
+        Unit-average-power QAM symbols (numpy).
+
+    **Tags written**
+
+    - ``mcs``, ``image_codec``, ``cbr``, ``k``, ``image_shape`` ([C, H, W]), ``tb_bits``;
+    - ``payload_bytes`` (list, per image), ``source_quality`` (list; None if unfit);
+    - ``unfit`` (images that did not fit).
+
+    Other tags pass through.
+
+    **Run-time parameters**
+
+    None (all are set at construction).
 
     Examples
     --------

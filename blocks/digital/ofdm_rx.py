@@ -38,38 +38,96 @@ class OFDMReceiver(Block):
     frame. Non-finite samples (and any whose power overflows float32) are zeroed and counted
     (``nonfinite_samples``).
 
-    Inputs:
-        ``in``: complex64 samples (any 2-D shape, read row after row; e.g. (1, n) frames from an
-        :class:`~semradio.blocks.OFDMTransmitter`, a channel, ``ZMQSource(format="gnuradio")``
-        or a SigMF/IQ file source).
-    Outputs:
-        ``out``: complex64 (items, length): the received latent symbols of one burst,
-        de-interleaved, in the transmitter's units (``E|x|^2 = 1``).
-    Tags read: ``eval_noiseless`` (complex, the chunk without noise) and ``eval_tx_grid`` /
-    ``eval_tx_seq`` (from the transmitter) give the genie channel; ``eval_noise_var`` (noise
-    variance per sample) the true noise. Only used for ``csi="genie"`` and the ``eval_*`` tags.
-    Tags written per burst: ``seq`` (the header's), ``t_ns`` (arrival of the chunk that completed
-    the burst), ``h`` (complex64 (items, length), estimated, or true with ``csi="genie"``),
-    ``noise_var`` (s2 plus the estimate's expected error variance: what an MMSE equaliser
-    should assume), ``snr_db`` / ``sinr_db`` (``10 log10(1 / noise_var)``, per latent symbol),
-    ``csi`` ("estimated" | "genie"), ``csi_error_var``, ``channel`` / ``channel_model``
-    ("ofdm"), ``px`` (1.0), ``codec_id``, ``ofdm`` (dict: ``start`` sample, ``cfo`` in
-    subcarrier spacings, ``metric``, ``timing_peak``, ``noise_var`` s2, ``snr_db_lts``,
-    ``reference`` the estimate was built from);
-    ``eval_h_true`` and ``eval_noise_var`` when the genie inputs are present; with
-    ``keep_grid``: ``grid_y`` and ``grid_h`` (complex64 (S, n_used), header+data grid, for
-    scopes). The other tags of the chunk the burst starts in pass through (not its
-    ``packet_len``, ``h``...); its ``snr_db`` (a simulated channel's setting) becomes
-    ``eval_snr_db``.
-    Parameters (construction): the numerology (``fft_size`` ... ``sample_rate``: as the
-    transmitter), ``estimator`` ("lmmse" | "ls" | "diffusion": the diffusion channel estimator
-    ``diffusion_model``, default ``chest_tdllink``, on ``device``; its expected error variance is
-    the ``csi_error_var`` tag), ``reference`` ("auto" | "preamble" | "pilots"),
-    ``window``, ``backoff``, ``max_int_cfo``, ``max_values``, ``max_buffer``, ``keep_grid``.
-    Runtime: ``csi`` ("estimated" | "genie"), ``threshold`` (detection, in (0, 1)).
-    Status: the receiver's counters (``status()["ofdm"]``: samples, detections, bursts,
-    header_crc, oversize, truncated (a burst cut by the end of the stream), ...) and the mean of
-    each stage's time.
+    Parameters
+    ----------
+    fft_size, cp_len, half_width, pilot_spacing, header_symbols, sample_rate
+        The numerology, as :class:`~semradio.blocks.OFDMTransmitter` (defaults 64, 16, 26, 4, 16,
+        10e6 Hz); it must match the transmitter's.
+    estimator : {"lmmse", "ls", "diffusion"}, default "lmmse"
+        Channel estimator; "diffusion": the diffusion channel estimator ``diffusion_model`` on
+        ``device``, whose expected error variance is the ``csi_error_var`` tag.
+    reference : {"auto", "preamble", "pilots"}, default "auto"
+        What the channel estimate is built from (see :mod:`semradio.dsp.ofdm.receiver`).
+    csi : {"estimated", "genie"}, default "estimated"
+        Emit the estimated channel, or the true one (simulations only). Settable at run time.
+    threshold : float, default 0.03
+        Detection threshold on the Schmidl & Cox metric, in (0, 1). Settable at run time.
+    window : int, default 4
+        Pilot phases (``preamble``) or pilots (``pilots``) averaged over ``2 window + 1`` symbols.
+    backoff : int, optional
+        FFT window start, samples before the end of each CP (None: CP/4).
+    max_int_cfo : int, default 2
+        Largest whole-carrier CFO searched (subcarrier spacings).
+    max_values : int, default 2^22
+        Largest burst (latent symbols) a header may announce.
+    max_buffer : int, default 2^24
+        Samples kept while waiting for a burst's end.
+    keep_grid : bool, default False
+        Tag each burst's received and estimated grids (for scopes).
+    diffusion_model : str, default "chest_tdllink"
+        Checkpoint of the diffusion estimator (``estimator="diffusion"``).
+    device : str, default "cpu"
+        Where the diffusion estimator runs ("cpu" | "cuda" | "auto").
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        At construction for an invalid numerology, an unknown ``estimator`` or ``reference``, or a
+        bad receiver setting (e.g. ``backoff`` outside the CP); never for a frame: what cannot be
+        decoded is dropped and counted.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64
+        Samples, any 2-D shape, read row after row; e.g. (1, n) frames from an
+        :class:`~semradio.blocks.OFDMTransmitter`, a channel, ``ZMQSource(format="gnuradio")`` or a
+        SigMF/IQ file source.
+
+    **Outputs**
+
+    ``out`` : complex64 (items, length)
+        The received latent symbols of one burst, de-interleaved, in the transmitter's units
+        (``E|x|^2 = 1``).
+
+    **Tags read**
+
+    - ``eval_noiseless`` (complex, the chunk without noise) and ``eval_tx_grid`` /
+      ``eval_tx_seq`` (from the transmitter) give the genie channel;
+    - ``eval_noise_var`` (noise variance per sample) the true noise.
+
+    Only used for ``csi="genie"`` and the ``eval_*`` tags.
+
+    **Tags written** (per burst)
+
+    - ``seq`` (the header's), ``t_ns`` (arrival of the chunk that completed the burst);
+    - ``h`` (complex64 (items, length), estimated, or true with ``csi="genie"``);
+    - ``noise_var`` (s2 plus the estimate's expected error variance: what an MMSE equaliser
+      should assume);
+    - ``snr_db`` / ``sinr_db`` (``10 log10(1 / noise_var)``, per latent symbol);
+    - ``csi`` ("estimated" | "genie"), ``csi_error_var``, ``channel`` / ``channel_model``
+      ("ofdm"), ``px`` (1.0), ``codec_id``;
+    - ``ofdm`` (dict: ``start`` sample, ``cfo`` in subcarrier spacings, ``metric``,
+      ``timing_peak``, ``noise_var`` s2, ``snr_db_lts``, ``reference`` the estimate was built from);
+    - ``eval_h_true`` and ``eval_noise_var`` when the genie inputs are present;
+    - with ``keep_grid``: ``grid_y`` and ``grid_h`` (complex64 (S, n_used), header+data grid, for
+      scopes).
+
+    The other tags of the chunk the burst starts in pass through (not its ``packet_len``,
+    ``h``...); its ``snr_db`` (a simulated channel's setting) becomes ``eval_snr_db``.
+
+    **Run-time parameters**
+
+    ``csi``, ``threshold``; the others are set at construction.
+
+    **Status**
+
+    The receiver's counters (``status()["ofdm"]``: samples, detections, bursts, header_crc,
+    oversize, truncated (a burst cut by the end of the stream), ...) and the mean of each stage's
+    time.
 
     Examples
     --------

@@ -53,22 +53,63 @@ class OFDMTransmitter(SyncBlock):
     (put a :class:`~semradio.blocks.PowerNormalizer` upstream); the burst then has about unit
     mean power per sample (times ``amplitude``).
 
-    Inputs:
-        ``in``: complex64 (B, k) latent symbols (numpy or torch; computed on the CPU).
-    Outputs:
-        ``out``: complex64 (1, n) samples, ``n = burst_len + gap``: ready for
-        ``ZMQSink(format="gnuradio")``, an IQ file or a SigMF recording.
-    Tags written: ``packet_len`` (n), ``burst_len``, ``sample_rate``, ``fft_size``, ``cp_len``,
-    ``codec_id``; with ``keep_grid``: ``eval_tx_grid`` (complex64 (S, n_used), the header and
-    data grid) and ``eval_tx_seq`` (what a genie-CSI receiver and the channel-NMSE report use).
+    Parameters
+    ----------
+    fft_size : int, default 64
+        N, FFT length (samples per useful symbol; a power of two >= 16).
+    cp_len : int, default 16
+        Cyclic prefix in samples (the LTS gets a double one).
+    half_width : int, default 26
+        W, used carriers ``1 <= |k| <= W``.
+    pilot_spacing : int, default 4
+        One pilot every this many used carriers.
+    header_symbols : int, default 16
+        OFDM symbols of the header.
+    sample_rate : float, default 10e6
+        Samples per second, in Hz (the subcarrier spacing is ``sample_rate / fft_size``).
+    codec : str, default ""
+        Name carried in the header as :func:`~semradio.dsp.ofdm.codec_id` ("" = 0).
+    gap : int, default 0
+        Zero samples after each burst (at most 2^24). Settable at run time.
+    amplitude : float, default 1.0
+        Sample scale (> 0; 1: unit mean power per sample). Settable at run time.
+    keep_grid : bool, default False
+        Tag ``eval_tx_grid`` and ``eval_tx_seq``. Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape, NaN/inf, or more than 4095 items / 2^20 - 1
+        symbols per item (what the header can announce); at construction for an invalid
+        numerology (see :class:`~semradio.dsp.ofdm.numerology.OFDMConfig`).
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k)
+        Latent symbols (numpy or torch; computed on the CPU).
+
+    **Outputs**
+
+    ``out`` : complex64 (1, n)
+        Samples, ``n = burst_len + gap``: ready for ``ZMQSink(format="gnuradio")``, an IQ file or
+        a SigMF recording.
+
+    **Tags written**
+
+    - ``packet_len`` (n), ``burst_len``, ``sample_rate``, ``fft_size``, ``cp_len``, ``codec_id``;
+    - with ``keep_grid``: ``eval_tx_grid`` (complex64 (S, n_used), the header and data grid) and
+      ``eval_tx_seq`` (what a genie-CSI receiver and the channel-NMSE report use).
+
     The data tags of the latents (``h``, ``W_s``...) are dropped: they describe symbols that no
     longer exist as such. Other tags pass through.
-    Parameters (construction): ``fft_size`` (64), ``cp_len`` (16), ``half_width`` (26),
-    ``pilot_spacing`` (4), ``header_symbols`` (16), ``sample_rate``
-    (10e6 Hz), ``codec`` (name carried as :func:`~semradio.dsp.ofdm.codec_id`; "" = 0).
-    Runtime: ``gap`` (zero samples after each burst), ``amplitude``, ``keep_grid``.
-    Errors: ValueError naming the block for a wrong dtype/shape, NaN/inf, or more than 4095
-    items / 2^20 - 1 symbols per item (what the header can announce).
+
+    **Run-time parameters**
+
+    ``gap``, ``amplitude``, ``keep_grid``; the numerology and ``codec`` are set at construction.
 
     Examples
     --------
