@@ -45,21 +45,59 @@ class CDiffDecoder(SyncBlock):
     shrinkage (``PowerNormalizer -> AWGNChannel -> MMSEEqualizer`` with its default
     ``awgn="identity"``, the same as :func:`semradio.models.link.simulate_link`).
 
-    Inputs: ``in``: float32 (B, n) real received latent (first half real parts), n <= C_cond
-    H W; numpy or torch (any device).
-    Outputs: ``out``: float32 (B, C, H, W) images in [0, 1]; numpy for numpy input, else a
-    torch tensor on the block's device.
-    Tags read: none (the latent length carries the CBR). Tags written: ``decoder`` ("cdiff"),
-    ``decoder_nfe`` (network evaluations per image = the number of reverse steps),
-    ``decoder_ms`` (wall time of the frame, ms). Other tags pass through.
-    Parameters (settable at run time): ``steps`` (int in 1..T; default the checkpoint's
-    ``sample_steps``), ``eta`` (float in [0, 1]; default the checkpoint's ``eta``), ``seed``
-    (None: fresh entropy; setting it restarts the sampler's noise stream).
-    Constructor: ``model`` (shipped name, e.g. ``"cdiff_mnist_awgn"``, or a checkpoint path),
-    ``device`` ("auto": CUDA when present, "cpu", "cuda"), ``max_batch`` (images per network
-    call; larger frames are decoded in chunks).
-    Errors: ValueError naming the block for a wrong container/dtype/ndim, an empty batch or
-    latent, NaN/inf values, or a latent longer than the conditioning capacity.
+    Parameters
+    ----------
+    model : str, default "cdiff_mnist_awgn"
+        Shipped name (e.g. ``"cdiff_mnist_awgn"``) or a checkpoint path.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        "auto": CUDA when present.
+    steps : int, optional
+        Reverse steps, in 1..T (None: the checkpoint's ``sample_steps``). Settable at run time.
+    eta : float, optional
+        In [0, 1] (None: the checkpoint's ``eta``). Settable at run time.
+    seed : int, optional
+        Sampler noise seed (None: fresh entropy); setting it restarts the sampler's noise stream.
+        Settable at run time.
+    max_batch : int, default 256
+        Images per network call; larger frames are decoded in chunks.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong container/dtype/ndim, an empty batch or latent, NaN/inf
+        values, or a latent longer than the conditioning capacity; at construction for a model that
+        cannot be loaded, ``max_batch < 1``, or ``steps``/``eta`` out of range.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, n)
+        Real received latent (first half real parts), n <= C_cond H W; numpy or torch (any
+        device).
+
+    **Outputs**
+
+    ``out`` : float32 (B, C, H, W)
+        Images in [0, 1]; numpy for numpy input, else a torch tensor on the block's device.
+
+    **Tags read**
+
+    None (the latent length carries the CBR).
+
+    **Tags written**
+
+    - ``decoder`` ("cdiff");
+    - ``decoder_nfe`` (network evaluations per image = the number of reverse steps);
+    - ``decoder_ms`` (wall time of the frame, ms).
+
+    Other tags pass through.
+
+    **Run-time parameters**
+
+    ``steps``, ``eta``, ``seed``.
 
     Examples
     --------

@@ -31,16 +31,51 @@ class CDDMDenoiser(SyncBlock):
     ``E[x_0 | x_m]`` (rule "tweedie", 1 network evaluation); the output is the estimate of
     ``W_s x`` in the equalizer's scale (see :mod:`semradio.models.cddm`).
 
-    Inputs: ``in``: float32 (B, 2k) equalizer output; numpy or torch.
-    Outputs: ``out``: float32 (B, 2k) denoised latent; numpy for numpy input, else a torch
-    tensor on the block's device.
-    Tags read: ``W_s``, ``W_n`` ((B, 2k), from the equalizer), ``noise_var`` (s2).
-    Tags written: ``denoiser`` ("cddm" or "none" when bypassed), ``cddm_start_step`` (m),
-    ``denoiser_nfe`` (network evaluations), ``denoiser_ms`` (wall time of the frame).
-    Parameters: ``enabled`` (bool; False passes frames through, tagged "none"), ``rule``
-    ("cddm", "ddim" or "tweedie"), ``max_steps`` (int or None: caps m, trading accuracy for speed).
-    Constructor: ``model`` (shipped name or checkpoint path), ``device`` ("auto", "cpu", "cuda").
-    Errors: ValueError naming the block for a wrong dtype/shape or missing W/noise_var tags.
+    Parameters
+    ----------
+    model : str, default "cddm_natural32_rayleigh_cbr1-6"
+        Shipped name or checkpoint path.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Where the network runs.
+    rule : {"cddm", "ddim", "tweedie"}, default "cddm"
+        Reverse-step rule. Settable at run time.
+    enabled : bool, default True
+        False passes frames through, tagged "none". Settable at run time.
+    max_steps : int, optional
+        Caps m, trading accuracy for speed (None: the KL-matched m). Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape or missing W/noise_var tags; at construction for
+        a model that cannot be loaded.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, 2k)
+        Equalizer output; numpy or torch.
+
+    **Outputs**
+
+    ``out`` : float32 (B, 2k)
+        Denoised latent; numpy for numpy input, else a torch tensor on the block's device.
+
+    **Tags read**
+
+    - ``W_s``, ``W_n`` ((B, 2k), from the equalizer), ``noise_var`` (s2).
+
+    **Tags written**
+
+    - ``denoiser`` ("cddm" or "none" when bypassed), ``cddm_start_step`` (m);
+    - ``denoiser_nfe`` (network evaluations), ``denoiser_ms`` (wall time of the frame).
+
+    **Run-time parameters**
+
+    ``enabled``, ``rule``, ``max_steps``.
 
     Examples
     --------

@@ -79,15 +79,51 @@ class VELatentDenoiser(_EqualizedInput):
     checkpoint's ``output``), divided by sqrt(2). NFE grows with the noise: m (Euler) or 2m - 1
     (Heun); see :mod:`semradio.models.ve`.
 
-    Inputs: ``in``: float32 (B, 2k) equalizer output; numpy or torch.
-    Outputs: ``out``: float32 (B, 2k) denoised latent; numpy for numpy input, else a torch tensor
-    on the block's device.
-    Tags read: ``W_s``, ``W_n`` ((B, 2k)), ``noise_var`` (s2).
-    Tags written: ``denoiser`` ("ve", or "none" when disabled), ``ve_start_index`` (m),
-    ``denoiser_nfe``, ``denoiser_ms``.
-    Parameters: ``enabled`` (bool), ``solver`` ("heun" | "euler"), ``max_steps`` (None or a cap on m).
-    Constructor: ``model`` (shipped name or checkpoint path), ``device`` ("auto", "cpu", "cuda").
-    Errors: ValueError naming the block for a wrong dtype/shape or missing/invalid tags.
+    Parameters
+    ----------
+    model : str, default "ve_natural32_rayleigh_cbr1-6"
+        Shipped name or checkpoint path.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Where the network runs.
+    solver : {"heun", "euler"}, default "heun"
+        PF-ODE solver. Settable at run time.
+    enabled : bool, default True
+        False passes frames through, tagged "none". Settable at run time.
+    max_steps : int, optional
+        A cap on m (None: the matched m). Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape or missing/invalid tags; at construction for a
+        model that cannot be loaded.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, 2k)
+        Equalizer output; numpy or torch.
+
+    **Outputs**
+
+    ``out`` : float32 (B, 2k)
+        Denoised latent; numpy for numpy input, else a torch tensor on the block's device.
+
+    **Tags read**
+
+    - ``W_s``, ``W_n`` ((B, 2k)), ``noise_var`` (s2).
+
+    **Tags written**
+
+    - ``denoiser`` ("ve", or "none" when disabled), ``ve_start_index`` (m);
+    - ``denoiser_nfe``, ``denoiser_ms``.
+
+    **Run-time parameters**
+
+    ``enabled``, ``solver``, ``max_steps``.
 
     Examples
     --------
@@ -150,14 +186,53 @@ class ConsistencyDenoiser(_EqualizedInput):
     whatever the SNR. ``f_theta`` has the boundary parameterization of
     :mod:`semradio.models.consistency`.
 
-    Inputs/outputs/tags read: as :class:`VELatentDenoiser`.
-    Tags written: ``denoiser`` ("eecd" or "none"), ``eecd_start_index`` (m), ``denoiser_nfe``,
-    ``denoiser_ms``.
-    Parameters: ``enabled`` (bool), ``steps`` (1 or 2), ``tau2_ratio`` (float in (0, 1]; default
-    :data:`DEFAULT_TAU2_RATIO`).
-    Constructor: ``model``, ``device``, ``steps``, ``seed`` (seed of the s = 2 re-noising draws),
-    ``tau2_ratio``.
-    Errors: ValueError naming the block for a wrong dtype/shape or missing/invalid tags.
+    Parameters
+    ----------
+    model : str, default "eecd_natural32_rayleigh_cbr1-6"
+        Shipped name or checkpoint path.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Where the network runs.
+    steps : {1, 2}, default 1
+        Subsequence length s of Algorithm 4. Settable at run time.
+    enabled : bool, default True
+        False passes frames through, tagged "none". Settable at run time.
+    seed : int, default 0
+        Seed of the s = 2 re-noising draws.
+    tau2_ratio : float, optional
+        In (0, 1] (None: :data:`DEFAULT_TAU2_RATIO`). Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for a wrong dtype/shape or missing/invalid tags; at construction for a
+        model that cannot be loaded, or ``steps``/``tau2_ratio`` out of range.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, 2k)
+        As :class:`VELatentDenoiser`.
+
+    **Outputs**
+
+    ``out`` : float32 (B, 2k)
+        As :class:`VELatentDenoiser`.
+
+    **Tags read**
+
+    As :class:`VELatentDenoiser`.
+
+    **Tags written**
+
+    - ``denoiser`` ("eecd" or "none"), ``eecd_start_index`` (m);
+    - ``denoiser_nfe``, ``denoiser_ms``.
+
+    **Run-time parameters**
+
+    ``enabled``, ``steps``, ``tau2_ratio``.
 
     Examples
     --------
