@@ -24,14 +24,6 @@ def _db(num: float, den: float) -> float | None:
 class ChannelMeter(SinkBlock):
     """Measures SNR, SINR and EVM from the received frames and the transmitted reference.
 
-    Inputs (aligned by ``seq``):
-        ``rx``: the received frame: float32 (B, 2k) real ``[Re; Im]`` from an equalizer, or
-        complex64 (B, k) straight from a channel; carrying the channel's tags.
-        ``ref``: complex64 (B, k), the transmitted symbols x_c (fan-out of the source).
-    Tags read: ``px`` (default 1), ``pz``, ``snr_db``, ``sinr_db`` (configured, reported),
-    ``W_s``/``W_z`` (equalized input) or ``h`` (raw channel output), and when present the
-    evaluation tags ``eval_noise``, ``eval_h_z``, ``eval_z``, ``eval_h_true``.
-    Tags written: none (a sink).
     Measurements, accumulated over all frames (sums, then ratios):
 
     * SINR = Px sum|x|^2 / sum|sqrt(Pz) h_z z + n|^2 (eq. 1 impairment). From the evaluation
@@ -46,8 +38,41 @@ class ChannelMeter(SinkBlock):
     * post-equalization SINR = sum|sqrt(Px) W_s x|^2 / sum|y_eq - sqrt(Px) W_s x|^2 (equalized
       input only).
 
-    Parameters: none. Results: :meth:`summary` (thread-safe, any time).
-    Errors: ValueError naming the block for mismatched shapes or dtypes.
+    Results: :meth:`summary` (thread-safe, any time).
+
+    Parameters
+    ----------
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        Naming the block, for mismatched shapes or dtypes.
+
+    Notes
+    -----
+    **Inputs** (aligned by ``seq``)
+
+    ``rx`` : float32 (B, 2k) or complex64 (B, k)
+        The received frame: real ``[Re; Im]`` from an equalizer, or complex straight from a
+        channel; carrying the channel's tags.
+    ``ref`` : complex64 (B, k)
+        The transmitted symbols x_c (fan-out of the source).
+
+    **Tags read**
+
+    - ``px`` (default 1), ``pz``, ``snr_db``, ``sinr_db`` (configured, reported);
+    - ``W_s``/``W_z`` (equalized input) or ``h`` (raw channel output);
+    - when present, the evaluation tags ``eval_noise``, ``eval_h_z``, ``eval_z``, ``eval_h_true``.
+
+    **Tags written**
+
+    None (a sink).
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------

