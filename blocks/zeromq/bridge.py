@@ -270,42 +270,94 @@ class _Bridge:
 class ZMQSink(_Bridge, SinkBlock):
     """Sends every input frame over ZeroMQ in the native or the GNU Radio format.
 
-    Input ``in``: any frame (native); GNU Radio format: samples of ``item_format``'s dtype
-    (complex64 for ``ci16``), any shape (flattened in C order; size a multiple of ``vlen``).
-    Tags read: all of them (native: carried verbatim; GNU Radio: mapped to stream tags when
-    ``pass_tags``, see :mod:`semradio.blocks.zeromq.gr_tags`). Tags written: none (a sink).
+    Parameters
+    ----------
+    address : str
+        ZeroMQ endpoint (``tcp://127.0.0.1:5555``, ``ipc:///tmp/x``; a bound
+        ``tcp://127.0.0.1:*`` picks a free port, see ``endpoint``).
+    pattern : {"push", "pub", "rep"}, default "push"
+        Socket pattern; ``"rep"`` with the GNU Radio format only.
+    format : {"native", "gnuradio"}, default "native"
+        Wire format.
+    bind : bool, default True
+        Bind (like GNU Radio's sinks) or connect.
+    hwm : int, default 16
+        Socket high-water mark in messages (0: unbounded).
+    policy : {"lossless", "realtime"}, default "lossless"
+        ``"lossless"``: block while full; ``"realtime"``: drop and count.
+    topic : str or bytes, optional
+        PUB only: a first frame sent with every message (GNU Radio's ``key``).
+    item_format : str, default "complex64"
+        GNU Radio format: item type (see ``ITEM_FORMATS``).
+    vlen : int, default 1
+        GNU Radio format: vector length.
+    pass_tags : bool, default False
+        GNU Radio format: prefix each message with the v1 tag header.
+    packet_len_tag : str, optional
+        GNU Radio format with tags: key of the per-frame packet-length tag (default
+        ``"packet_len"``; None: no such tag).
+    tag_keys : sequence of str, optional
+        GNU Radio format: which frame tags to map (None: all).
+    exclude_tags : sequence of str, default ("gr_tags",)
+        GNU Radio format: tags never mapped (default: ``gr_tags``, the list an upstream GNU Radio
+        source attached).
+    srcid : str, optional
+        GNU Radio format: the tags' srcid symbol (None: #f, GNU Radio's default).
+    min_subscribers : int, default 0
+        PUB: before the first frame wait up to ``subscriber_timeout_s`` for that many
+        subscriptions (a PUB drops frames while nobody listens).
+    subscriber_timeout_s : float, default 5.0
+        PUB: how long to wait for ``min_subscribers``.
+    send_eos : bool, default True
+        Native: send the end-of-stream marker when the input ends.
+    drain_timeout_s : float, optional
+        After the last frame (and the end of stream), keep the socket open until every connected
+        peer has disconnected — a ZMQSource closes once it has read the end of stream — or this
+        many seconds passed (counted as ``drain_timeouts``): a receiver that is still reading over
+        ``ipc://`` then gets the tail of the stream, which libzmq would drop when the sender
+        closes. None: 30 s for the native format; 0 for the GNU Radio format, whose peers never
+        end a stream (set it to wait for a slow GNU Radio reader).
+    timeout_ms : int, default 100
+        REP: poll interval for requests.
+    linger_ms : int, default 1000
+        How long unsent messages may delay closing (ZMQ_LINGER).
+    allow_remote : bool, default False
+        Allow binding a non-loopback TCP address.
+    curve_server_secret, curve_authorized, curve_server_public, curve_client_secret : str, optional
+        CURVE key files (see :class:`~semradio.blocks.zeromq.security.CurveConfig`).
+    max_bytes : int, default 2^28
+        Native: largest message accepted by the encoder.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
 
-    Args:
-        address: ZeroMQ endpoint (``tcp://127.0.0.1:5555``, ``ipc:///tmp/x``; a bound
-            ``tcp://127.0.0.1:*`` picks a free port, see ``endpoint``).
-        pattern: ``"push"`` (default), ``"pub"`` or ``"rep"`` (GNU Radio format only).
-        format: ``"native"`` or ``"gnuradio"``.
-        bind: bind (default, like GNU Radio's sinks) or connect.
-        hwm: socket high-water mark in messages (0: unbounded).
-        policy: ``"lossless"`` (block while full) or ``"realtime"`` (drop and count).
-        topic: PUB only: a first frame sent with every message (GNU Radio's ``key``).
-        item_format / vlen: GNU Radio format: item type (see ``ITEM_FORMATS``) and vector length.
-        pass_tags: GNU Radio format: prefix each message with the v1 tag header.
-        packet_len_tag: GNU Radio format with tags: key of the per-frame packet-length tag
-            (None: no such tag).
-        tag_keys / exclude_tags: GNU Radio format: which frame tags to map (None: all) and which
-            never (default: ``gr_tags``, the list an upstream GNU Radio source attached).
-        srcid: GNU Radio format: the tags' srcid symbol (None: #f, GNU Radio's default).
-        min_subscribers / subscriber_timeout_s: PUB: before the first frame wait up to that long
-            for that many subscriptions (a PUB drops frames while nobody listens).
-        send_eos: native: send the end-of-stream marker when the input ends.
-        drain_timeout_s: after the last frame (and the end of stream), keep the socket open until
-            every connected peer has disconnected — a ZMQSource closes once it has read the end of
-            stream — or this many seconds passed (counted as ``drain_timeouts``): a receiver that
-            is still reading over ``ipc://`` then gets the tail of the stream, which libzmq would
-            drop when the sender closes. Default 30 s for the native format; 0 for the GNU Radio
-            format, whose peers never end a stream (set it to wait for a slow GNU Radio reader).
-        timeout_ms: REP: poll interval for requests.
-        linger_ms: how long unsent messages may delay closing (ZMQ_LINGER).
-        allow_remote: allow binding a non-loopback TCP address.
-        curve_server_secret / curve_authorized / curve_server_public / curve_client_secret:
-            CURVE key files (see :class:`~semradio.blocks.zeromq.security.CurveConfig`).
-        max_bytes: native: largest message accepted by the encoder.
+    Raises
+    ------
+    ValueError
+        At construction for an unknown pattern, format, policy or item format, ``hwm < 0``,
+        ``vlen < 1``, REQ/REP with the native format, a topic without pub/sub, or a non-loopback
+        bind without ``allow_remote``; in ``work`` (naming the block) for a GNU Radio frame whose
+        size is not a multiple of ``vlen``.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : any
+        Native: any frame. GNU Radio format: samples of ``item_format``'s dtype (complex64 for
+        ``ci16``), any shape (flattened in C order; size a multiple of ``vlen``).
+
+    **Tags read**
+
+    All of them: native: carried verbatim; GNU Radio: mapped to stream tags when ``pass_tags``
+    (see :mod:`semradio.blocks.zeromq.gr_tags`).
+
+    **Tags written**
+
+    None (a sink).
+
+    **Run-time parameters**
+
+    None (all are set at construction).
 
     Examples
     --------
@@ -571,38 +623,96 @@ class ZMQSink(_Bridge, SinkBlock):
 class ZMQSource(_Bridge, SourceBlock):
     """Receives frames over ZeroMQ in the native or the GNU Radio format.
 
-    Output ``out``: native: the frames as sent (dtype/shape as declared by ``dtype``/``shape``,
-    default any), tags verbatim including the sender's ``seq`` and ``t_ns``. GNU Radio format:
-    ``item_format``'s dtype (complex64 for ``complex64`` and ``ci16``), shape
-    ``(batch, frame_len * vlen)`` or, with ``packet_len_tag``, ``(1, packet_len * vlen)``.
-    Tags written (GNU Radio format): ``seq`` (the stream's own ``seq`` tag at the frame start
-    when present, else the previous frame's seq + 1; only the stream's own values count towards
-    ``lost``), ``t_ns`` (likewise, else now), ``gr_offset``,
-    ``gr_tags`` and the tags at the frame start (see :mod:`semradio.blocks.zeromq.gr_tags`).
+    Parameters
+    ----------
+    address : str
+        ZeroMQ endpoint, as :class:`ZMQSink`.
+    pattern : {"pull", "sub", "req"}, default "pull"
+        Socket pattern; ``"req"`` with the GNU Radio format only.
+    format : {"native", "gnuradio"}, default "native"
+        Wire format.
+    bind : bool, default False
+        Bind or connect (default: connect, like GNU Radio's sources).
+    hwm : int, default 16
+        Socket high-water mark in messages (0: unbounded).
+    topic : str or bytes, optional
+        SUB: subscribe to it and strip the key frame (None subscribes to everything).
+    item_format : str, default "complex64"
+        GNU Radio format: item type (see ``ITEM_FORMATS``).
+    vlen : int, default 1
+        GNU Radio format: vector length.
+    pass_tags : bool, default False
+        GNU Radio format: messages start with a tag header.
+    frame_len : int, default 1024
+        GNU Radio format: items per row.
+    batch : int, default 1
+        GNU Radio format: rows per frame.
+    packet_len_tag : str, optional
+        GNU Radio format: cut one frame per packet marked by this tag (needs ``pass_tags``); items
+        outside packets are dropped and counted.
+    max_packet_items : int, default 2^24
+        Reject larger ``packet_len`` values (counted as ``bad_packet_len``).
+    request_items : int, optional
+        REQ: items asked for per request (default one frame).
+    dtype : str, optional
+        Native: the declared output port dtype (None: any).
+    shape : sequence of int or None, optional
+        Native: the declared output port shape (None: any).
+    timeout_ms : int, default 100
+        How long one ``work`` call waits for a message (GNU Radio: 100 ms).
+    stop_on_eos : bool, default True
+        Native: end the stream when the sender's end-of-stream arrives.
+    idle_timeout_s : float, optional
+        End the stream when nothing arrived for this long after the first message (GNU Radio
+        never sends an end of stream); None: never.
+    max_frames : int, optional
+        End the stream after this many frames; None: never.
+    peer_timeout_s : float, optional
+        A peer silent this long after its last message is reported as stalled (``status()``,
+        ``Flowgraph.stats()``, the scopes' monitor); default 5.0, None: never.
+    fail_on_peer_loss : bool, default False
+        Then also stop the flowgraph with an error naming the block.
+    keep_raw_tags : bool, default False
+        GNU Radio format: add each tag's serialized PMT bytes to ``gr_tags``.
+    linger_ms : int, default 0
+        How long unsent messages may delay closing (ZMQ_LINGER).
+    allow_remote : bool, default False
+        Allow binding a non-loopback TCP address.
+    curve_server_secret, curve_authorized, curve_server_public, curve_client_secret : str, optional
+        CURVE key files, as :class:`ZMQSink`.
+    max_bytes : int, default 2^28
+        Native: largest message accepted.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
 
-    Args:
-        address / pattern (``"pull"``, ``"sub"``, ``"req"``) / format / bind (default connect,
-            like GNU Radio's sources) / hwm / topic (SUB: subscribe to it and strip the key
-            frame; None subscribes to everything) / allow_remote / curve_*: as
-            :class:`ZMQSink`.
-        item_format / vlen / pass_tags: GNU Radio format: item type, vector length, and whether
-            messages start with a tag header.
-        frame_len / batch: GNU Radio format: a frame is ``batch`` rows of ``frame_len`` items.
-        packet_len_tag: GNU Radio format: cut one frame per packet marked by this tag (needs
-            ``pass_tags``); items outside packets are dropped and counted.
-        max_packet_items: reject larger ``packet_len`` values (counted as ``bad_packet_len``).
-        request_items: REQ: items asked for per request (default one frame).
-        dtype / shape: native: the declared output port type (None: any).
-        timeout_ms: how long one ``work`` call waits for a message (GNU Radio: 100 ms).
-        stop_on_eos: native: end the stream when the sender's end-of-stream arrives.
-        idle_timeout_s: end the stream when nothing arrived for this long after the first
-            message (GNU Radio never sends an end of stream); None: never.
-        max_frames: end the stream after this many frames; None: never.
-        peer_timeout_s: a peer silent this long after its last message is reported as stalled
-            (``status()``, ``Flowgraph.stats()``, the scopes' monitor); None: never.
-        fail_on_peer_loss: then also stop the flowgraph with an error naming the block.
-        keep_raw_tags: GNU Radio format: add each tag's serialized PMT bytes to ``gr_tags``.
-        max_bytes: native: largest message accepted.
+    Raises
+    ------
+    ValueError
+        At construction for an unknown pattern, format or item format, ``frame_len`` or ``batch``
+        below 1, ``packet_len_tag`` in the GNU Radio format without ``pass_tags``, ``hwm < 0``,
+        ``vlen < 1``, REQ/REP with the native format, a topic without pub/sub, or a non-loopback
+        bind without ``allow_remote``.
+
+    Notes
+    -----
+    **Outputs**
+
+    ``out``
+        Native: the frames as sent (dtype/shape as declared by ``dtype``/``shape``, default any).
+        GNU Radio format: ``item_format``'s dtype (complex64 for ``complex64`` and ``ci16``), shape
+        ``(batch, frame_len * vlen)`` or, with ``packet_len_tag``, ``(1, packet_len * vlen)``.
+
+    **Tags written**
+
+    - Native: the sender's tags verbatim, including its ``seq`` and ``t_ns``.
+    - GNU Radio format: ``seq`` (the stream's own ``seq`` tag at the frame start when present,
+      else the previous frame's seq + 1; only the stream's own values count towards ``lost``),
+      ``t_ns`` (likewise, else now), ``gr_offset``, ``gr_tags`` and the tags at the frame start
+      (see :mod:`semradio.blocks.zeromq.gr_tags`).
+
+    **Run-time parameters**
+
+    None (all are set at construction).
 
     Examples
     --------
