@@ -135,20 +135,64 @@ class _Replay:
 class IQFileSource(SourceBlock):
     """Replays a raw IQ file as frames of ``batch`` x ``frame_len`` samples.
 
-    Output ``out``: complex64 (complex formats) or float32 (real formats), shape
-    ``(batch, frame_len)``. Tags written: ``seq``, ``t_ns``, ``sample_offset`` (index in the
-    file of the frame's first sample), ``sample_rate`` (when given), plus ``tags``.
+    Parameters
+    ----------
+    path : str
+        The file (opened when the graph starts).
+    format : str, default "cf32_le"
+        Sample format, see ``IQ_FORMATS``.
+    sample_rate : float, optional
+        Samples/s (needed for ``realtime``).
+    frame_len : int, default 1024
+        Samples per row.
+    batch : int, default 1
+        Rows per frame.
+    realtime : bool, default False
+        Pace frames at ``sample_rate * rate_scale``; else as fast as possible.
+    rate_scale : float, default 1.0
+        Real-time replay speed (1 = capture rate). Settable at run time.
+    repeat : int, default 1
+        Passes over the file (-1: forever).
+    partial : {"drop", "pad"}, default "drop"
+        Last incomplete frame: dropped, or padded with zeros (tag ``valid_samples``).
+    start : int, default 0
+        First sample to replay.
+    count : int, optional
+        Number of samples to replay (None: to the end).
+    tags : dict, optional
+        Extra tags on every frame.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
 
-    Args:
-        path: the file. format: see ``IQ_FORMATS``.
-        sample_rate: samples/s (needed for ``realtime``).
-        frame_len / batch: samples per row, rows per frame.
-        realtime: pace frames at ``sample_rate * rate_scale`` (a runtime parameter); else as
-            fast as possible.
-        repeat: passes over the file (-1: forever).
-        partial: last incomplete frame: ``"drop"`` or ``"pad"`` (zeros; tag ``valid_samples``).
-        start / count: first sample and number of samples to replay (None: to the end).
-        tags: extra tags on every frame.
+    Attributes
+    ----------
+    dropped_samples : int
+        Samples of incomplete last frames not replayed (``partial="drop"``).
+
+    Raises
+    ------
+    ValueError
+        At construction for an unknown format, ``frame_len`` or ``batch`` below 1, an unknown
+        ``partial``, or ``realtime`` without ``sample_rate``.
+
+    Notes
+    -----
+    **Outputs**
+
+    ``out`` : complex64 or float32 (batch, frame_len)
+        complex64 for complex formats, float32 for real formats.
+
+    **Tags written**
+
+    - ``seq``, ``t_ns``;
+    - ``sample_offset`` (index in the file of the frame's first sample);
+    - ``sample_rate`` (when given);
+    - ``valid_samples`` (padded last frame, ``partial="pad"``);
+    - plus the ``tags`` given.
+
+    **Run-time parameters**
+
+    ``rate_scale``.
 
     Examples
     --------
@@ -247,13 +291,42 @@ class IQFileSource(SourceBlock):
 class IQFileSink(SinkBlock):
     """Writes every frame's samples (flattened, C order) to a raw IQ file.
 
-    Input ``in``: complex (complex formats) or real samples, any shape. Tags: none read.
+    Parameters
+    ----------
+    path : str
+        Output file (created or truncated when the graph starts; ``append=True`` appends).
+    format : str, default "cf32_le"
+        Sample format, see ``IQ_FORMATS`` (fixed-point formats clip at full scale 1.0).
+    append : bool, default False
+        Append to an existing file instead of truncating it.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
 
-    Args:
-        path: output file (created or truncated; ``append=True`` appends).
-        format: see ``IQ_FORMATS`` (fixed-point formats clip at full scale 1.0).
-    Attributes:
-        samples: samples written so far.
+    Attributes
+    ----------
+    samples : int
+        Samples written so far.
+
+    Raises
+    ------
+    ValueError
+        At construction for an unknown format; in ``work`` for complex samples given to a real
+        format.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex or real samples, any shape
+        Complex for the complex formats, real for the real ones.
+
+    **Tags read**
+
+    None.
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------

@@ -102,18 +102,55 @@ def annotation_tags(annotations: list[dict], start: int) -> dict[str, Any]:
 class SigMFSource(SourceBlock):
     """Replays a SigMF recording as frames of ``batch`` x ``frame_len`` samples.
 
-    Output ``out``: complex64 (complex datatypes) or float32 (real), ``(batch, frame_len)``.
-    Tags written: ``seq``, ``t_ns``, ``sample_offset``, ``sample_rate``, ``center_freq``,
-    ``datetime``, ``annotations`` and the merged annotation fields (module docstring).
+    Parameters
+    ----------
+    path : str
+        The recording (base name, ``.sigmf-meta`` or ``.sigmf-data``).
+    frame_len : int, default 1024
+        Samples per row.
+    batch : int, default 1
+        Rows per frame; an incomplete last frame is dropped (counted in ``dropped_samples``).
+    realtime : bool, default False
+        Pace frames at the capture's ``core:sample_rate`` times ``rate_scale``; else as fast as
+        possible.
+    rate_scale : float, default 1.0
+        Real-time replay speed (1 = capture rate). Settable at run time.
+    repeat : int, default 1
+        Passes over the recording (-1: forever).
+    skip_checksum : bool, default False
+        Do not verify ``core:sha512`` when opening.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
 
-    Args:
-        path: the recording (base name, ``.sigmf-meta`` or ``.sigmf-data``).
-        frame_len / batch: samples per row and rows per frame; an incomplete last frame is
-            dropped (counted in ``dropped_samples``).
-        realtime: pace frames at the capture's ``core:sample_rate`` times ``rate_scale``
-            (a runtime parameter); else as fast as possible.
-        repeat: passes over the recording (-1: forever).
-        skip_checksum: do not verify ``core:sha512`` when opening.
+    Attributes
+    ----------
+    dropped_samples : int
+        Samples of an incomplete last frame not replayed.
+    sample_rate : float or None
+        ``core:sample_rate`` of the recording (None when absent or not readable yet).
+
+    Raises
+    ------
+    ValueError
+        At construction for ``frame_len`` or ``batch`` below 1; when the graph starts (naming the
+        block) for a multi-channel recording, an unsupported datatype, a datatype changed since
+        the block was built, or ``realtime`` without ``core:sample_rate``.
+
+    Notes
+    -----
+    **Outputs**
+
+    ``out`` : complex64 or float32 (batch, frame_len)
+        complex64 for complex datatypes, float32 for real ones.
+
+    **Tags written**
+
+    - ``seq``, ``t_ns``, ``sample_offset``, ``sample_rate``, ``center_freq``, ``datetime``;
+    - ``annotations`` and the merged annotation fields (module docstring).
+
+    **Run-time parameters**
+
+    ``rate_scale``.
 
     Examples
     --------
@@ -235,20 +272,52 @@ class SigMFSource(SourceBlock):
 class SigMFSink(SinkBlock):
     """Records frames as a SigMF recording (``.sigmf-data`` + ``.sigmf-meta``).
 
-    Input ``in``: complex samples for complex datatypes (real for ``rf32_le``/``ri16_le``), any
-    shape (flattened, C order). Tags read: all scalar tags go into per-frame annotations (module
-    docstring). The metadata file is written by ``sigmf`` when the stream ends (validated,
-    with ``core:sha512``).
+    The metadata file is written by ``sigmf`` when the stream ends (validated, with
+    ``core:sha512``).
 
-    Args:
-        path: base name (or either file name) of the recording.
-        datatype: SigMF ``core:datatype`` (see ``IQ_FORMATS``).
-        sample_rate: ``core:sample_rate`` in Hz. center_freq: ``core:frequency`` of the capture.
-        description / author / hw: global fields (optional).
-        annotate: ``"frames"`` (one annotation per frame) or ``"none"``.
-        exclude_tags: tags never written to annotations.
-    Attributes:
-        samples: samples written so far.
+    Parameters
+    ----------
+    path : str
+        Base name (or either file name) of the recording.
+    datatype : str, default "cf32_le"
+        SigMF ``core:datatype`` (see ``IQ_FORMATS``).
+    sample_rate : float, optional
+        ``core:sample_rate`` in Hz.
+    center_freq : float, optional
+        ``core:frequency`` of the capture.
+    description, author, hw : str, optional
+        Global fields.
+    annotate : {"frames", "none"}, default "frames"
+        ``"frames"``: one annotation per frame; ``"none"``: none.
+    exclude_tags : sequence of str, default ("t_ns",)
+        Tags never written to annotations.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Attributes
+    ----------
+    samples : int
+        Samples written so far.
+
+    Raises
+    ------
+    ValueError
+        At construction for an unknown datatype or ``annotate`` value.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex or real samples, any shape
+        Complex for complex datatypes (real for ``rf32_le``/``ri16_le``), flattened in C order.
+
+    **Tags read**
+
+    All scalar tags go into per-frame annotations (module docstring).
+
+    **Run-time parameters**
+
+    None.
 
     Examples
     --------
