@@ -27,6 +27,10 @@ DEFAULT_CODEC = "jscc_natural32_awgn_cbr1-6"
 #: CPU, :func:`semradio.models.inference.onnx_codec`), "auto" (ONNX Runtime on the CPU when it is
 #: installed, else torch).
 BACKENDS = ("auto", "torch", "onnx")
+#: "auto" runs frames of up to this many images in ONNX Runtime and larger ones in torch: at
+#: batch 1 eager PyTorch is mostly dispatch (and holds Python's lock), at batch 64 its kernels
+#: are faster than the one-thread session's (``semradio bench e2e``: docs/realtime.md).
+AUTO_ONNX_MAX_BATCH = 16
 
 
 def _load(codec: Any, device: Any) -> Any:
@@ -67,22 +71,23 @@ class _CodecBlock(SyncBlock):
     def start(self) -> None:
         self.net()  # export before the first frame, not during it
 
-    def net(self) -> Any:
-        """The codec work() runs, resolving ``backend`` at the first call: ONNX Runtime for
-        "onnx" (an error off the CPU or without onnxruntime) and for "auto" on the CPU when
-        onnxruntime is installed; the eager codec otherwise."""
-        if self._net is not None:
-            return self._net
-        from semradio.models.inference import onnx_available, onnx_codec
+    def net(self, batch: int = 1) -> Any:
+        """The codec work() runs for a frame of ``batch`` images, resolving ``backend`` at the
+        first call: ONNX Runtime for "onnx" (an error off the CPU or without onnxruntime) and,
+        for "auto" on the CPU with onnxruntime installed, for frames of at most
+        :data:`AUTO_ONNX_MAX_BATCH` images; the eager codec otherwise."""
+        if self._net is None:
+            from semradio.models.inference import onnx_available, onnx_codec
 
-        use = self.backend == "onnx" or (self.backend == "auto" and self.device.type == "cpu" and onnx_available())
-        if use and self.device.type != "cpu":
-            raise block_error(self, f"backend 'onnx' runs on the CPU, the codec is on {self.device}")
-        if use and not onnx_available():
-            raise block_error(self, "backend 'onnx' needs onnxruntime and onnx: pip install -e \".[onnx]\"")
-        self._net = onnx_codec(self.codec, self.part, self.threads) if use else self.codec
-        self.backend_used = "onnx" if use else "torch"
-        return self._net
+            use = self.backend == "onnx" or (self.backend == "auto" and self.device.type == "cpu" and onnx_available())
+            if use and self.device.type != "cpu":
+                raise block_error(self, f"backend 'onnx' runs on the CPU, the codec is on {self.device}")
+            if use and not onnx_available():
+                raise block_error(self, "backend 'onnx' needs onnxruntime and onnx: pip install -e \".[onnx]\"")
+            self._net = onnx_codec(self.codec, self.part, self.threads) if use else self.codec
+        net = self.codec if self.backend == "auto" and batch > AUTO_ONNX_MAX_BATCH else self._net
+        self.backend_used = "torch" if net is self.codec else "onnx"
+        return net
 
     def _to_device(self, data: Any, port: str = "in") -> tuple[Any, bool]:
         """Payload as a float32 tensor on the block's device, and whether it came as numpy."""
@@ -135,7 +140,6 @@ class _CodecBlock(SyncBlock):
 
 
 class JSCCEncoder(_CodecBlock):
-    part = "encoder"
 
     """JSCC encoder: images (B, C, H, W) -> real latent (B, 2k), 2k = c (H/4)(W/4).
 
@@ -155,7 +159,8 @@ class JSCCEncoder(_CodecBlock):
     Constructor: ``codec`` (registered name, checkpoint path, or a DeepJSCC module),
     ``device`` ("auto", "cpu", "cuda"), ``backend`` ("torch"; "onnx": ONNX Runtime, CPU only,
     which runs the whole network without holding Python's GIL, so the blocks of a flowgraph
-    overlap on several cores; "auto": ONNX Runtime on the CPU when installed) and ``threads``
+    overlap on several cores; "auto": ONNX Runtime on the CPU when installed, for frames of up to
+    16 images, torch for larger ones, whose kernels are then faster) and ``threads``
     (the ONNX Runtime session's intra-op threads: the block's thread budget).
     Errors: ValueError naming the block for a wrong dtype/shape, or an SNR-adaptive codec
     without an SNR.
@@ -167,6 +172,8 @@ class JSCCEncoder(_CodecBlock):
     >>> enc.param("snr_db")
     10.0
     """
+
+    part = "encoder"
 
     def __init__(self, codec: Any = DEFAULT_CODEC, device: str = "auto", snr_db: float | None = None,
                  name: str | None = None, backend: str = "torch", threads: int = 1) -> None:
@@ -188,14 +195,13 @@ class JSCCEncoder(_CodecBlock):
                                     f"got {tuple(x.shape)}")
         snr = self._snr(frame, required=True)
         with _no_grad():
-            z = self.net().encode(x, snr)
+            z = self.net(int(x.shape[0])).encode(x, snr)
         h, w = int(x.shape[2]), int(x.shape[3])
         return frame.replace(self._out(z, as_numpy), cbr=float(self.codec.cbr), k=int(z.shape[1]) // 2,
                              image_size=(h, w), codec=self.codec_name)
 
 
 class JSCCDecoder(_CodecBlock):
-    part = "decoder"
 
     """JSCC decoder: real (B, 2k) channel output (e.g. the MMSE equalizer's) -> images.
 
@@ -219,6 +225,8 @@ class JSCCDecoder(_CodecBlock):
     ('float32', 'float32')
     """
 
+    part = "decoder"
+
     def __init__(self, codec: Any = DEFAULT_CODEC, device: str = "auto", snr_db: float | None = None,
                  name: str | None = None, backend: str = "torch", threads: int = 1) -> None:
         super().__init__(codec, device, name, backend, threads)
@@ -239,7 +247,7 @@ class JSCCDecoder(_CodecBlock):
         size = frame.tags.get("image_size")
         try:
             with _no_grad():
-                img = self.net().decode(y, snr, size)
+                img = self.net(int(y.shape[0])).decode(y, snr, size)
         except ValueError as exc:
             raise block_error(self, str(exc)) from None
         return frame.replace(self._out(img, as_numpy))

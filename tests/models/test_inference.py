@@ -155,3 +155,19 @@ def test_chain_reports_its_backend_and_thread_budget_and_the_same_psnr():
     assert outs["onnx"]["threads_per_block"] == thread_budget(JSCCChainConfig()) >= 1
     assert thread_budget(JSCCChainConfig(threads=3)) == 3
     assert torch.get_num_threads() == torch_threads  # the chain's budget is restored after the run
+
+
+def test_auto_backend_keeps_large_batches_in_torch():
+    """``backend="auto"``: frames up to AUTO_ONNX_MAX_BATCH images in ONNX Runtime, larger ones
+    in torch (faster kernels there), same latents either way."""
+    from semradio.blocks import JSCCEncoder
+    from semradio.blocks.codecs.jscc import AUTO_ONNX_MAX_BATCH
+    from semradio.runtime import Frame
+
+    enc = JSCCEncoder("jscc_natural32_rayleigh_cbr1-6", device="cpu", snr_db=10.0, backend="auto")
+    ref = JSCCEncoder("jscc_natural32_rayleigh_cbr1-6", device="cpu", snr_db=10.0, backend="torch")
+    for b in (1, AUTO_ONNX_MAX_BATCH + 1):
+        x = np.random.default_rng(b).random((b, 3, 32, 32), dtype=np.float32)
+        out = enc.work(Frame(x, {"seq": 0})).data
+        assert enc.backend_used == ("onnx" if b <= AUTO_ONNX_MAX_BATCH else "torch")
+        np.testing.assert_allclose(out, ref.work(Frame(x, {"seq": 0})).data, atol=1e-5)
