@@ -144,8 +144,9 @@ def block_gain_ml(y: torch.Tensor, alpha: torch.Tensor, a: torch.Tensor, noise_v
     mxm, mxv, mxp, mzm, mzv, mzp = m
     ex2, ez2 = mxm.abs() ** 2 + mxv, mzm.abs() ** 2 + mzv
     num = (yb.abs() ** 2 - al ** 2 * ex2 - nv).sum(-1)
-    den = (ab.abs() ** 2 * ez2).sum(-1).clamp_min(1e-30)
-    mag = (num / den).clamp_min(1e-6).sqrt()  # (B, nb)
+    den = (ab.abs() ** 2 * ez2).sum(-1)
+    # no interference reaches the receiver (Pz = 0): nothing to estimate, the gain is 0
+    mag = torch.where(den > 1e-12, (num / den.clamp_min(1e-12)).clamp_min(1e-6), torch.zeros_like(num)).sqrt()
     grid = torch.exp(1j * torch.arange(phases, dtype=torch.float64) * (2 * math.pi / phases)).to(y.dtype)
     cand = mag[..., None].to(y.dtype) * grid.to(y.device)  # (B, nb, G)
     b = ab[:, :, None, :] * cand[..., None]  # (B, nb, G, L)

@@ -108,3 +108,13 @@ def test_simulated_block_fading_keeps_one_gain_per_item_and_fast_fading_unchange
     torch.testing.assert_close(fast.h_z, cm.rayleigh_gains(gen, tuple(x_c.shape), x_c))
     with pytest.raises(ValueError, match="fading"):
         simulate_interference(codec, interferer, imgs, imgs_z, "rayleigh", 20.0, 0.0, fading="slow")
+
+
+def test_no_interference_power_gives_a_zero_gain() -> None:
+    """Pz = 0 (a SINR above the SNR is sent as no interference): a = 0, the estimate is 0, not
+    the huge magnitude a division by zero would give."""
+    B, k = 2, 64
+    m = LatentMoments(torch.zeros(k, dtype=torch.complex64), torch.ones(k), torch.zeros(k, dtype=torch.complex64))
+    y = torch.randn(B, k, dtype=torch.complex64)
+    g = block_gain_ml(y, torch.ones(B, k), torch.zeros(B, k, dtype=torch.complex64), torch.full((B, k), 0.01), m, m)
+    assert torch.all(g == 0)
