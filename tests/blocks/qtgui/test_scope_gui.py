@@ -114,6 +114,10 @@ def test_constellation_and_time_snapshots_show_the_received_symbols(app, tmp_pat
     green = np.abs(trgb.astype(int) - np.array(COLORS["measured"])).sum(axis=-1) < 60
     assert yellow[: h // 2].sum() > 100 and yellow[h // 2:].sum() == 0  # |h| trace in the top plot
     assert green[h // 2:].sum() > 5  # measured SNR points in the bottom plot
+    # the legends are keys in the title rows, above the plots, not boxes over the traces
+    assert tview.top.legend is None and tview.bottom.legend is None
+    vb_top = tview.glw.mapTo(tview, tview.glw.mapFromScene(tview.top.vb.sceneBoundingRect().topLeft())).y()
+    assert 0 < vb_top < h // 2 and yellow[:vb_top].sum() > 5  # the |h| key, above the top plot
 
     mview = view_named(runner, "metrics")
     t, p = mview.psnr_curve.getData()
