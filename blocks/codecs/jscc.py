@@ -147,23 +147,69 @@ class JSCCEncoder(_CodecBlock):
     power normalized: feed it to :class:`PowerNormalizer` (first half real, second half
     imaginary, §II-A of the ICDM paper).
 
-    Inputs: ``in``: float32 (B, C, H, W) in [0, 1], H and W divisible by 4; numpy or torch.
-    Outputs: ``out``: float32 (B, 2k); numpy for numpy input, else a torch tensor on the block's
-    device.
-    Tags read: ``snr_db`` (SNR-adaptive codecs only, clipped to the checkpoint's training range
-    ``train.snr_db_range``; the transmitter's knowledge of the SNR —
-    falls back to the ``snr_db`` parameter). Tags written: ``cbr`` (float), ``k`` (int),
-    ``image_size`` ((H, W), for the decoder), ``codec`` (str). Other tags pass through.
-    Parameters: ``snr_db`` (float or None): SNR fed to an SNR-adaptive encoder when the frame
-    has no ``snr_db`` tag (settable at run time, e.g. from a feedback path).
-    Constructor: ``codec`` (registered name, checkpoint path, or a DeepJSCC module),
-    ``device`` ("auto", "cpu", "cuda"), ``backend`` ("torch"; "onnx": ONNX Runtime, CPU only,
-    which runs the whole network without holding Python's GIL, so the blocks of a flowgraph
-    overlap on several cores; "auto": ONNX Runtime on the CPU when installed, for frames of up to
-    16 images, torch for larger ones, whose kernels are then faster) and ``threads``
-    (the ONNX Runtime session's intra-op threads: the block's thread budget).
-    Errors: ValueError naming the block for a wrong dtype/shape, or an SNR-adaptive codec
-    without an SNR.
+    Parameters
+    ----------
+    codec : str or torch.nn.Module, default "jscc_natural32_awgn_cbr1-6"
+        Registered codec name, checkpoint path, or a DeepJSCC module (:data:`DEFAULT_CODEC`).
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Where the codec runs ("auto": CUDA when present, else CPU).
+    snr_db : float, optional
+        SNR (dB) fed to an SNR-adaptive encoder when the frame has no ``snr_db`` tag (e.g. set
+        from a feedback path). Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+    backend : {"torch", "onnx", "auto"}, default "torch"
+        "torch": eager PyTorch; "onnx": ONNX Runtime, CPU only, which runs the whole network
+        without holding Python's GIL, so the blocks of a flowgraph overlap on several cores;
+        "auto": ONNX Runtime on the CPU when installed, for frames of up to 16 images
+        (:data:`AUTO_ONNX_MAX_BATCH`), torch for larger ones, whose kernels are then faster.
+    threads : int, default 1
+        The ONNX Runtime session's intra-op threads: the block's thread budget.
+
+    Attributes
+    ----------
+    codec_name : str
+        The codec's name (or its module's class name), written to tag ``codec``.
+    device : torch.device
+        The device the codec runs on.
+    backend_used : {"torch", "onnx"} or None
+        What ran the last frame (None before the first).
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the block, for an unknown ``backend``, ``threads < 1`` or a
+        codec that cannot be loaded; in ``start()``/``work()`` for backend "onnx" off the CPU
+        or without onnxruntime; in ``work()`` for a wrong container/dtype/shape, or an
+        SNR-adaptive codec without an SNR (no ``snr_db`` tag and no ``snr_db`` parameter).
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, C, H, W)
+        Images in [0, 1], H and W divisible by 4; numpy or torch.
+
+    **Outputs**
+
+    ``out`` : float32 (B, 2k)
+        The latent; numpy for numpy input, else a torch tensor on the block's device.
+
+    **Tags read**
+
+    - ``snr_db`` (SNR-adaptive codecs only, clipped to the checkpoint's training range
+      ``train.snr_db_range``; the transmitter's knowledge of the SNR — falls back to the
+      ``snr_db`` parameter).
+
+    **Tags written**
+
+    - ``cbr`` (float), ``k`` (int), ``image_size`` ((H, W), for the decoder), ``codec`` (str).
+
+    Other tags pass through.
+
+    **Run-time parameters**
+
+    ``snr_db``.
 
     Examples
     --------
@@ -205,17 +251,62 @@ class JSCCDecoder(_CodecBlock):
 
     """JSCC decoder: real (B, 2k) channel output (e.g. the MMSE equalizer's) -> images.
 
-    Inputs: ``in``: float32 (B, 2k); numpy or torch.
-    Outputs: ``out``: float32 (B, C, H, W) in [0, 1]; numpy for numpy input, else a torch tensor
-    on the block's device.
-    Tags read: ``snr_db`` (SNR-adaptive codecs, clipped to the checkpoint's training range
-    ``train.snr_db_range``: the channel's SNR tag, else the ``snr_db``
-    parameter), ``image_size`` ((H, W) from the encoder; else the codec's size, or a square).
-    Tags written: none. Tags pass through.
-    Parameters: ``snr_db`` (float or None): SNR used when frames carry no ``snr_db`` tag.
-    Constructor: ``codec``, ``device``, ``backend``, ``threads`` as :class:`JSCCEncoder`.
-    Errors: ValueError naming the block for a wrong dtype/shape (a latent length that fits no
-    image size) or an SNR-adaptive codec without an SNR.
+    Parameters
+    ----------
+    codec : str or torch.nn.Module, default "jscc_natural32_awgn_cbr1-6"
+        As :class:`JSCCEncoder`.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        As :class:`JSCCEncoder`.
+    snr_db : float, optional
+        SNR (dB) used when frames carry no ``snr_db`` tag. Settable at run time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+    backend : {"torch", "onnx", "auto"}, default "torch"
+        As :class:`JSCCEncoder`.
+    threads : int, default 1
+        As :class:`JSCCEncoder`.
+
+    Attributes
+    ----------
+    codec_name : str
+        The codec's name (or its module's class name).
+    device : torch.device
+        The device the codec runs on.
+    backend_used : {"torch", "onnx"} or None
+        What ran the last frame (None before the first).
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the block, as :class:`JSCCEncoder`; in ``work()`` for a wrong
+        dtype/shape (a latent length that fits no image size) or an SNR-adaptive codec without
+        an SNR.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, 2k)
+        The real channel output; numpy or torch.
+
+    **Outputs**
+
+    ``out`` : float32 (B, C, H, W)
+        Images in [0, 1]; numpy for numpy input, else a torch tensor on the block's device.
+
+    **Tags read**
+
+    - ``snr_db`` (SNR-adaptive codecs, clipped to the checkpoint's training range
+      ``train.snr_db_range``: the channel's SNR tag, else the ``snr_db`` parameter);
+    - ``image_size`` ((H, W) from the encoder; else the codec's size, or a square).
+
+    **Tags written**
+
+    None. Tags pass through.
+
+    **Run-time parameters**
+
+    ``snr_db``.
 
     Examples
     --------

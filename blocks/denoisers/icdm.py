@@ -20,44 +20,142 @@ ORDERS = (1, 2, 3)
 class ICDMCanceller(Block):
     """Separates the desired signal from an unknown interferer with two diffusion priors.
 
-    The MMSE equalizer's output obeys Lemma 1 (eq. 3): ``y = sqrt(Px) W_s x + sqrt(Pz) W_z z +
-    W_n n``. The block rescales to diffusion units (``sqrt(2) y``), then runs the p-order
-    ConJPC sampler (Algorithms 2-3) on the joint gradients of eq. (40): the signal prior
-    s_theta and the interference prior s_phi (of the block's channel type; under Rayleigh z
-    includes h_z) plus the likelihood terms of eq. (38) (or the DPS / GDM / Projection
-    estimates of eqs. 51-54 with ``guidance``). Outputs the two estimates in the equalizer's
-    scale.
+    The MMSE equalizer's output obeys Lemma 1 (eq. 3)::
 
-    Inputs: ``in``: float32 (B, 2k) equalizer output, numpy or torch.
-    Outputs: ``out`` (port 0): float32 (B, 2k) signal estimate x_hat; ``interference`` (port 1):
-    float32 (B, 2k) estimate of the real form of ``h_z z_c``. numpy for numpy input, else torch
-    on the block's device.
-    Tags read: ``W_s``, ``W_n``, ``W_z`` ((B, 2k), from the equalizer), ``noise_var`` (s2),
-    and ``pz`` (interference power) or else ``sinr_db`` (then ``Pz = Px/10^(SINR/10) - s2``);
-    ``px`` (default 1).
-    Tags written (both outputs): ``denoiser`` ("icdm" or "none" when bypassed), ``icdm_beta``,
-    ``icdm_gamma``, ``icdm_guidance``, ``denoiser_nfe`` (network evaluations of the two priors),
-    ``denoiser_ms`` (wall time of the frame).
-    Parameters (settable at run time): ``enabled`` (False passes ``in`` through on both ports,
-    tagged "none"), ``steps`` (40), ``order`` (1..3, default 2), ``guidance`` ("icdm", "exact",
-    "dps", "gdm", "projection"; default: the priors' ``default_guidance``, the variant that
-    tuned best on training patches, else "icdm"), ``beta``/``gamma`` (None: the weights tuned for the frame's
-    SINR, stored with the priors), ``corrector`` ("unconditional" as in Algorithm 2, or
-    "joint"), ``sampler`` ("conjpc", "ddim", "ddpm"), ``eta`` (DDIM only: 0 deterministic, 1
-    ancestral, which re-noises each step and so corrects guidance errors), ``seed`` (initial
-    draws; each frame uses seed + seq, so runs are reproducible), ``samples`` (1: one solve per
-    item as in the seed; k > 1 averages k independent solves, a Monte Carlo posterior mean, at k
-    times the cost, with the weights tuned for averaged draws when stored: ``-mean`` tables).
-    Constructor: ``channel`` ("awgn" or "rayleigh": picks the shipped priors), ``signal`` /
-    ``interference`` (prior names or paths, overriding), ``device`` ("auto", "cpu", "cuda"),
-    ``fading`` ("fast": h_z new per symbol, the ICDM paper's setting; "block": h_z constant per
-    item, or per ``coherence`` symbols, and unknown: the block estimates it per frame by
-    maximum likelihood under the two codecs' latent moments, :mod:`semradio.models.icdm_fading`,
-    and runs the unfaded interference prior; tag ``icdm_gain`` (B, nb) complex, the estimates).
-    ``sampler``/``eta``/``guidance`` default per fading: fast: ConJPC with the priors' tuned
-    variant; block: ancestral DDIM (eta 1) with ``dps``, the best of the measured ones there.
-    Errors: ValueError naming the block for a wrong dtype/shape, missing tags, or tags of
-    another shape.
+        y = sqrt(Px) W_s x + sqrt(Pz) W_z z + W_n n
+
+    The block rescales to diffusion units (``sqrt(2) y``), then runs the p-order ConJPC sampler
+    (Algorithms 2-3) on the joint gradients of eq. (40): the signal prior s_theta and the
+    interference prior s_phi (of the block's channel type; under Rayleigh z includes h_z) plus
+    the likelihood terms of eq. (38) (or the DPS / GDM / Projection estimates of eqs. 51-54 with
+    ``guidance``). Outputs the two estimates in the equalizer's scale.
+
+    Fading: ``fading="fast"``: h_z new per symbol, the ICDM paper's setting; ``fading="block"``:
+    h_z constant per item, or per ``coherence`` symbols, and unknown: the block estimates it per
+    frame by maximum likelihood under the two codecs' latent moments
+    (:mod:`semradio.models.icdm_fading`) and runs the unfaded interference prior; tag
+    ``icdm_gain`` (B, nb) complex holds the estimates. ``sampler``/``eta``/``guidance`` default
+    per fading: fast: ConJPC with the priors' tuned variant; block: ancestral DDIM (eta 1) with
+    ``dps``, the best of the measured ones there.
+
+    Parameters
+    ----------
+    channel : {"awgn", "rayleigh"}, default "rayleigh"
+        Picks the shipped priors.
+    signal : str, optional
+        Signal prior name or path, overriding the shipped one.
+    interference : str, optional
+        Interference prior name or path, overriding the shipped one.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Where the priors run ("auto": CUDA when present).
+    steps : int, default 40
+        Sampler steps (T of the seed). Settable at run time.
+    order : {1, 2, 3}, default 2
+        ConJPC order p. Settable at run time.
+    guidance : {"icdm", "exact", "dps", "gdm", "projection"}, optional
+        Gradient of the transition term (None: under fast fading the priors'
+        ``default_guidance``, the variant that tuned best on training patches, else "icdm";
+        under block fading "dps"). Settable at run time.
+    beta : float, optional
+        Signal guidance weight (None: the weight tuned for the frame's SINR, stored with the
+        priors). Settable at run time.
+    gamma : float, optional
+        Interference guidance weight (None: tuned per SINR, as ``beta``). Settable at run time.
+    corrector : {"unconditional", "joint"}, default "unconditional"
+        ConJPC corrector ("unconditional" as in Algorithm 2). Settable at run time.
+    sampler : {"conjpc", "ddim", "ddpm"}, optional
+        The sampler (None: "conjpc" under fast fading, "ddim" under block fading). Settable at
+        run time.
+    eta : float, optional
+        DDIM only, in [0, 1]: 0 deterministic, 1 ancestral, which re-noises each step and so
+        corrects guidance errors (None: 1 for DDIM under block fading, else 0). Settable at run
+        time.
+    seed : int, default 0
+        Seed of the initial draws; each frame uses seed + seq, so runs are reproducible.
+        Settable at run time.
+    samples : int, default 1
+        1: one solve per item as in the seed; k > 1 averages k independent solves, a Monte
+        Carlo posterior mean, at k times the cost, with the weights tuned for averaged draws
+        when stored (``-mean`` tables). Settable at run time.
+    enabled : bool, default True
+        False passes ``in`` through on both ports, tagged "none". Settable at run time.
+    fading : {"fast", "block"}, default "fast"
+        The interferer's fading (see above; "fast" whatever is given when ``channel="awgn"``).
+    coherence : int, optional
+        Block fading: symbols per coherence block (None: one h_z per item).
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Attributes
+    ----------
+    channel : str
+        The channel type of the priors.
+    fading : str
+        The fading the block assumes ("fast" for ``channel="awgn"``).
+    coherence : int or None
+        Symbols per coherence block under block fading.
+    priors : ICDMPriors
+        The loaded signal and interference priors.
+    device : torch.device
+        The device the priors run on.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the block, for an unknown ``channel`` or ``fading``,
+        ``coherence < 1``, priors that cannot be loaded, or a parameter out of its range; in
+        ``work()`` for a wrong dtype/shape, missing tags (``W_s``, ``W_n``, ``W_z``,
+        ``noise_var``, and ``pz`` or ``sinr_db``), tags of another shape, a negative or
+        non-finite interference power, or a sampler that diverged (lower the guidance weights).
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, 2k)
+        The equalizer output; numpy or torch.
+
+    **Outputs**
+
+    ``out`` (port 0) : float32 (B, 2k)
+        The signal estimate x_hat.
+    ``interference`` (port 1) : float32 (B, 2k)
+        Estimate of the real form of ``h_z z_c``.
+
+    Both are numpy for numpy input, else torch on the block's device.
+
+    **Tags read**
+
+    - ``W_s``, ``W_n``, ``W_z`` ((B, 2k), from the equalizer), ``noise_var`` (s2);
+    - ``pz`` (interference power) or else ``sinr_db`` (then ``Pz = Px/10^(SINR/10) - s2``);
+    - ``px`` (default 1);
+    - ``snr_db`` (block fading: the SNR of the gain estimate; default ``10 log10(Px/s2)``, 40 dB when s2 = 0).
+
+    **Tags written**
+
+    On both outputs:
+
+    - ``denoiser`` ("icdm", or "none" when bypassed);
+    - ``icdm_beta``, ``icdm_gamma``, ``icdm_guidance``, ``icdm_sampler``;
+    - ``denoiser_nfe`` (network evaluations of the two priors);
+    - ``denoiser_ms`` (wall time of the frame);
+    - ``icdm_gain`` (block fading: complex (B, nb), the estimated interferer gains).
+
+    Other tags pass through.
+
+    **Run-time parameters**
+
+    ``enabled``, ``steps``, ``order``, ``guidance``, ``beta``, ``gamma``, ``corrector``,
+    ``sampler``, ``eta``, ``seed``, ``samples``.
+
+    Examples
+    --------
+    >>> from semradio.blocks.denoisers.icdm import ICDMCanceller
+    >>> icdm = ICDMCanceller("rayleigh", device="cpu", fading="block")
+    >>> [p.name for p in icdm.inputs], [p.name for p in icdm.outputs]
+    (['in'], ['out', 'interference'])
+    >>> icdm.fading, icdm.param("sampler"), icdm.param("guidance"), icdm.param("eta")
+    ('block', 'ddim', 'dps', 1.0)
     """
 
     def __init__(self, channel: str = "rayleigh", signal: str | None = None, interference: str | None = None,

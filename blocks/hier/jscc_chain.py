@@ -45,7 +45,66 @@ CBR_CHOICES = ("1/6", "1/12")
 
 @dataclass
 class JSCCChainConfig:
-    """Settings of a JSCC chain flowgraph (one field per command-line option)."""
+    """Settings of a JSCC chain flowgraph (one field per command-line option).
+
+    Each field is an option of the chain flowgraph scripts (``--snr-db``, ``--decoder-codec``:
+    the field name with ``_`` -> ``-``; :mod:`semradio.runtime.options`), whose ``--help``
+    (e.g. ``semradio run flowgraphs/jscc_rayleigh.py -- --help``) gives the full text of each.
+
+    Parameters
+    ----------
+    frames : int, default 50
+        Frames to send (-1: forever; 0: one pass over the data).
+    batch : int, default 16
+        Images per frame.
+    snr_db : float, default 10.0
+        Channel SNR in dB.
+    cbr : {"1/6", "1/12"}, default "1/6"
+        Channel bandwidth ratio k/(CHW) (:data:`CBR_CHOICES`).
+    channel : {"awgn", "rayleigh", "rician"}, default "rayleigh"
+        Channel model.
+    fading : {"fast", "block"}, default "fast"
+        Fading of the fading channels.
+    data : str, default "natural32"
+        Dataset spec: natural32 (held-out bundled photo patches), natural64, mnist[:DIR],
+        cifar10:PATH, folder:DIR[:SIZE].
+    split : {"eval", "train", "all"}, default "eval"
+        Dataset split.
+    codec : str, optional
+        Codec name or checkpoint path (None: the shipped one for ``data``/``channel``/``cbr``,
+        :func:`default_codec`).
+    decoder_codec : str, optional
+        Decoder checkpoint (None: the codec's own, or the fine-tuned decoder a denoiser asks
+        for).
+    denoiser : str, default "none"
+        Denoiser after the equalizer: none, cddm, ve, eecd1, eecd2, or a registered block
+        (plugins).
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Codec device ("auto": CUDA when present).
+    backend : {"auto", "torch", "onnx"}, default "auto"
+        Codec inference on the CPU (see :class:`JSCCEncoder`).
+    threads : int, optional
+        CPU threads per compute block (None: :func:`thread_budget`).
+    realtime : float, optional
+        Pace the source at this many frames/s (inserts a Throttle).
+    seed : int, default 0
+        Channel seed.
+    csv : str, optional
+        Write per-frame metrics to this CSV file.
+    metrics_json : str, optional
+        Write the aggregated metrics to this JSON file.
+    timeout : float, default 600.0
+        Stop after this many seconds.
+    flowgraph_name : str, optional
+        The flowgraph's name (None: ``jscc_<channel>``); set from Python only, no option.
+
+    Examples
+    --------
+    >>> from semradio.blocks.hier.jscc_chain import JSCCChainConfig, codec_of
+    >>> config = JSCCChainConfig(channel="awgn", snr_db=5.0, device="cpu")
+    >>> config.batch, codec_of(config)
+    (16, 'jscc_natural32_awgn_cbr1-6')
+    """
 
     frames: int = option(50, type=frame_count, help="frames to send (-1: forever; 0: one pass over the data)")
     batch: int = option(16, type=positive_int, help="images per frame")
@@ -168,18 +227,73 @@ class JSCCLink(HierBlock):
     """The semantic link as one hierarchical block: ``JSCCEncoder -> PowerNormalizer -> channel
     -> MMSEEqualizer -> [denoiser] -> JSCCDecoder``.
 
-    Ports: ``in``: float32 images (B, C, H, W) in [0, 1]; ``out``: the decoded images, same
-    shape. Inner blocks (named ``encoder``, ``normalizer``, ``channel``, ``equalizer``,
+    Inner blocks (named ``encoder``, ``normalizer``, ``channel``, ``equalizer``,
     [``denoiser``], ``decoder``) keep their own tags and parameters (``{"snr_db": 5}`` on the
-    channel's ``ctrl``).
+    channel's ``ctrl``). The codec blocks share out the CPU threads (:func:`thread_budget`).
 
-    Args:
-        config: the chain's settings (codec, channel, SNR, fading, seed, device).
-        denoiser: a 1-in/1-out block between equaliser and decoder (None: none).
-        decoder_codec: the decoder's checkpoint (default: the codec's).
+    Parameters
+    ----------
+    config : JSCCChainConfig
+        The chain's settings (codec, channel, SNR, fading, seed, device, backend, threads).
+    denoiser : Block, optional
+        A 1-in/1-out block between equaliser and decoder (None: none).
+    decoder_codec : str, optional
+        The decoder's checkpoint (default: the codec's).
+    name : str, default "jscc_link"
+        Name of the hierarchical block.
 
-        >>> link = JSCCLink(JSCCChainConfig(channel="awgn", device="cpu"))   # doctest: +SKIP
-        >>> fg.connect(ImageSource(), link, (MetricSink(), "rec"))          # doctest: +SKIP
+    Attributes
+    ----------
+    encoder : JSCCEncoder
+    normalizer : PowerNormalizer
+    channel : Block
+        The channel of ``config.channel`` (:func:`~semradio.blocks.channels.fading.make_channel`).
+    equalizer : Block
+        The MMSE equalizer.
+    denoiser : Block or None
+    decoder : JSCCDecoder
+
+    Raises
+    ------
+    ValueError
+        At construction, from the inner blocks: a codec that cannot be loaded, an unknown
+        channel, backend or thread count.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : float32 (B, C, H, W)
+        Images in [0, 1] (the encoder's input).
+
+    **Outputs**
+
+    ``out`` : float32 (B, C, H, W)
+        The decoded images, same shape (the decoder's output).
+
+    **Tags read**
+
+    Those of the inner blocks (the encoder's and decoder's ``snr_db``, ...).
+
+    **Tags written**
+
+    Those of the inner blocks (``cbr``, ``k``, ``codec``, the channel's ``h``, ``snr_db``, ...).
+
+    **Run-time parameters**
+
+    None on the link itself: set the inner blocks' (``fg.set_param(link.channel, "snr_db", 5.0)``,
+    or a ``ctrl`` message to the channel).
+
+    Examples
+    --------
+    >>> from semradio.blocks import ImageSource, MetricSink
+    >>> from semradio.blocks.hier.jscc_chain import JSCCChainConfig, JSCCLink
+    >>> from semradio.runtime import Flowgraph
+    >>> link = JSCCLink(JSCCChainConfig(channel="awgn", device="cpu"))
+    >>> link.input_names, link.output_names, sorted(link.roles())
+    (['in'], ['out'], ['channel', 'decoder', 'encoder', 'equalizer', 'normalizer'])
+    >>> fg = Flowgraph("demo")
+    >>> edges = fg.connect(ImageSource(), link, (MetricSink(), "rec"))
     """
 
     def __init__(self, config: JSCCChainConfig, denoiser: Block | None = None, decoder_codec: str | None = None,
