@@ -52,19 +52,80 @@ class ScopeBlock(SinkBlock):
 
     Subclasses implement :meth:`accept` (called by ``work`` on the block's thread with the
     frames of one ``seq``, ``None`` for unconnected optional inputs) and return the dict to
-    store, or raise :class:`ScopeInputError` to drop the frames.
+    store, or raise :class:`ScopeInputError` to drop the frames. After storing a frame,
+    ``work`` sleeps out the rest of the period ``1 / max_rate_hz`` (see the module docstring).
 
-    Parameters: ``max_rate_hz`` (frames accepted per second at most, default 10; ``inf``:
-    every frame — only for tests and slow graphs).
+    Parameters
+    ----------
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+    max_rate_hz : float, optional
+        Frames accepted per second at most (None: the class's :attr:`default_max_rate_hz`, 10;
+        ``inf``: every frame — only for tests and slow graphs). Settable at run time.
 
-    Attributes:
-        frames: frames (aligned sets) received by ``work``.
-        accepted: frames stored (``frames`` minus the rejected ones).
-        version: incremented at every stored frame; the GUI redraws only when it changes.
-        rejected: :class:`DropCounter` of rejected frames by reason (``dtype``, ``shape``, ...).
-        t_start: ``time.monotonic()`` of the first stored frame (None before).
-        slept_s: time spent waiting out the rate limit inside ``work()`` (the runtime leaves
-            it out of the block's ``work_ms``).
+    Attributes
+    ----------
+    frames : int
+        Frames (aligned sets) received by ``work``.
+    accepted : int
+        Frames stored (``frames`` minus the rejected ones).
+    version : int
+        Incremented at every stored frame; the GUI redraws only when it changes.
+    rejected : DropCounter
+        Rejected frames by reason (``dtype``, ``shape``, ...).
+    t_start : float or None
+        ``time.monotonic()`` of the first stored frame (None before).
+    slept_s : float
+        Time spent waiting out the rate limit inside ``work()`` (the runtime leaves it out of
+        the block's ``work_ms``).
+
+    Raises
+    ------
+    ValueError
+        At construction or when set, for ``max_rate_hz <= 0``. Bad input never raises:
+        ``work()`` counts a :class:`ScopeInputError` (or any other error of :meth:`accept`) in
+        :attr:`rejected` and drops the frames.
+
+    Notes
+    -----
+    **Inputs**
+
+    Those the subclass adds; a scope is fed through real-time edges (:func:`connect_scope`).
+
+    **Outputs**
+
+    None (a sink).
+
+    **Tags read**
+
+    Those the subclass's :meth:`accept` reads.
+
+    **Tags written**
+
+    None.
+
+    **Run-time parameters**
+
+    ``max_rate_hz`` (and the subclass's).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.runtime import Frame
+    >>> from semradio.blocks.qtgui import ScopeBlock, ScopeInputError
+    >>> class LastRows(ScopeBlock):
+    ...     def __init__(self, **kw):
+    ...         super().__init__(**kw)
+    ...         self.add_input("in")
+    ...     def accept(self, frame):
+    ...         if frame.data.ndim != 2:
+    ...             raise ScopeInputError("shape", f"want (B, n), got {frame.data.shape}")
+    ...         return {"data": frame.data}
+    >>> scope = LastRows(max_rate_hz=float("inf"))
+    >>> scope.work(Frame.new(np.zeros((2, 4)), seq=0)), scope.work(Frame.new(np.zeros(3), seq=1))
+    (None, None)
+    >>> scope.latest()[0], scope.counters()
+    (1, {'frames': 2, 'accepted': 1, 'rejected': {'shape': 1}})
     """
 
     #: Stop waiting for a partner frame after this long: a scope's inputs are real-time

@@ -26,16 +26,6 @@ class ConstellationScope(ScopeBlock):
     """Constellation scope: the symbols of up to three points of the chain, overlaid, or the
     equalized and denoised symbols against the transmitted ones.
 
-    Inputs (all optional, aligned by ``seq``; connect at least one, through real-time edges):
-        ``received``: the channel output y_c, complex64 (B, k) (numpy or torch, any device);
-        ``equalized``: the equalizer output, real float32 (B, 2k) ``[Re; Im]`` or complex (B, k);
-        ``denoised``: a denoiser output, same forms as ``equalized``;
-        ``transmitted``: the transmitted symbols x (same forms), e.g. the power normalizer's
-        output.
-    Real payloads are read as ``x_c = x[:k] + j x[k:]`` per item (the project's real form).
-    Tags read: ``snr_db``, ``sinr_db``, ``channel``, ``equalizer``, ``denoiser`` (shown in the
-    title). Parameters: ``max_points`` (points drawn per input, 4096; settable at run time).
-
     What is drawn (by :class:`semradio.blocks.qtgui.qt.ConstellationView`), one colour per
     input (received grey, equalized cyan, denoised orange), at most ``max_points`` points of
     the newest frame each, as a 2-D histogram picture:
@@ -49,8 +39,56 @@ class ConstellationScope(ScopeBlock):
       denoiser's effect reads as a tighter cloud and a lower MSE. (JSCC latents are
       Gaussian-like: their I/Q constellation is a shapeless cloud whatever the SNR.)
 
-    Bad input (non-array, empty, integer dtype, odd real length) is counted in
-    :attr:`rejected` and dropped.
+    Parameters
+    ----------
+    max_points : int, default 4096
+        Points drawn per input (newest frame). Settable at run time.
+    max_rate_hz : float, optional
+        Frames accepted per second at most (None: 10; see :class:`ScopeBlock`). Settable at run
+        time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        At construction or when set, for ``max_points < 1`` or ``max_rate_hz <= 0``. Bad input
+        (non-array, empty, integer dtype, odd real length) never raises: it is counted in
+        :attr:`rejected` and dropped.
+
+    Notes
+    -----
+    **Inputs**
+
+    All optional, aligned by ``seq``; connect at least one, through real-time edges:
+
+    ``received`` : complex64 (B, k)
+        The channel output y_c (numpy or torch, any device).
+    ``equalized`` : float32 (B, 2k) or complex (B, k)
+        The equalizer output, real ``[Re; Im]`` or complex.
+    ``denoised`` : float32 (B, 2k) or complex (B, k)
+        A denoiser output, same forms as ``equalized``.
+    ``transmitted`` : float32 (B, 2k) or complex (B, k)
+        The transmitted symbols x (same forms), e.g. the power normalizer's output.
+
+    Real payloads are read as ``x_c = x[:k] + j x[k:]`` per item (the project's real form).
+
+    **Outputs**
+
+    None (a sink).
+
+    **Tags read**
+
+    - ``snr_db``, ``sinr_db``, ``channel``, ``equalizer``, ``denoiser`` (shown in the title;
+      also kept: ``seq``, ``channel_model``, ``fading``, ``pz``).
+
+    **Tags written**
+
+    None.
+
+    **Run-time parameters**
+
+    ``max_points``, ``max_rate_hz``.
 
     Examples
     --------

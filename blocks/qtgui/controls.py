@@ -54,18 +54,38 @@ for _name in STEP_PARAMS:
 
 @dataclass
 class ControlSpec:
-    """One control of the panel.
+    """One control of the panel (a dataclass; :func:`discover_controls` builds them).
 
-    Attributes:
-        param: parameter name sent in the ``ctrl`` message.
-        targets: names of the blocks that receive it.
-        label: text shown next to the control (``doc``: tooltip).
-        kind: ``"float"`` (slider + spin box), ``"int"`` (spin box), ``"choice"`` (combo box)
-            or ``"bool"`` (check box).
-        value: the current value (first target's; None when unset).
-        minimum / maximum / step / unit: ranges of numeric controls.
-        choices: allowed values of a choice.
-        allow_none: an ``int`` control that may also send None ("auto", e.g. a step cap).
+    Parameters
+    ----------
+    param : str
+        Parameter name sent in the ``ctrl`` message.
+    targets : list of str
+        Names of the blocks that receive it.
+    label : str
+        Text shown next to the control.
+    kind : {"float", "int", "choice", "bool"}
+        ``"float"`` (slider + spin box), ``"int"`` (spin box), ``"choice"`` (combo box) or
+        ``"bool"`` (check box).
+    value : object
+        The current value (first target's; None when unset).
+    doc : str, default ""
+        Tooltip.
+    minimum, maximum, step : float, default 0.0, 1.0, 1.0
+        Ranges of numeric controls.
+    unit : str, default ""
+        Unit of numeric controls.
+    choices : tuple, default ()
+        Allowed values of a choice.
+    allow_none : bool, default False
+        An ``int`` control that may also send None ("auto", e.g. a step cap).
+
+    Examples
+    --------
+    >>> from semradio.blocks.qtgui import ControlSpec
+    >>> spec = ControlSpec("snr_db", ["channel"], "SNR", "float", 10.0, minimum=-5.0, maximum=30.0, unit="dB")
+    >>> spec.message(5.0)                  # what send_control posts to each target's ctrl port
+    {'snr_db': 5.0}
     """
 
     param: str

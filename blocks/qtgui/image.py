@@ -20,16 +20,6 @@ class ImageScope(ScopeBlock):
     """Image scope: the first images of the newest frame at up to three points of the chain,
     side by side, each captioned with its PSNR (dB) and SSIM against the original.
 
-    Inputs (aligned by ``seq``, fed through real-time edges):
-        ``original``: the source images, float32 (B, C, H, W), C in {1, 3}, values in
-        ``[0, data_range]`` (numpy or torch, any device) — required;
-        ``received`` (optional): the images decoded *without* the denoiser;
-        ``reconstructed`` (optional): the images decoded after the denoiser (or the plain
-        decoder output when there is no denoiser).
-    Tags read: ``snr_db``, ``channel``, ``denoiser``, ``seq`` (caption of the panel row).
-    Parameters: ``max_images`` (images shown per panel, as a near-square mosaic, 4).
-    Constructor: ``data_range`` (1.0, the R of PSNR = 10 log10(R^2/MSE)).
-
     What is drawn (by :class:`semradio.blocks.qtgui.qt.ImageView`): one panel per connected
     input, each the mosaic of :func:`semradio.blocks.qtgui.arrays.tile_images` (uint8 RGB,
     rows*H x cols*W pixels); captions ``PSNR xx.xx dB  SSIM 0.xxx`` (means over the shown
@@ -41,8 +31,74 @@ class ImageScope(ScopeBlock):
     or the denoiser changes; the tags then carry ``denoiser_gain_db`` and ``gain_frames``
     (drawn in the reconstructed panel's caption). A 32x32 patch's few tenths of a dB are hard
     to see by eye: this number is the visible part.
-    Bad input (not (B, C, H, W), shapes that differ from the original) is counted in
-    :attr:`rejected` and dropped.
+
+    Parameters
+    ----------
+    max_images : int, default 4
+        Images shown per panel, as a near-square mosaic. Settable at run time.
+    data_range : float, default 1.0
+        The R of PSNR = 10 log10(R^2/MSE).
+    max_rate_hz : float, optional
+        Frames accepted per second at most (None: 10; see :class:`ScopeBlock`). Settable at run
+        time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Attributes
+    ----------
+    gain_frames : int
+        Frames averaged for the denoiser's gain (25).
+
+    Raises
+    ------
+    ValueError
+        At construction or when set, for ``max_images < 1`` or ``max_rate_hz <= 0``. Bad input
+        (not (B, C, H, W), shapes that differ from the original) never raises: it is counted in
+        :attr:`rejected` and dropped.
+
+    Notes
+    -----
+    **Inputs**
+
+    Aligned by ``seq``, fed through real-time edges:
+
+    ``original`` : float32 (B, C, H, W)
+        The source images, C in {1, 3}, values in ``[0, data_range]`` (numpy or torch, any
+        device) — required.
+    ``received`` : float32 (B, C, H, W)
+        Optional: the images decoded *without* the denoiser.
+    ``reconstructed`` : float32 (B, C, H, W)
+        Optional: the images decoded after the denoiser (or the plain decoder output when there
+        is no denoiser).
+
+    **Outputs**
+
+    None (a sink).
+
+    **Tags read**
+
+    - ``snr_db``, ``channel``, ``denoiser``, ``seq`` (caption of the panel row; also kept:
+      ``sinr_db``, ``channel_model``, ``fading``, ``pz``).
+
+    **Tags written**
+
+    None (the stored tags get ``denoiser_gain_db`` and ``gain_frames``, see above).
+
+    **Run-time parameters**
+
+    ``max_images``, ``max_rate_hz``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.runtime import Frame
+    >>> from semradio.blocks.qtgui import ImageScope
+    >>> scope = ImageScope(max_rate_hz=float("inf"))
+    >>> x = np.full((4, 3, 8, 8), 0.5, np.float32)
+    >>> scope.work(Frame.new(x, seq=0), None, Frame.new(x + 0.01, seq=0, snr_db=10.0))
+    >>> _, panels, tags = scope.panels()
+    >>> sorted(panels), round(panels["reconstructed"]["psnr_db"], 1), panels["original"]["image"].shape
+    (['original', 'reconstructed'], 40.0, (16, 16, 3))
     """
 
     scope_kind = "image"

@@ -72,23 +72,6 @@ class MetricScope(ScopeBlock):
     """Metric scope: running quality and latency of reconstructions vs their references, and
     quality-vs-SNR curves that build up while the SNR is swept (by a slider or a sweep).
 
-    Inputs (aligned by ``seq``, fed through real-time edges):
-        ``ref``: references — images float32 (B, C, H, W) or transmitted symbols complex64
-        (B, k); ``rec``: reconstructions of the same shape (symbols may be real ``[Re; Im]``
-        (B, 2k), e.g. an equalizer output). numpy or torch, any device.
-    Tags read (from ``rec``): ``t_ns`` (latency = arrival - t_ns, ms), ``snr_db`` (x of the
-    curves), the ``group_key`` tag (one curve per value, default ``denoiser``; "none" when
-    absent), ``seq``.
-    Parameters: ``max_rate_hz`` (frames measured per second at most, 5; see
-    :class:`~semradio.blocks.qtgui.base.ScopeBlock`).
-    Constructor: ``data_range`` (R, 1.0), ``history`` (points kept per trace, 600),
-    ``group_key`` ("denoiser").
-
-    Digital links: when the ``rec`` frame carries a ``bler`` tag (the TB error rate of the frame,
-    a number in [0, 1], written by :class:`~semradio.blocks.digital.image_rx.DigitalImageRx`) it is
-    kept as a trace too, with the running TB error rate over every frame measured (``tb_errors``
-    / ``tbs`` tags); a tag outside [0, 1] or not a number is ignored.
-
     Metrics (:func:`quality`): PSNR = mean over items of 10 log10(R^2/MSE) (dB), SSIM (images
     only, first 8 of the frame; 11x11 Gaussian window, sigma 1.5). Curves: per (group, SNR
     rounded to 0.1 dB) the mean PSNR and SSIM of the frames measured at that SNR. When the
@@ -99,9 +82,82 @@ class MetricScope(ScopeBlock):
     is swept) differ by the SNR only, not by which images happened to pass at each SNR
     (``series()["curve_images"]`` gives the images per point).
 
+    Digital links: when the ``rec`` frame carries a ``bler`` tag (the TB error rate of the frame,
+    a number in [0, 1], written by :class:`~semradio.blocks.digital.image_rx.DigitalImageRx`) it is
+    kept as a trace too, with the running TB error rate over every frame measured (``tb_errors``
+    / ``tbs`` tags); a tag outside [0, 1] or not a number is ignored.
+
     What is drawn (by :class:`semradio.blocks.qtgui.qt.MetricView`): PSNR (dB), SSIM and
     latency (ms) vs time since the first frame (s), and PSNR vs SNR (dB), one curve per group.
-    Bad input is counted in :attr:`rejected` and dropped.
+
+    Parameters
+    ----------
+    max_rate_hz : float, optional
+        Frames measured per second at most (None: 5; see
+        :class:`~semradio.blocks.qtgui.base.ScopeBlock`). Settable at run time.
+    data_range : float, default 1.0
+        R, the peak value of the images.
+    history : int, default 600
+        Points kept per trace.
+    group_key : str, default "denoiser"
+        The ``rec`` tag that names the curve of a frame.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        At construction or when set, for ``max_rate_hz <= 0``. Bad input (frames that are not
+        arrays, ``ref`` and ``rec`` of different shapes) never raises: it is counted in
+        :attr:`rejected` and dropped.
+
+    Notes
+    -----
+    **Inputs**
+
+    Aligned by ``seq``, fed through real-time edges; numpy or torch, any device:
+
+    ``ref`` : float32 (B, C, H, W) or complex64 (B, k)
+        References — images or transmitted symbols.
+    ``rec`` : same as ``ref``, or float32 (B, 2k)
+        Reconstructions of the same shape (symbols may be real ``[Re; Im]`` (B, 2k), e.g. an
+        equalizer output).
+
+    **Outputs**
+
+    None (a sink).
+
+    **Tags read**
+
+    From ``rec``:
+
+    - ``t_ns`` (latency = arrival - t_ns, ms);
+    - ``snr_db`` (x of the curves);
+    - the ``group_key`` tag (one curve per value, default ``denoiser``; "none" when absent);
+    - ``seq``;
+    - ``bler``, ``tb_errors``, ``tbs`` (digital links, see above).
+
+    From ``ref`` (else ``rec``): ``image_index``.
+
+    **Tags written**
+
+    None.
+
+    **Run-time parameters**
+
+    ``max_rate_hz``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.runtime import Frame
+    >>> from semradio.blocks.qtgui import MetricScope
+    >>> scope = MetricScope(max_rate_hz=float("inf"))
+    >>> x = np.full((4, 3, 8, 8), 0.5, np.float32)
+    >>> scope.work(Frame.new(x, seq=0), Frame.new(x + 0.01, seq=0, snr_db=10.0))
+    >>> _, series = scope.series()
+    >>> round(float(series["psnr_db"][-1]), 1), sorted(series["curves"])
+    (40.0, ['none'])
     """
 
     default_max_rate_hz = 5.0

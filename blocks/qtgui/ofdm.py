@@ -55,29 +55,6 @@ class OFDMScope(ScopeBlock):
     """OFDM receiver scope: the equalised grid of the newest bursts, the channel estimate over
     the subcarriers, and per-burst synchronisation (CFO, detection metric) over time.
 
-    Input ``in``: the output frames of an :class:`~semradio.blocks.OFDMReceiver` (complex64
-    (items, length), one per decoded burst), fed through a real-time edge (see
-    :func:`attach_ofdm_scopes`).
-    Tags read:
-        ``ofdm`` (required): dict with ``start`` (int, burst start in receiver samples),
-        ``cfo`` (subcarrier spacings, ``|cfo| <= fft_size / 2``), ``metric`` (detection metric
-        in [0, 1]) and, optional, ``timing_peak``, ``snr_db_lts`` (dB);
-        ``grid_y`` / ``grid_h`` (receiver built with ``keep_grid=True``): complex (S, n_used),
-        the received header+data grid and its channel estimate on :attr:`OFDMConfig.used`
-        (S > ``header_symbols``: the first ``header_symbols`` rows are the header); both or
-        neither (frames without them still feed the time plots, and are counted in
-        :attr:`no_grid`);
-        ``seq``, ``csi``, ``snr_db``, ``eval_snr_db``, ``channel``, ``denoiser`` (caption).
-    Parameters: ``max_points`` (points drawn per class, 2048), ``bursts`` (newest bursts in the
-    constellation, 1 .. 16, default 2).
-    Constructor: ``config`` (the link's :class:`~semradio.dsp.ofdm.numerology.OFDMConfig`;
-    default the receiver's, else ``OFDMConfig()``), ``receiver`` (optional: the
-    :class:`~semradio.blocks.OFDMReceiver` or ``BurstReceiver`` whose ``events`` — every
-    synchronised detection, including those whose header failed its CRC — feed the time plots
-    instead of the accepted frames' tags: complete, since a scope accepts at most
-    ``max_rate_hz`` frames per second, and showing failed detections; the views redraw when a
-    frame is accepted), ``history`` (bursts kept for the time plots, 600).
-
     What is computed (:meth:`traces`, on the GUI side): per kept burst ``z = grid_y / grid_h``
     (zero-forcing): ``pilots`` = z at :attr:`OFDMConfig.pilot_pos` (every symbol; BPSK +-1),
     ``header`` = z at the data carriers of the header symbols (BPSK +-1), ``data`` = z at the
@@ -94,25 +71,98 @@ class OFDMScope(ScopeBlock):
     subcarrier index (yellow mean, shaded per-symbol spread, pilot carriers marked); bottom,
     CFO (subcarrier spacings) and detection metric (with the receiver's threshold when known)
     vs stream time, decoded bursts cyan, failed headers red.
-    Bad input (no ``ofdm`` dict or one with missing / non-finite / out-of-range ``start``,
-    ``cfo``, ``metric``; grids of the wrong container, dtype, shape or only one of the two;
-    a non-array payload) is counted in :attr:`rejected` by reason (``ofdm``, ``grid``,
-    ``container``, ...) and dropped; non-finite grid values are only left out of the drawing.
 
-    Example:
-        >>> import numpy as np
-        >>> from semradio.blocks.digital.ofdm_rx import OFDMReceiver
-        >>> from semradio.blocks.digital.ofdm_tx import OFDMTransmitter
-        >>> from semradio.runtime import Frame
-        >>> x = np.exp(2j * np.pi * np.random.default_rng(0).random((2, 64))).astype(np.complex64)
-        >>> burst = OFDMTransmitter(gap=300).work(Frame(x, {"seq": 4}))
-        >>> rx = OFDMReceiver(keep_grid=True)
-        >>> scope = OFDMScope(receiver=rx, max_rate_hz=float("inf"))
-        >>> for f in rx.work(Frame(burst.data, {})):
-        ...     scope.work(f)
-        >>> _, tr, tags = scope.traces()
-        >>> tags["seq"], tr["data"].size, bool(np.allclose(np.abs(tr["pilots"]), 1, atol=1e-3))
-        (4, 128, True)
+    Parameters
+    ----------
+    config : OFDMConfig, optional
+        The link's :class:`~semradio.dsp.ofdm.numerology.OFDMConfig` (default the receiver's,
+        else ``OFDMConfig()``).
+    receiver : OFDMReceiver or BurstReceiver, optional
+        The :class:`~semradio.blocks.OFDMReceiver` or ``BurstReceiver`` whose ``events`` —
+        every synchronised detection, including those whose header failed its CRC — feed the
+        time plots instead of the accepted frames' tags: complete, since a scope accepts at
+        most ``max_rate_hz`` frames per second, and showing failed detections; the views
+        redraw when a frame is accepted.
+    max_points : int, default 2048
+        Points drawn per class (pilots, header, data). Settable at run time.
+    bursts : int, default 2
+        Newest bursts in the constellation, 1 .. 16 (:data:`MAX_BURSTS`). Settable at run time.
+    history : int, default 600
+        Bursts kept for the time plots.
+    max_rate_hz : float, optional
+        Frames accepted per second at most (None: 10; see :class:`ScopeBlock`). Settable at run
+        time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Attributes
+    ----------
+    cfg : OFDMConfig
+        The numerology the grids are read with.
+    receiver : object or None
+        The watched receiver.
+    no_grid : int
+        Accepted frames that carried no grid (receiver without ``keep_grid``).
+
+    Raises
+    ------
+    TypeError
+        At construction, for a ``config`` that is not an :class:`OFDMConfig`.
+    ValueError
+        At construction or when set, for ``max_points < 1``, ``bursts`` outside 1 .. 16 or
+        ``max_rate_hz <= 0``. Bad input (no ``ofdm`` dict or one with missing / non-finite /
+        out-of-range ``start``, ``cfo``, ``metric``; grids of the wrong container, dtype, shape
+        or only one of the two; a non-array payload) never raises: it is counted in
+        :attr:`rejected` by reason (``ofdm``, ``grid``, ``container``, ...) and dropped;
+        non-finite grid values are only left out of the drawing.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (items, length)
+        The output frames of an :class:`~semradio.blocks.OFDMReceiver`, one per decoded burst,
+        fed through a real-time edge (see :func:`attach_ofdm_scopes`).
+
+    **Outputs**
+
+    None (a sink).
+
+    **Tags read**
+
+    - ``ofdm`` (required): dict with ``start`` (int, burst start in receiver samples), ``cfo``
+      (subcarrier spacings, ``|cfo| <= fft_size / 2``), ``metric`` (detection metric in
+      [0, 1]) and, optional, ``timing_peak``, ``snr_db_lts`` (dB);
+    - ``grid_y`` / ``grid_h`` (receiver built with ``keep_grid=True``): complex (S, n_used),
+      the received header+data grid and its channel estimate on :attr:`OFDMConfig.used`
+      (S > ``header_symbols``: the first ``header_symbols`` rows are the header); both or
+      neither (frames without them still feed the time plots, and are counted in
+      :attr:`no_grid`);
+    - ``seq``, ``csi``, ``snr_db``, ``eval_snr_db``, ``channel``, ``denoiser`` (caption).
+
+    **Tags written**
+
+    None.
+
+    **Run-time parameters**
+
+    ``max_points``, ``bursts``, ``max_rate_hz``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.blocks.digital.ofdm_rx import OFDMReceiver
+    >>> from semradio.blocks.digital.ofdm_tx import OFDMTransmitter
+    >>> from semradio.runtime import Frame
+    >>> x = np.exp(2j * np.pi * np.random.default_rng(0).random((2, 64))).astype(np.complex64)
+    >>> burst = OFDMTransmitter(gap=300).work(Frame(x, {"seq": 4}))
+    >>> rx = OFDMReceiver(keep_grid=True)
+    >>> scope = OFDMScope(receiver=rx, max_rate_hz=float("inf"))
+    >>> for f in rx.work(Frame(burst.data, {})):
+    ...     scope.work(f)
+    >>> _, tr, tags = scope.traces()
+    >>> tags["seq"], tr["data"].size, bool(np.allclose(np.abs(tr["pilots"]), 1, atol=1e-3))
+    (4, 128, True)
     """
 
     scope_kind = "ofdm"

@@ -36,21 +36,71 @@ class TimeScope(ScopeBlock):
     """Time scope of a channel output: |h| and |y_c| over the symbols of one item, and the
     configured and measured SNR of every frame.
 
-    Input ``in``: a channel output, complex64 (B, k) (numpy or torch, any device), or a real
-    ``[Re; Im]`` (B, 2k) payload; fed through a real-time edge.
-    Tags read: ``h`` (CSI, complex (B, k)), ``snr_db`` and ``sinr_db`` (configured, dB),
-    ``px`` (signal power, default 1), ``eval_noise`` (the noise draw, written by channels with
-    ``keep_noise=True``), ``seq``.
-    Parameters: ``max_symbols`` (symbols of item 0 drawn, 512), ``item`` (which item of the
-    batch, 0).
-    Constructor: ``history`` (frames kept for the SNR trace, 300).
-
     What is drawn (by :class:`semradio.blocks.qtgui.qt.TimeView`): top, ``20 log10 |h|`` and
     ``20 log10 |y_c|`` (dB, floor -40 dB) vs symbol index of one item of the newest frame;
     bottom, per accepted frame (x: seconds before now), the configured SNR (dB) and the
     measured ``10 log10(Px / mean|n|^2)`` (dB, only when the frame carries ``eval_noise``),
     and the configured SINR when it differs.
-    Bad input is counted in :attr:`rejected` and dropped.
+
+    Parameters
+    ----------
+    max_symbols : int, default 512
+        Symbols of one item drawn. Settable at run time.
+    history : int, default 300
+        Frames kept for the SNR trace.
+    max_rate_hz : float, optional
+        Frames accepted per second at most (None: 10; see :class:`ScopeBlock`). Settable at run
+        time.
+    name : str, optional
+        Block name, unique within a flowgraph (default: the class name and a counter).
+
+    Raises
+    ------
+    ValueError
+        At construction or when set, for ``max_symbols < 1``, ``item < 0`` or
+        ``max_rate_hz <= 0``. Bad input never raises: it is counted in :attr:`rejected` and
+        dropped.
+
+    Notes
+    -----
+    **Inputs**
+
+    ``in`` : complex64 (B, k) or float32 (B, 2k)
+        A channel output (numpy or torch, any device), or a real ``[Re; Im]`` payload; fed
+        through a real-time edge.
+
+    **Outputs**
+
+    None (a sink).
+
+    **Tags read**
+
+    - ``h`` (CSI, complex (B, k));
+    - ``snr_db`` and ``sinr_db`` (configured, dB);
+    - ``px`` (signal power, default 1);
+    - ``eval_noise`` (the noise draw, written by channels with ``keep_noise=True``);
+    - ``seq`` (also kept for the caption: ``channel``, ``channel_model``, ``fading``, ``pz``).
+
+    **Tags written**
+
+    None.
+
+    **Run-time parameters**
+
+    ``max_symbols``, ``item`` (which item of the batch is drawn, 0; not a constructor
+    argument), ``max_rate_hz``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semradio.runtime import Frame
+    >>> from semradio.blocks.qtgui import TimeScope
+    >>> ts = TimeScope(max_rate_hz=float("inf"))
+    >>> y = np.ones((2, 16), np.complex64)
+    >>> ts.work(Frame.new(y, seq=0, h=0.5 * y, snr_db=10.0))
+    >>> _, tr, tags = ts.traces()
+    >>> round(float(tr["h_db"][0]), 2), tr["snr_db"].tolist(), tags
+    (-6.02, [10.0], {'seq': 0, 'snr_db': 10.0})
     """
 
     scope_kind = "time"
