@@ -16,7 +16,7 @@ MODULES = [
     "semradio.blocks.digital.ofdm_rx", "semradio.flowgraphs.ofdm_channel", "semradio.flowgraphs.ofdm_gnuradio",
     "semradio.dsp.ofdm.diffusion", "semradio.models.channel_denoiser", "semradio.blocks.digital.channel_estimator",
     "semradio.dsp.digital.mcs", "semradio.dsp.digital.qam", "semradio.dsp.digital.bounds", "semradio.models.image_codec",
-    # the Examples section of every public block class (qtgui and the ICDM canceller aside)
+    # the Examples section of every public block class
     "semradio.blocks.basic.sources", "semradio.blocks.basic.sinks", "semradio.blocks.basic.image_source",
     "semradio.blocks.basic.flow", "semradio.blocks.basic.symbol_source", "semradio.blocks.channels.fading",
     "semradio.blocks.channels.power", "semradio.blocks.channels.interference", "semradio.blocks.channels.sample_channel",
@@ -24,7 +24,10 @@ MODULES = [
     "semradio.blocks.digital.equalizer", "semradio.blocks.codecs.cdiff_decoder", "semradio.blocks.codecs.jscc",
     "semradio.blocks.denoisers.cddm", "semradio.blocks.denoisers.ve", "semradio.blocks.metrics.channel_meter",
     "semradio.blocks.metrics.metric_sink", "semradio.blocks.zeromq.bridge", "semradio.blocks.fileio.iq_files",
-    "semradio.blocks.fileio.sigmf_files",
+    "semradio.blocks.fileio.sigmf_files", "semradio.blocks.denoisers.icdm", "semradio.blocks.hier.jscc_chain",
+    "semradio.blocks.qtgui.base", "semradio.blocks.qtgui.constellation", "semradio.blocks.qtgui.time_scope",
+    "semradio.blocks.qtgui.image", "semradio.blocks.qtgui.metric", "semradio.blocks.qtgui.ofdm",
+    "semradio.blocks.qtgui.controls",
 ]
 
 
