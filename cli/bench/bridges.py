@@ -15,7 +15,8 @@ Cases (each runs ``--seconds`` after a short warm-up; rates measured on the rece
   first and the last frame.
 
 Sender and receiver share this process (two block threads, one GIL) except for the GNU Radio
-case; quote ratios measured in one run.
+case; quote ratios measured in one run. Checks: every case receives frames, none malformed and
+none lost (``checks_failed`` lists each miss with its count).
 """
 
 from __future__ import annotations
@@ -196,7 +197,27 @@ def run(args: argparse.Namespace) -> dict:
     if base:
         out["ratios_to_raw_pyzmq"] = {k: round(v["msamples_per_s"] / base, 3) for k, v in out.items()
                                       if isinstance(v, dict) and "msamples_per_s" in v and k != "raw_pyzmq_iq"}
+    out.update(checks(out))
     return out
+
+
+def checks(out: dict[str, Any]) -> dict[str, Any]:
+    """The bridges' checks: every case received frames, none malformed and none lost (seq gaps;
+    GNU Radio items for the real GNU Radio sender), as ``checks`` and ``checks_failed``."""
+    from .report import check, checks_summary
+
+    detail: dict[str, dict[str, Any]] = {}
+    for name, r in out.items():
+        if not isinstance(r, dict) or "frames" not in r:
+            continue
+        detail[f"{name}_frames"] = check(f"{name} frames received", r["frames"], ">", 0)
+        for key, what in (("malformed", "frames malformed"), ("lost", "frames lost"),
+                          ("gr_items_lost", "GNU Radio items lost")):
+            if key in r:
+                detail[f"{name}_{key}"] = check(f"{name} {what}", r[key], "<=", 0)
+    if isinstance(out.get("from_gnuradio_iq"), dict) and "error" in out["from_gnuradio_iq"]:
+        detail["from_gnuradio_iq_ran"] = check("from_gnuradio_iq runs without error", 0, ">=", 1)
+    return checks_summary(detail)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Two measurements per (device, batch):
 
 * ``saturated``: the source runs free (lossless edges, backpressure); images/s over
   ``Flowgraph.run`` wall time; latency p50/p99 (creation -> metric sink) then includes the
-  time frames wait in the bounded queues (HWM 16 frames per edge).
+  time frames wait in the bounded queues (HWM 16 frames per edge): queueing delay, and the
+  output says so (``latency_note``).
 * ``paced``: a Throttle releases frames at ``--paced-fraction`` (default 50 %) of the
   saturated frame rate and restamps ``t_ns``, so p50/p99 is the latency of one frame through
   the six processing blocks without queueing.
@@ -181,6 +182,38 @@ def measure(batch: int, device: str, seconds: float, fraction: float, snr_db: fl
     }
 
 
+#: What the latency of each mode is (module docstring): the free-running source fills the
+#: queues, so its latency is mostly waiting; the paced one is the chain's own.
+SATURATED_LATENCY_NOTE = ("queueing: the source is unpaced, so frames wait in the bounded queues (16 frames per "
+                          "edge); this is not the processing latency, see paced")
+PACED_LATENCY_NOTE = "processing: the source is paced below the saturated rate, so frames do not queue"
+
+
+def label_latency(point: dict[str, Any]) -> dict[str, Any]:
+    """Add ``latency_note`` to the saturated and paced sections of one :func:`measure` result
+    (in place; returned): which latency is queueing delay and which is processing.
+
+    Parameters
+    ----------
+    point : dict
+        A :func:`measure` result.
+
+    Returns
+    -------
+    dict
+        ``point``, labelled.
+
+    Examples
+    --------
+    >>> label_latency({"saturated": {"latency_p50_ms": 900.0}})["saturated"]["latency_note"][:9]
+    'queueing:'
+    """
+    for mode, note in (("saturated", SATURATED_LATENCY_NOTE), ("paced", PACED_LATENCY_NOTE)):
+        if isinstance(point.get(mode), dict):
+            point[mode]["latency_note"] = note
+    return point
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -189,8 +222,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            "cuda_available": torch.cuda.is_available(), "devices": {}}
     for dev in devices:
         batches = args.batches or ([1, 16, 64, 256] if dev == "cuda" else [1, 16, 64])
-        res = {f"batch_{b}": measure(b, dev, args.seconds, args.paced_fraction, args.snr_db, args.repeat, args.backend,
-                                     not args.no_reference) for b in batches}
+        res = {f"batch_{b}": label_latency(measure(b, dev, args.seconds, args.paced_fraction, args.snr_db,
+                                                   args.repeat, args.backend, not args.no_reference))
+               for b in batches}
         if dev == "cuda":
             res["gpu"] = torch.cuda.get_device_name(0)
         out["devices"][dev] = res

@@ -10,6 +10,10 @@ malformed (by kind) or as bad tags, how many valid frames arrived, and whether t
 running; spec classes try class names that are not registered blocks. The memory section runs a
 fresh receiver process per message and reads its peak RSS (Linux ``VmHWM``, reset just before
 the message arrives).
+
+Checks (docs/security.md; ``checks_failed`` lists each miss with its value): every class ends
+cleanly, loses no valid frame and balances (sent + valid = malformed + frames out); every class
+name in a spec is refused; peak RSS growth stays below 4x the message.
 """
 
 from __future__ import annotations
@@ -237,4 +241,54 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    "ratio": round(r["growth_kb"] * 1024 / size, 2),
                                    "malformed_by_kind": r["stats"]["malformed_by_kind"], "frames": r["sink"]}
     out["time"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    out.update(checks(out))
     return out
+
+
+#: Peak RSS growth allowed under one hostile message, in multiples of its size (docs/security.md).
+MEMORY_RATIO_LIMIT = 4.0
+
+
+def checks(out: dict[str, Any]) -> dict[str, Any]:
+    """What docs/security.md promises, checked on one :func:`run` result: in every class the graph
+    ends cleanly, no valid frame is lost and sent + valid = malformed + frames out; every class
+    name tried in a graph spec is refused; the peak RSS grows by less than
+    :data:`MEMORY_RATIO_LIMIT` times a message. As ``checks`` and ``checks_failed``.
+
+    Parameters
+    ----------
+    out : dict
+        A :func:`run` result (its ``native``, ``gnuradio``, ``specs`` and ``memory`` sections).
+
+    Returns
+    -------
+    dict
+        ``checks`` (name -> passed) and ``checks_failed`` (one line per miss, with the value).
+
+    Examples
+    --------
+    >>> r = {"sent": 5, "valid_sent": 5, "frames_out": 4, "malformed_by_kind": {"msgpack": 5},
+    ...      "graph_errors": [], "ended_cleanly": True}
+    >>> checks({"native": {"random bytes": r}})["checks_failed"]  # doctest: +NORMALIZE_WHITESPACE
+    ['native random bytes: valid frames out: 4, needs >= 5 (short by 1)',
+     'native random bytes: sent + valid - malformed - frames out: 1, needs <= 0 (short by 1)']
+    """
+    from .report import check, checks_summary
+
+    detail: dict[str, dict[str, Any]] = {}
+    for fmt in ("native", "gnuradio"):
+        for name, r in out.get(fmt, {}).items():
+            key, what = f"{fmt}:{name}", f"{fmt} {name}"
+            detail[f"{key}:ended"] = check(f"{what}: graph errors or unclean end",
+                                           len(r["graph_errors"]) + (not r["ended_cleanly"]), "<=", 0)
+            detail[f"{key}:valid"] = check(f"{what}: valid frames out", r["frames_out"], ">=", r["valid_sent"])
+            balance = r["sent"] + r["valid_sent"] - sum(r["malformed_by_kind"].values()) - r["frames_out"]
+            detail[f"{key}:balance"] = check(f"{what}: sent + valid - malformed - frames out", abs(balance), "<=", 0)
+    specs = out.get("specs") or {}
+    if specs:
+        detail["specs:refused"] = check("graph-spec class names refused before construction",
+                                        specs["refused before construction"], ">=", specs["class names tried"])
+    for name, m in (out.get("memory") or {}).items():
+        detail[f"memory:{name}"] = check(f"{name}: peak RSS growth / message size", m["ratio"], "<",
+                                         MEMORY_RATIO_LIMIT)
+    return checks_summary(detail)

@@ -8,7 +8,8 @@ frame's age when the block starts (p50/p99) and the block's work (p50/p99), so q
 wake-ups show as the step between one block's age + work and the next one's age. The backends
 alternate within each (FPS, s) point, ``--reps`` times, so load changes hit both alike; the
 JSON gives each rep and the ratio of the ONNX to the torch p50 latency. The machine's CPU model
-is in ``cpu``.
+is in ``cpu``. Check: at most one deadline miss in 300 frames per run (``checks_failed`` lists
+each run over it with its count).
 
     semradio bench realtime --json
     semradio bench realtime --frames 60 --reps 1 --json       # quick
@@ -71,4 +72,44 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if None not in psnr:
                     point["psnr_diff_db"] = round(psnr[0] - psnr[1], 4)
             out["points"].append(point)
+    out.update(checks(out))
     return out
+
+
+#: Deadline misses allowed: at most one in this many frames (docs/realtime.md).
+FRAMES_PER_MISS = 300
+
+
+def checks(out: dict[str, Any]) -> dict[str, Any]:
+    """Each run's deadline misses within the budget of one in :data:`FRAMES_PER_MISS` frames, as
+    ``checks`` and ``checks_failed``.
+
+    Parameters
+    ----------
+    out : dict
+        A :func:`run` result (``frames`` and ``points``).
+
+    Returns
+    -------
+    dict
+        ``checks`` (name -> passed) and ``checks_failed`` (one line per run over the budget).
+
+    Examples
+    --------
+    >>> pt = {"fps": 60.0, "steps": 2, "runs": {"onnx": [{"deadline_misses": 3}]}}
+    >>> checks({"frames": 300, "points": [pt]})["checks_failed"]
+    ['60 frames/s, s = 2, onnx run 1: deadline misses of 300 frames: 3, needs <= 1 (short by 2)']
+    """
+    from .report import check, checks_summary
+
+    budget = out["frames"] / FRAMES_PER_MISS
+    detail: dict[str, dict[str, Any]] = {}
+    for pt in out["points"]:
+        for backend, runs in pt["runs"].items():
+            for i, r in enumerate(runs, 1):
+                if r.get("deadline_misses") is None:
+                    continue
+                name = f"{pt['fps']:g} frames/s, s = {pt['steps']}, {backend} run {i}"
+                detail[name] = check(f"{name}: deadline misses of {out['frames']} frames", r["deadline_misses"],
+                                     "<=", budget)
+    return checks_summary(detail)
