@@ -85,10 +85,17 @@ class OnnxModule(nn.Module):
         key = None if cache_key is None else (cache_key, tuple(self.signature), repr(self.fixed))
         with _EXPORT_LOCK:  # torch.onnx.export keeps global state: one export at a time per process
             graph = _cached_graph(key)
-            if graph is None:
+            session = None
+            if graph is not None:
+                try:
+                    session = ort.InferenceSession(graph, session_options(threads), providers=["CPUExecutionProvider"])
+                except Exception:  # noqa: BLE001 - a damaged cache file: forget it and export again
+                    _drop_cached(key)
+            if session is None:
                 graph = _export(module, self.fixed, self.n_args, tensors, names)
+                session = ort.InferenceSession(graph, session_options(threads), providers=["CPUExecutionProvider"])
                 _cache_graph(key, graph)
-        self.session = ort.InferenceSession(graph, session_options(threads), providers=["CPUExecutionProvider"])
+        self.session = session
 
         self.input_names = names
         self.threads = int(threads)
@@ -118,11 +125,12 @@ def _export(module: nn.Module, fixed: dict[int, Any], n_args: int, tensors: tupl
         warnings.simplefilter("ignore")
         torch.onnx.export(_Fixed(module, fixed, n_args), tensors, buf, input_names=names, output_names=["out"],
                           dynamic_axes={**{n: {0: "batch"} for n in names}, "out": {0: "batch"}},
-                          opset_version=17, dynamo=False)
+                          opset_version=OPSET, dynamo=False)
     return buf.getvalue()
 
 
-_EXPORT_LOCK = threading.Lock()
+OPSET = 17
+_EXPORT_LOCK = threading.RLock()  # exports and their digests, one at a time per process (see onnx_codec)
 #: Exported graphs by cache key (the weights' digest, the inputs' signature), so that the blocks
 #: of a second flowgraph in the same process skip the export.
 _EXPORTS: dict[Any, bytes] = {}
@@ -145,7 +153,8 @@ def _cache_file(key: Any) -> Any:
 
 def _cached_graph(key: Any) -> bytes | None:
     """The graph exported under ``key``: from this process, else from the user's cache folder
-    (a file that is not an ONNX model, e.g. truncated, is ignored and replaced)."""
+    (a file that does not start like an ONNX model is ignored; one that fails to load is dropped
+    by the caller, :func:`_drop_cached`, and exported again)."""
     if key is None:
         return None
     graph = _EXPORTS.get(key)
@@ -160,20 +169,41 @@ def _cached_graph(key: Any) -> bytes | None:
     return graph
 
 
+def _drop_cached(key: Any) -> None:
+    """Forget the graph of ``key`` in this process and in the cache folder."""
+    _EXPORTS.pop(key, None)
+    try:
+        _cache_file(key).unlink()
+    except OSError:
+        pass
+
+
 def _cache_graph(key: Any, graph: bytes) -> None:
     """Keep ``graph`` for this process and, best effort, in the user's cache folder (written to
-    a temporary name and renamed, so a reader never sees half a file)."""
+    a temporary file of its own, then renamed, so a reader never sees half a file)."""
+    import os
+    import tempfile
+
     if key is None:
         return
     _EXPORTS[key] = graph
+    tmp = None
     try:
         path = _cache_file(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
-        tmp.write_bytes(graph)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(graph)
+        os.replace(tmp, path)
+        tmp = None
     except OSError:
         pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def onnx_codec(codec: nn.Module, part: str, threads: int = 1, cache: bool = True) -> nn.Module:
@@ -185,15 +215,21 @@ def onnx_codec(codec: nn.Module, part: str, threads: int = 1, cache: bool = True
     earlier in this process or kept in :func:`onnx_cache_dir` by an earlier run.
 
     Written here: the codecs' two parts take an SNR tensor (SNR-adaptive codecs) and the
-    decoder a fixed latent grid, which the export must see.
+    decoder a fixed latent grid, which the export must see. Only Deep JSCC codecs
+    (:func:`exportable_codec`); anything else raises TypeError.
     """
     import copy
 
     if part not in ("encoder", "decoder"):
         raise ValueError(f"part must be 'encoder' or 'decoder', got {part!r}")
+    if not exportable_codec(codec):
+        raise TypeError(f"{type(codec).__name__} is not a Deep JSCC codec: it has no encoder/decoder parts to export")
     if isinstance(getattr(codec, part), OnnxModule):  # already swapped (e.g. by eecd_realtime's --backend)
         return codec
-    with torch.no_grad():
+    # one thread at a time: torch.onnx.export keeps global state, and parsing source (the digest,
+    # the exporter) in two threads at once trips CPython 3.11's "AST constructor recursion depth
+    # mismatch"
+    with _EXPORT_LOCK, torch.no_grad():
         img = torch.zeros((1, codec.in_channels, *codec.image_size))
         snr = codec._snr(10.0, 1, img)
         if part == "encoder":
@@ -209,15 +245,47 @@ def onnx_codec(codec: nn.Module, part: str, threads: int = 1, cache: bool = True
     return out
 
 
-def _digest(module: nn.Module, tag: str) -> str:
-    """SHA-1 of a module's class, ``tag`` and every parameter and buffer (names and bytes)."""
-    import hashlib
+def exportable_codec(codec: Any) -> bool:
+    """True for a Deep JSCC codec (:class:`semradio.models.jscc.DeepJSCC`): the only kind
+    :func:`onnx_codec` knows how to export."""
+    from .jscc import DeepJSCC
 
-    h = hashlib.sha1(f"{type(module).__qualname__}:{tag}".encode())
+    return isinstance(codec, DeepJSCC)
+
+
+def _digest(module: nn.Module, tag: str) -> str:
+    """SHA-1 of everything the exported graph depends on: ``tag``; the versions of torch, onnx
+    and onnxruntime and the opset; the source of every module class in ``module`` (a code change
+    exports again); each submodule's plain settings (numbers, strings, booleans and tuples of
+    them, e.g. a decoder's output activation; not the training flag: exports run in eval mode) and
+    ``extra_repr``; every parameter and buffer (names and bytes)."""
+    import hashlib
+    import inspect
+
+    import onnx
+    import onnxruntime
+
+    h = hashlib.sha1(f"{tag}|torch {torch.__version__}|onnx {onnx.__version__}|ort {onnxruntime.__version__}"
+                     f"|opset {OPSET}".encode())
+    for cls in sorted({type(m) for m in module.modules()}, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
+        h.update(f"{cls.__module__}.{cls.__qualname__}".encode())
+        try:
+            h.update(inspect.getsource(cls).encode())
+        except (OSError, TypeError):
+            pass
+    for name, m in module.named_modules():
+        plain = {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training" and _plain(v)}
+        h.update(f"{name}|{sorted(plain.items())!r}|{m.extra_repr()}".encode())
     for name, t in module.state_dict().items():
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def _plain(v: Any) -> bool:
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return True
+    return isinstance(v, (tuple, list)) and all(isinstance(x, (bool, int, float, str)) for x in v)
 
 
 class _Fixed(nn.Module):
@@ -232,4 +300,5 @@ class _Fixed(nn.Module):
         return self.module(*[self.fixed[i] if i in self.fixed else next(it) for i in range(self.n)])
 
 
-__all__ = ["OnnxModule", "onnx_available", "onnx_cache_dir", "onnx_codec", "session_options"]
+__all__ = ["OPSET", "OnnxModule", "exportable_codec", "onnx_available", "onnx_cache_dir", "onnx_codec",
+           "session_options"]

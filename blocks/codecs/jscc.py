@@ -10,6 +10,7 @@ passes references and the channel blocks accept torch). Sources choose the conta
 
 from __future__ import annotations
 
+import logging
 import math
 
 from typing import Any
@@ -23,6 +24,7 @@ from semradio.blocks.validation import block_error
 
 #: The codec the blocks load when none is named (shipped, natural 32x32 patches, AWGN, CBR 1/6).
 DEFAULT_CODEC = "jscc_natural32_awgn_cbr1-6"
+log = logging.getLogger("semradio")
 #: Inference backends of the codec blocks: "torch" (eager PyTorch), "onnx" (ONNX Runtime on the
 #: CPU, :func:`semradio.models.inference.onnx_codec`), "auto" (ONNX Runtime on the CPU when it is
 #: installed, else torch).
@@ -31,6 +33,8 @@ BACKENDS = ("auto", "torch", "onnx")
 #: batch 1 eager PyTorch is mostly dispatch (and holds Python's lock), at batch 64 its kernels
 #: are faster than the one-thread session's (``semradio bench e2e``: docs/realtime.md).
 AUTO_ONNX_MAX_BATCH = 16
+#: Upper bound of a block's ``threads`` (a flowgraph file is untrusted: no million-thread pools).
+MAX_THREADS = 256
 
 
 def _load(codec: Any, device: Any) -> Any:
@@ -56,8 +60,9 @@ class _CodecBlock(SyncBlock):
         super().__init__(name)
         if backend not in BACKENDS:
             raise ValueError(f"{type(self).__name__} {self.name!r}: backend must be one of {BACKENDS}, got {backend!r}")
-        if int(threads) < 1:
-            raise ValueError(f"{type(self).__name__} {self.name!r}: threads must be >= 1, got {threads!r}")
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= MAX_THREADS:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: threads must be an integer in 1..{MAX_THREADS}, "
+                             f"got {threads!r}")
         try:
             self.codec = _load(codec, device)
         except (FileNotFoundError, ValueError) as exc:
@@ -66,7 +71,8 @@ class _CodecBlock(SyncBlock):
         self.device = next(self.codec.parameters()).device
         self.backend, self.threads = backend, int(threads)
         self._net: Any = None  # what work() runs: the codec, or a copy whose part runs in ONNX Runtime
-        self.backend_used: str | None = None
+        self.backend_used: str | None = None  # of the last frame
+        self.backends_used: set[str] = set()  # of every frame (and the start)
 
     def start(self) -> None:
         self.net()  # export before the first frame, not during it
@@ -77,17 +83,35 @@ class _CodecBlock(SyncBlock):
         for "auto" on the CPU with onnxruntime installed, for frames of at most
         :data:`AUTO_ONNX_MAX_BATCH` images; the eager codec otherwise."""
         if self._net is None:
-            from semradio.models.inference import onnx_available, onnx_codec
-
-            use = self.backend == "onnx" or (self.backend == "auto" and self.device.type == "cpu" and onnx_available())
-            if use and self.device.type != "cpu":
-                raise block_error(self, f"backend 'onnx' runs on the CPU, the codec is on {self.device}")
-            if use and not onnx_available():
-                raise block_error(self, "backend 'onnx' needs onnxruntime and onnx: pip install -e \".[onnx]\"")
-            self._net = onnx_codec(self.codec, self.part, self.threads) if use else self.codec
+            self._net = self._resolve()
         net = self.codec if self.backend == "auto" and batch > AUTO_ONNX_MAX_BATCH else self._net
         self.backend_used = "torch" if net is self.codec else "onnx"
+        self.backends_used.add(self.backend_used)
         return net
+
+    def _resolve(self) -> Any:
+        from semradio.models.inference import exportable_codec, onnx_available, onnx_codec
+
+        if self.backend == "onnx":
+            if self.device.type != "cpu":
+                raise block_error(self, f"backend 'onnx' runs on the CPU, the codec is on {self.device}")
+            if not onnx_available():
+                raise block_error(self, "backend 'onnx' needs onnxruntime and onnx: pip install -e \".[onnx]\"")
+            if not exportable_codec(self.codec):
+                raise block_error(self, f"backend 'onnx' exports Deep JSCC codecs, not {type(self.codec).__name__}")
+            try:
+                return onnx_codec(self.codec, self.part, self.threads)
+            except Exception as exc:  # noqa: BLE001 - the export's own errors are many kinds
+                raise block_error(self, f"ONNX export failed: {type(exc).__name__}: {exc}") from None
+        if self.backend == "torch" or self.device.type != "cpu" or not onnx_available() \
+                or not exportable_codec(self.codec):
+            return self.codec
+        try:
+            return onnx_codec(self.codec, self.part, self.threads)
+        except Exception as exc:  # noqa: BLE001 - "auto" falls back to torch, and says so once
+            log.warning("%s: ONNX export failed (%s: %s); running the codec in torch", self.name,
+                        type(exc).__name__, exc)
+            return self.codec
 
     def _to_device(self, data: Any, port: str = "in") -> tuple[Any, bool]:
         """Payload as a float32 tensor on the block's device, and whether it came as numpy."""

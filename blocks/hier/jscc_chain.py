@@ -22,6 +22,7 @@ runs it to the end of its frames and returns a summary dict.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -190,37 +191,55 @@ def codec_of(config: JSCCChainConfig) -> str:
 
 
 def thread_budget(config: JSCCChainConfig, denoiser: bool = False) -> int:
-    """CPU threads for each compute block of the chain: ``config.threads``, else the cores (of
-    this process's CPU affinity) shared out among the encoder, the decoder, the metric sink and
-    the denoiser when there is one, at least 1. Each codec block's ONNX Runtime session gets
-    that many threads, and torch (shared by the others) the same while the chain runs: more
-    threads than cores only makes them wait for each other."""
+    """CPU threads for each compute block of the chain: ``config.threads``, else the cores this
+    process may use (its CPU affinity, and no more than torch's thread count, which a sweep
+    worker lowers) shared out among the encoder, the decoder, the metric sink and the denoiser
+    when there is one, at least 1. Each codec block's ONNX Runtime session gets that many
+    threads, and torch (shared by the others) the same while the chain runs: more threads than
+    cores only makes them wait for each other."""
     import os
+
+    import torch
 
     if config.threads is not None:
         return int(config.threads)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = min(cores, torch.get_num_threads())
     return max(1, cores // (3 + int(denoiser)))
 
 
 class _TorchThreads:
-    """Context: ``torch.set_num_threads(n)`` inside, the previous count restored after."""
+    """Context: ``torch.set_num_threads(n)`` inside, the previous count restored when the last of
+    the chains running at once in this process leaves (torch's count is process-wide)."""
+
+    _lock = threading.Lock()
+    _active = 0
+    _saved: int | None = None
 
     def __init__(self, n: int | None) -> None:
-        self.n, self.prev = n, None
+        self.n = n
 
     def __enter__(self) -> None:
         import torch
 
-        if self.n is not None:
-            self.prev = torch.get_num_threads()
+        if self.n is None:
+            return
+        with _TorchThreads._lock:
+            if _TorchThreads._active == 0:
+                _TorchThreads._saved = torch.get_num_threads()
+            _TorchThreads._active += 1
             torch.set_num_threads(self.n)
 
     def __exit__(self, *exc: Any) -> None:
         import torch
 
-        if self.prev is not None:
-            torch.set_num_threads(self.prev)
+        if self.n is None:
+            return
+        with _TorchThreads._lock:
+            _TorchThreads._active -= 1
+            if _TorchThreads._active == 0 and _TorchThreads._saved is not None:
+                torch.set_num_threads(_TorchThreads._saved)
+                _TorchThreads._saved = None
 
 
 class JSCCLink(HierBlock):
@@ -380,7 +399,8 @@ def summarize(config: JSCCChainConfig, fg: Flowgraph, blocks: dict[str, Any], se
         "cbr": blocks["encoder"].codec.cbr,
         "data": config.data, "split": config.split, "channel": config.channel, "snr_db": config.snr_db,
         "device": str(blocks["encoder"].device),
-        "backend": blocks["encoder"].backend_used, "threads_per_block": blocks["encoder"].threads,
+        "backend": "+".join(sorted(blocks["encoder"].backends_used)) or None,
+        "threads_per_block": blocks["encoder"].threads,
         "frames": s["frames"], "images": s["images"], "seconds": round(seconds, 3),
         "images_per_s": round(s["images"] / seconds, 1) if seconds > 0 else None,
         **{k: None if g is None else g[k] for k in ("psnr_db", "ssim", "ms_ssim", "mse_db", "latency_p50_ms",

@@ -27,9 +27,10 @@ of each):
   the backend's speed.
 
 ``ratio`` = flowgraph / plain_torch; ``of_two_core_limit`` = flowgraph / two_core_limit. On
-CUDA the flowgraph keeps frames on the GPU between the GPU blocks; ``gpu_hops`` counts the
-device-to-host copies per frame in the codec and channel blocks (CUDA profiler), which must
-be 0 there (the metric sink reads the images back by design).
+CUDA the flowgraph keeps frames on the GPU between the GPU blocks; ``gpu_hops`` counts all
+device-to-host copies per frame (CUDA profiler): the metric sink reads the images back by
+design and ``normalize_power``'s finiteness check syncs one scalar, so the count is not 0; a
+count that grows with the number of blocks would show a tensor leaving the GPU between them.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def plain_loop(batch: int, images: int, device: str, snr_db: float, threads: int
 
 def gpu_hops(batch: int, frames: int, snr_db: float) -> dict[str, Any]:
     """Device-to-host copies per frame while the chain runs on CUDA (torch profiler; CUDA
-    only): in total, and outside the metric sink (which must read the images back)."""
+    only), in total (the metric sink's reads included)."""
     from torch.profiler import ProfilerActivity, profile
 
     from semradio.blocks.hier import jscc_chain
