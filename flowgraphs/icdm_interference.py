@@ -33,7 +33,7 @@ from typing import Any
 
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph, Frame, SyncBlock
-from semradio.runtime.arguments import frame_count, output_file, positive_float, positive_int
+from semradio.runtime.arguments import CommandLineError, frame_count, output_file, positive_float, positive_int
 from semradio.runtime.options import option
 
 CANCELLERS = ("none", "cddm", "icdm")
@@ -51,7 +51,9 @@ class ICDMInterferenceConfig:
                          help="Rayleigh gains new per symbol (fast, the ICDM paper's setting) or constant over a "
                               "block (block: per frame item, or per --coherence symbols); h_z is never told to "
                               "the receiver")
-    coherence: int | None = option(None, help="block fading: symbols per block (default: one block per item)")
+    coherence: int | None = option(None, type=positive_int,
+                                   help="block fading: symbols per block, a divisor of the 512 symbols of an item "
+                                        "(default: one block per item)")
     snr_db: float = option(20.0, help="SNR in dB")
     sinr_db: float = option(0.0, help="SINR in dB")
     steps: int = option(40, type=positive_int, help="ICDM sampler steps")
@@ -183,9 +185,25 @@ def format_summary(out: dict[str, Any]) -> str:
             + ("" if out["lpips"] is None else f", LPIPS-{out['lpips_net']} {out['lpips']:.4f}"))
 
 
+def check_config(config: ICDMInterferenceConfig) -> None:
+    """Before anything is built: ``--coherence`` divides the symbols of an item (the codec's
+    latent length / 2) and is only given with ``--fading block``."""
+    if config.coherence is None:
+        return
+    if config.fading != "block":
+        raise CommandLineError(f"argument --coherence: {config.coherence} needs --fading block")
+    from semradio.models.checkpoint import load_codec
+
+    k = load_codec(f"jscc_natural32_{config.channel}_cbr1-6", "cpu").latent_length() // 2
+    if k % config.coherence:
+        divisors = [d for d in range(1, k + 1) if k % d == 0]
+        raise CommandLineError(f"argument --coherence: {config.coherence} does not divide the {k} symbols of an item "
+                               f"(use one of {', '.join(map(str, divisors))})")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The script's entry point."""
-    return flowgraph_main(ICDMInterferenceConfig, run, argv, doc=__doc__, summary=format_summary)
+    return flowgraph_main(ICDMInterferenceConfig, run, argv, doc=__doc__, summary=format_summary, check=check_config)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -15,6 +16,7 @@ from semradio.blocks.denoisers.io import as_float_tensor
 from semradio.blocks.validation import block_error, to_choice
 
 ORDERS = (1, 2, 3)
+log = logging.getLogger("semradio")
 
 
 class ICDMCanceller(Block):
@@ -32,7 +34,7 @@ class ICDMCanceller(Block):
 
     Fading: ``fading="fast"``: h_z new per symbol, the ICDM paper's setting; ``fading="block"``:
     h_z constant per item, or per ``coherence`` symbols, and unknown: the block estimates it per
-    frame by maximum likelihood under the two codecs' latent moments
+    frame under the two codecs' latent moments (phase by maximum likelihood, magnitude from the power)
     (:mod:`semradio.models.icdm_fading`) and runs the unfaded interference prior; tag
     ``icdm_gain`` (B, nb) complex holds the estimates. ``sampler``/``eta``/``guidance`` default
     per fading: fast: ConJPC with the priors' tuned variant; block: ancestral DDIM (eta 1) with
@@ -176,6 +178,7 @@ class ICDMCanceller(Block):
         if coherence is not None and int(coherence) < 1:
             raise ValueError(f"ICDMCanceller {self.name!r}: coherence must be >= 1 symbols, got {coherence!r}")
         self.fading = fading if channel != "awgn" else "fast"
+        self._warned_fast = False
         self.coherence = None if coherence is None else int(coherence)
         block = self.fading == "block"
         sampler = sampler or ("ddim" if block else "conjpc")
@@ -187,6 +190,9 @@ class ICDMCanceller(Block):
         self.channel = channel
         self.device = self.priors.device
         dim = int(np.prod(self.priors.signal.latent_shape))
+        if self.coherence is not None and (dim // 2) % self.coherence:
+            raise ValueError(f"ICDMCanceller {self.name!r}: coherence {self.coherence} must divide the {dim // 2} "
+                             "symbols of an item")
         self.add_input("in", dtype="float32", shape=(dim,))
         self.add_output("out", dtype="float32", shape=(dim,))
         self.add_output("interference", dtype="float32", shape=(dim,))
@@ -231,6 +237,8 @@ class ICDMCanceller(Block):
         if not s2 >= 0.0:
             raise block_error(self, f"tag 'noise_var' must be >= 0, got {s2}")
         px = float(tags.get("px", 1.0))
+        if not (px > 0.0 and math.isfinite(px)):
+            raise block_error(self, f"tag 'px' (signal power) must be finite and > 0, got {px}")
         if tags.get("pz") is not None:
             pz = float(tags["pz"])
         elif tags.get("sinr_db") is not None:
@@ -245,6 +253,36 @@ class ICDMCanceller(Block):
             raise block_error(self, f"tags W_s/W_n/W_z must have the data's shape {tuple(y.shape)}")
         return Link(y * math.sqrt(2.0), w[0], w[1], w[2], s2=s2, px=px, pz=pz)
 
+    def _moment_snr(self, frame: Frame, link: Any) -> float:
+        """The SNR (dB) the latent moments are computed at: the frame's ``snr_db`` tag (else
+        ``10 log10(Px / s2)``), clipped to :data:`MOMENT_SNR_RANGE` and rounded to whole dB, so
+        that a stream of changing SNRs costs a handful of moments computations."""
+        snr = frame.tags.get("snr_db")
+        if snr is None:
+            snr = 10 * math.log10(link.px / link.s2) if link.s2 > 0 else MOMENT_SNR_RANGE[1]
+        try:
+            snr = float(snr)
+        except (TypeError, ValueError):
+            raise block_error(self, f"tag snr_db must be a number, got {snr!r:.40}") from None
+        if math.isnan(snr):
+            raise block_error(self, "tag snr_db is NaN")
+        lo, hi = MOMENT_SNR_RANGE
+        return float(round(min(max(snr, lo), hi)))
+
+    def _block_coherence(self, frame: Frame, link: Any) -> int | None:
+        """Symbols per block of h_z: the frame's ``coherence`` tag when the channel says block
+        fading (so the canceller follows a channel changed at run time), else the block's own."""
+        tags = frame.tags
+        if tags.get("fading") == "fast" and not self._warned_fast:
+            self._warned_fast = True
+            log.warning("%s: the frames say fast fading; the canceller assumes block fading (one h_z per %s)",
+                        self.name, self.coherence or "item")
+        c = tags.get("coherence") if tags.get("fading") == "block" else None
+        k = link.y.shape[-1] // 2
+        if isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 1 <= c <= k and k % c == 0:
+            return None if c == k else int(c)
+        return self.coherence
+
     def work(self, frame: Frame) -> dict[str, Frame]:  # type: ignore[override]
         import torch
 
@@ -255,10 +293,8 @@ class ICDMCanceller(Block):
         link = self.link_of(frame)
         gain_tag: dict[str, Any] = {}
         if self.fading == "block":
-            s2 = link.s2
-            snr_db = float(frame.tags.get("snr_db", 10 * math.log10(link.px / s2) if s2 > 0 else 40.0))
             try:
-                link, g = self.priors.block_link(link, snr_db, self.coherence)
+                link, g = self.priors.block_link(link, self._moment_snr(frame, link), self._block_coherence(frame, link))
             except ValueError as exc:
                 raise block_error(self, str(exc)) from None
             gain_tag["icdm_gain"] = g.cpu().numpy() if isinstance(frame.data, np.ndarray) else g
@@ -279,6 +315,11 @@ class ICDMCanceller(Block):
                     denoiser_ms=round((time.perf_counter() - t0) * 1e3, 3), **gain_tag)
         return {"out": frame.replace(x.cpu().numpy() if numpy_out else x, **tags),
                 "interference": frame.replace(z.cpu().numpy() if numpy_out else z, **tags)}
+
+
+#: SNR range (dB) of the latent moments under block fading: the codecs' training range; the
+#: frame's SNR is clipped to it and rounded to whole dB (one moments computation per value).
+MOMENT_SNR_RANGE = (0.0, 20.0)
 
 
 def _order(v: Any) -> int:

@@ -96,6 +96,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
         sim = simulate_interference(codec, interferer, imgs[i:i + batch], imgs_z[i:i + batch], channel, snr_db,
                                     sinr_db, seed=seed + i, device=dev, fading=fading, coherence=coherence)
         link = sim.link
+        t_est = time.perf_counter()
         if block and priors is not None:
             if oracle_gain:
                 from semradio.models.icdm_fading import with_block_gain
@@ -103,6 +104,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
                 link = with_block_gain(sim.link, sim.h_z[:, ::L], coherence)
             else:
                 link = priors.block_link(sim.link, snr_db, coherence)[0]
+        t_est = time.perf_counter() - t_est  # the gain estimate: part of every canceller's time
         ref = torch.from_numpy(np.ascontiguousarray(imgs[i:i + batch]))
         ref_se.append(float(((sim.y_eq - sim.x_eq) ** 2).sum()))
         for m in methods:
@@ -121,6 +123,7 @@ def evaluate(channel: str, snr_db: float, sinr_db: float, methods: list[str], n:
                 x, _, _ = priors.cancel(link, steps=steps, order=order, guidance=m, beta=b, gamma=g, seed=seed + i,
                                         samples=samples, corrector=corrector, sampler=sampler, eta=eta)
                 est = x / math.sqrt(2.0)
+                t0 -= t_est
             rec = dec_codec.decode(est.float(), snr_db)
             a = acc[m]
             a["sec"].append(time.perf_counter() - t0)
@@ -201,8 +204,9 @@ def interference_bound(channel: str, snr_db: float, sinr_db: float, n_profile: i
     return row
 
 
-FIELDS = ["channel", "fading", "gain", "snr_db", "sinr_db", "method", "steps", "order", "sampler", "samples", "beta", "gamma", "images",
-          "decoder", "latent_mse_db", "latent_gain_db", "psnr_db", "ssim", "lpips_alex", "lpips_vgg", "seconds"]
+FIELDS = ["channel", "snr_db", "sinr_db", "method", "steps", "order", "sampler", "samples", "beta", "gamma", "images",
+          "decoder", "latent_mse_db", "latent_gain_db", "psnr_db", "ssim", "lpips_alex", "lpips_vgg", "seconds",
+          "fading", "gain"]
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -241,7 +245,9 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None, prog: str = "semradio eval icdm") -> int:
     """``semradio eval icdm {sweep,point,bound} ...``."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from semradio.runtime.arguments import OneLineParser, positive_int
+
+    parser = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     pb = sub.add_parser("bound", help="per-symbol LMMSE with the interference as noise / profile / genie magnitude")
     pb.add_argument("--channel", choices=("awgn", "rayleigh"), default="rayleigh")
@@ -257,7 +263,8 @@ def main(argv: list[str] | None = None, prog: str = "semradio eval icdm") -> int
         p.add_argument("--fading", choices=("fast", "block"), default="fast",
                        help="Rayleigh gains per symbol (fast, the ICDM paper's setting) or constant over a block "
                             "(block: per item, or per --coherence symbols); block: the interferer's gain is estimated")
-        p.add_argument("--coherence", type=int, default=None, help="block fading: symbols per block (default: the item)")
+        p.add_argument("--coherence", type=positive_int, default=None,
+                       help="block fading: symbols per block, a divisor of the 512 symbols of an item (default: the item)")
         p.add_argument("--oracle-gain", action="store_true",
                        help="block fading: give the cancellers the true interferer gain (a genie reference)")
         p.add_argument("--sinr-db", type=float, nargs="+",
@@ -279,6 +286,10 @@ def main(argv: list[str] | None = None, prog: str = "semradio eval icdm") -> int
         p.add_argument("--out-dir", default=str(Path("out") / "icdm"), help="output folder (default out/icdm)")
         p.add_argument("--tag", default=None, help="file name stem (default: <cmd>_<channel>)")
     args = parser.parse_args(argv)
+    if args.cmd != "bound" and args.fading != "block" and (args.oracle_gain or args.coherence is not None):
+        parser.error("--oracle-gain and --coherence need --fading block")
+    if args.cmd != "bound" and args.coherence is not None and 512 % args.coherence:
+        parser.error(f"argument --coherence: {args.coherence} does not divide the 512 symbols of an item")
     torch.set_num_threads(args.threads)
     if args.cmd == "bound":
         print(json.dumps([interference_bound(args.channel, args.snr_db, s, fading=args.fading) for s in args.sinr_db]))

@@ -230,3 +230,35 @@ def test_flowgraph_block_fading(capsys: pytest.CaptureFixture[str]) -> None:
                                    "--device", "cpu", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["fading"] == "block" and out["sampler"] == "ddim" and out["guidance"] == "dps" and out["images"] == 4
+
+
+def test_block_fading_checks_coherence_and_tags() -> None:
+    """A coherence that does not divide k is refused at construction; under block fading the
+    moments' SNR is clipped to the codecs' range and rounded (a stream of SNRs, or inf, costs no
+    new moments), NaN and a bad px name the block; the frame's coherence tag is followed."""
+    blk = ICDMCanceller("rayleigh", device="cpu", fading="block", steps=2)
+    with pytest.raises(ValueError, match="divide"):
+        ICDMCanceller("rayleigh", device="cpu", fading="block", coherence=100)
+    frame, _ = interference_frame(batch=2, fading="block")
+    link = blk.link_of(frame)
+    assert blk._moment_snr(frame.replace(snr_db=float("inf")), link) == 20.0
+    assert blk._moment_snr(frame.replace(snr_db=7.3), link) == 7.0
+    with pytest.raises(ValueError, match="NaN"):
+        blk._moment_snr(frame.replace(snr_db=float("nan")), link)
+    with pytest.raises(ValueError, match="px"):
+        blk.link_of(frame.replace(px=-1.0))
+    assert blk._block_coherence(frame.replace(fading="block", coherence=128), link) == 128
+    assert blk._block_coherence(frame.replace(fading="block", coherence=512), link) is None
+    assert blk._block_coherence(frame.replace(fading="block", coherence=100), link) is None  # not a divisor: own
+    out = blk.work(frame.replace(fading="block", coherence=256))["out"]
+    assert out.tags["icdm_gain"].shape == (2, 2)
+
+
+def test_flowgraph_coherence_mistakes_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from semradio.flowgraphs import icdm_interference
+
+    for args, msg in ((["--fading", "block", "--coherence", "100"], "does not divide"),
+                      (["--coherence", "64"], "needs --fading block")):
+        with pytest.raises(SystemExit) as exc:
+            icdm_interference.main(args + ["--frames", "1", "--batch", "2", "--device", "cpu"])
+        assert exc.value.code == 2 and msg in capsys.readouterr().err
