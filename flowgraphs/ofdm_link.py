@@ -47,7 +47,7 @@ from semradio.flowgraphs.app import flowgraph_main
 from semradio.flowgraphs.ofdm_channel import SampleChannelOptions, make_sample_channel
 from semradio.models.arguments import checkpoint_ref, dataset_spec
 from semradio.runtime import Block, Flowgraph, Frame, SyncBlock
-from semradio.runtime.arguments import frame_count, output_file, positive_float, positive_int
+from semradio.runtime.arguments import db_or_inf, frame_count, output_file, positive_float, positive_int
 from semradio.runtime.options import option
 
 #: Tags the MetricSinks group by: the receiver's snr_db is a per-burst estimate.
@@ -61,7 +61,7 @@ class OFDMLinkConfig(SampleChannelOptions):
 
     frames: int = option(8, type=frame_count, help="frames (bursts) to send (0: one pass over the data)")
     batch: int = option(16, type=positive_int, help="images per frame")
-    snr_db: float = option(10.0, help="per-sample SNR of the channel in dB")
+    snr_db: float = option(10.0, type=db_or_inf, help="per-sample SNR of the channel in dB (inf: no noise)")
     cbr: str = option("1/6", choices=("1/6", "1/12"), help="channel bandwidth ratio k/(CHW)")
     csi: str = option("both", choices=("both", "estimated", "genie"), help="receiver CSI branches to run")
     estimator: str = option("lmmse", choices=("lmmse", "ls", "diffusion"),

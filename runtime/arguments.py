@@ -101,6 +101,15 @@ def finite_float(text: str) -> float:
     return v
 
 
+def db_or_inf(text: str) -> float:
+    """A finite number of dB, or ``inf`` (no noise: a noiseless link); ``nan`` and ``-inf`` are
+    mistakes."""
+    v = float(_number(text, float, "a number", "e.g. 10 or inf"))
+    if math.isnan(v) or v == -math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of dB (use e.g. 10, -3.5 or inf)")
+    return v
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0 (seconds, frames/s, rates)."""
     v = finite_float(text)
@@ -162,6 +171,6 @@ def choice_of(names: Callable[[], list[str]] | list[str], what: str) -> Callable
     return check
 
 
-__all__ = ["CommandLineError", "OneLineParser", "fail", "one_line", "positive_int", "nonnegative_int",
+__all__ = ["CommandLineError", "OneLineParser", "db_or_inf", "fail", "one_line", "positive_int", "nonnegative_int",
            "frame_count", "finite_float", "positive_float", "ratio", "existing_file", "existing_dir", "output_file",
            "choice_of"]
