@@ -1,19 +1,23 @@
 """Edges: ZeroMQ PUSH/PULL socket pairs that carry frames between two blocks.
 
-* In-process edges (``inproc://``) hand over a reference: the sender parks the Frame in a
-  dict shared with the receiver and sends only its 8-byte key, so the payload is never copied
-  and a CUDA tensor never leaves the GPU.
+* In-process edges (``inproc://``) hand over a reference: the sender appends the Frame to a
+  deque shared with the receiver, so the payload is never copied and a CUDA tensor never leaves
+  the GPU. The ZeroMQ socket pair only wakes the receiver: a one-byte token is sent when the
+  deque goes from empty to one frame, so a busy edge moves frames with no socket call and no
+  thread switch per frame (the receiver sleeps on the socket only when it has run dry).
 * Cross-process/host edges (``ipc://``, ``tcp://``) send the native wire format
   (:mod:`semradio.runtime.wire`): a msgpack header then the raw buffer, zero copy where pyzmq
   allows. Malformed messages are counted by kind and dropped.
 
-Queues are bounded by the sockets' high-water marks. Policy ``"lossless"`` blocks the
-producer while the queue is full (backpressure, checking the stop event every 50 ms);
-``"realtime"`` never blocks: a frame that finds the queue full is dropped and counted.
+Queues are bounded by the high-water mark ``hwm`` of each end, as ZeroMQ's PUSH/PULL pairs are
+(about ``2 hwm`` frames in all: an in-process deque holds exactly ``2 hwm``). Policy ``"lossless"`` blocks the producer while the queue is
+full (backpressure, checking the stop event); ``"realtime"`` never blocks: a frame that finds the
+queue full is dropped and counted.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import threading
 from dataclasses import dataclass, field
@@ -27,7 +31,8 @@ from .stats import DropCounter
 
 POLICIES = ("lossless", "realtime")
 TRANSPORTS = ("inproc", "ipc", "tcp")
-_EOS_INPROC = b"E"
+_EOS_INPROC = object()  # the end-of-stream item of an in-process deque
+_WAKE = b"w"  # an in-process edge's wake-up token
 _POLL_MS = 50
 _ZERO_COPY_MIN = 65536  # bytes; smaller payloads are cheaper to copy (pyzmq's own threshold)
 # The hot path calls the Cython socket methods directly: pyzmq's Python-level wrappers add
@@ -103,15 +108,27 @@ def _make_socket(ctx: zmq.Context, kind: int, hwm: int) -> zmq.Socket:
     return sock
 
 
+class InprocQueue:
+    """The shared state of an in-process edge: the frames (a deque, at most ``2 hwm``), and the
+    event a lossless sender waits on while the queue is full, set by the receiver once the queue
+    is down to half (so a full queue costs one wake-up per half queue, not one per frame)."""
+
+    __slots__ = ("frames", "space", "waiting")
+
+    def __init__(self) -> None:
+        self.frames: collections.deque = collections.deque()
+        self.space = threading.Event()
+        self.waiting = False
+
+
 class Sender:
     """The producing end of an edge (used by exactly one thread)."""
 
-    def __init__(self, edge: Edge, sock: zmq.Socket, store: dict | None, stop: threading.Event) -> None:
+    def __init__(self, edge: Edge, sock: zmq.Socket, store: InprocQueue | None, stop: threading.Event) -> None:
         self.edge = edge
         self.sock = sock
-        self._store = store
+        self._queue = store
         self._stop = stop
-        self._keys = itertools.count(1)
         self._lossless = edge.policy == "lossless"
 
     def _send(self, head: bytes, payload: Any = None) -> bool:
@@ -136,17 +153,40 @@ class Sender:
                 if not self._lossless or self._stop.is_set():
                     return False
 
+    def _put(self, item: Any) -> bool:
+        """Append to the in-process queue per the edge policy (a full queue: wait, lossless, or
+        drop, real-time); wake the receiver when the queue was empty. False if dropped or
+        stopped."""
+        st = self._queue
+        q = st.frames
+        hwm = 2 * self.edge.hwm  # the capacity of the PUSH/PULL pair it stands for: SNDHWM + RCVHWM
+        if len(q) >= hwm:
+            if not self._lossless:
+                return False
+            while len(q) >= hwm:
+                st.space.clear()
+                st.waiting = True
+                if len(q) < hwm:  # the receiver made room before it could see the flag
+                    break
+                if self._stop.is_set():
+                    st.waiting = False
+                    return False
+                st.space.wait(_POLL_MS / 1000)
+            st.waiting = False
+        q.append(item)
+        if len(q) == 1:  # the receiver may be asleep on the socket: one token wakes it
+            try:
+                _backend_send(self.sock, _WAKE, zmq.NOBLOCK)
+            except zmq.Again:  # tokens already waiting: it will wake anyway
+                pass
+        return True
+
     def send(self, frame: Frame) -> bool:
         """Send one frame; returns False when it was dropped (real-time, queue full) or the
         flowgraph is stopping."""
         edge = self.edge
-        store = self._store
-        if store is not None:
-            key = next(self._keys).to_bytes(8)
-            store[key] = frame
-            ok = self._send(key)
-            if not ok:
-                store.pop(key, None)
+        if self._queue is not None:
+            ok = self._put(frame)
         else:
             parts = wire.encode_frame_packed(frame, edge.max_bytes)
             ok = self._send(parts[0], parts[1]) if len(parts) == 2 else self._send(parts[0])
@@ -158,10 +198,12 @@ class Sender:
 
     def send_eos(self) -> None:
         """Send the end-of-stream marker (always lossless)."""
-        msg = _EOS_INPROC if self._store is not None else wire.encode_eos()[0]
         lossless, self._lossless = self._lossless, True
         try:
-            self._send(msg)
+            if self._queue is not None:
+                self._put(_EOS_INPROC)
+            else:
+                self._send(wire.encode_eos()[0])
         finally:
             self._lossless = lossless
 
@@ -173,36 +215,44 @@ class Receiver:
     malformed message was counted and dropped).
     """
 
-    def __init__(self, edge: Edge, sock: zmq.Socket, store: dict | None, drops: DropCounter) -> None:
+    def __init__(self, edge: Edge, sock: zmq.Socket, store: InprocQueue | None, drops: DropCounter) -> None:
         self.edge = edge
         self.sock = sock
-        self._store = store
+        self._queue = store
         self._drops = drops
 
     def recv(self, block: bool = True) -> Any:
         """Next frame, EOS, or None if nothing came within 50 ms (``block=False``: at once)."""
+        st = self._queue
+        if st is not None:
+            q = st.frames
+            try:
+                item = q.popleft()
+            except IndexError:  # run dry: sleep on the socket until a token (or a stale one) comes
+                try:
+                    _backend_recv(self.sock, 0 if block else zmq.NOBLOCK)
+                except zmq.Again:
+                    return None
+                try:
+                    item = q.popleft()
+                except IndexError:  # a stale token: its frame was taken already
+                    return None
+            if st.waiting and len(q) <= self.edge.hwm:  # the sender waits for room (half the queue): wake it
+                st.waiting = False
+                st.space.set()
+            if item is _EOS_INPROC:
+                return EOS
+            self.edge.received += 1
+            return item
         flags = 0 if block else zmq.NOBLOCK
         try:
-            if self._store is not None:
-                key = _backend_recv(self.sock, flags)
-            else:
-                sock = self.sock
-                parts = [_backend_recv(sock, flags)]  # header: small, copied
-                while _backend_get(sock, zmq.RCVMORE):  # payload: zero copy
-                    parts.append(_backend_recv(sock, 0, copy=False))
+            sock = self.sock
+            parts = [_backend_recv(sock, flags)]  # header: small, copied
+            while _backend_get(sock, zmq.RCVMORE):  # payload: zero copy
+                parts.append(_backend_recv(sock, 0, copy=False))
         except zmq.Again:
             return None
         edge = self.edge
-        if self._store is not None:
-            if key == _EOS_INPROC:
-                return EOS
-            frame = self._store.pop(key, None)
-            if frame is None:  # cannot happen unless a foreign peer writes to our endpoint
-                edge.malformed += 1
-                self._drops.add("malformed:unknown_key")
-                return None
-            edge.received += 1
-            return frame
         try:
             item = wire.decode_message(parts, edge.max_bytes)
         except wire.WireError as exc:
@@ -223,7 +273,7 @@ def open_edge(ctx: zmq.Context, edge: Edge, stop: threading.Event, drops: DropCo
     """
     rx_sock, endpoint = bind_receiver(ctx, edge, ipc_dir)
     tx_sock = connect_sender(ctx, edge, endpoint)
-    store: dict | None = {} if edge.transport == "inproc" else None
+    store = InprocQueue() if edge.transport == "inproc" else None
     return Sender(edge, tx_sock, store, stop), Receiver(edge, rx_sock, store, drops)
 
 
