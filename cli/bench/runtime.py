@@ -29,6 +29,10 @@ SIZES = {"4KiB": 4096, "1MiB": 1 << 20}
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=1.5, help="target duration of each measurement")
     p.add_argument("--hwm", type=int, default=64, help="queue bound used for both raw and semradio")
+    p.add_argument("--baseline", default=None, metavar="DIR",
+                   help="also measure the 6-block chain and the inproc 4 KiB hop with the semradio checkout in DIR "
+                        "(e.g. `git worktree add /tmp/base COMMIT`), alternating with this one in fresh processes: "
+                        "the speed-up of this code over that one in the same run")
     p.add_argument("--repeat", type=int, default=3,
                    help="alternating repetitions of raw and semradio; the best of each is reported "
                         "(filters out interference from other processes on a shared machine)")
@@ -132,6 +136,50 @@ def chain(n: int, hwm: int, nbytes: int = 4096) -> float:
     return n / dt
 
 
+_COMPARE = r"""
+import json, os, sys, tempfile
+base = sys.argv[1]
+if base:  # import semradio from that checkout (its root is the package)
+    d = tempfile.mkdtemp()
+    os.symlink(base, os.path.join(d, "semradio"))
+    sys.path.insert(0, d)
+import semradio.runtime.edges as E
+from semradio.cli.bench.runtime import chain, raw_pyzmq, semradio_edge
+if base and not os.path.realpath(E.__file__).startswith(os.path.realpath(base)):
+    raise SystemExit(f"imported {E.__file__}, not the baseline {base}")
+n_chain, n_edge = int(sys.argv[2]), int(sys.argv[3])
+print(json.dumps({"chain": chain(n_chain, 64), "inproc_4KiB": semradio_edge("inproc", 4096, n_edge, 64)["frames_per_s"],
+                  "raw_inproc_4KiB": raw_pyzmq("inproc", 4096, n_edge, 64, tempfile.mkdtemp(), 0)}))
+"""
+
+
+def compare_with(baseline: str, repeat: int, n_chain: int = 30000, n_edge: int = 100000) -> dict[str, Any]:
+    """The 6-block chain and the inproc 4 KiB hop (and raw pyzmq) with this checkout and with the
+    checkout ``baseline``, alternating in fresh processes ``repeat`` times; medians and the
+    speed-ups of this code."""
+    import json
+    import os
+    import statistics
+    import subprocess
+    import sys
+
+    if not os.path.isfile(os.path.join(baseline, "runtime", "edges.py")):
+        raise ValueError(f"--baseline {baseline}: not a semradio checkout (no runtime/edges.py)")
+    runs: dict[str, list[dict[str, float]]] = {"this": [], "baseline": []}
+    for _ in range(max(1, repeat)):
+        for which, path in (("baseline", os.path.abspath(baseline)), ("this", "")):
+            out = subprocess.run([sys.executable, "-c", _COMPARE, path, str(n_chain), str(n_edge)],
+                                 capture_output=True, text=True, timeout=600)
+            if out.returncode:
+                raise RuntimeError(f"{which} run failed: {out.stderr.strip().splitlines()[-1:]}")
+            runs[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    med = {w: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for w, rs in runs.items()}
+    return {"baseline_dir": os.path.abspath(baseline), "repeat": len(runs["this"]),
+            **{w: {k: round(v) for k, v in m.items()} for w, m in med.items()},
+            "chain_speedup": round(med["this"]["chain"] / med["baseline"]["chain"], 3),
+            "inproc_ratio_to_raw": {w: round(m["inproc_4KiB"] / m["raw_inproc_4KiB"], 3) for w, m in med.items()}}
+
+
 def _calibrate(fn: Any, seconds: float, probe: int) -> int:
     t0 = time.perf_counter()
     fn(probe)
@@ -189,6 +237,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ipc_1MiB_worker_ratio_ge_0.30": check("ipc 1 MiB frames/s, worker / raw pyzmq",
                                                e["ipc_1MiB"]["ratio_worker_to_raw"], ">=", 0.30),
     }
+    if getattr(args, "baseline", None):
+        out["compare"] = compare_with(args.baseline, args.repeat)
     out["checks"] = {k: c["ok"] for k, c in detail.items()}
     out["checks_failed"] = failed_lines(detail)
     return out

@@ -89,3 +89,12 @@ def test_bridges_checks_count_lost_and_malformed_frames() -> None:
         "native_iq frames lost: 2, needs <= 0 (short by 2)",
         "gnuradio_iq frames received: 0, needs > 0 (at the limit, which it must pass)",
         "gnuradio_iq frames malformed: 1, needs <= 0 (short by 1)"]
+
+
+def test_runtime_bench_refuses_a_baseline_that_is_not_a_checkout(tmp_path):
+    import pytest
+
+    from semradio.cli.bench.runtime import compare_with
+
+    with pytest.raises(ValueError, match="not a semradio checkout"):
+        compare_with(str(tmp_path), 1)
