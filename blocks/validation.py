@@ -17,6 +17,18 @@ def block_error(block: Block, message: str) -> ValueError:
     return ValueError(f"{type(block).__name__} {block.name!r}: {message}")
 
 
+def snr_tag(block: Block, snr: Any, lo: float = -math.inf, hi: float = math.inf) -> float:
+    """A frame's ``snr_db`` tag as a float clipped to [lo, hi] dB; ValueError naming the block for
+    a value that is not a number, or NaN (``inf`` clips to ``hi``)."""
+    try:
+        snr = float(snr)
+    except (TypeError, ValueError):
+        raise block_error(block, f"tag snr_db must be a number, got {snr!r:.40}") from None
+    if math.isnan(snr):
+        raise block_error(block, "tag snr_db is NaN")
+    return min(max(snr, lo), hi)
+
+
 def check_payload(block: Block, data: Any, *, dtype: str, port: str = "in", ndim: int = 2,
                   even: bool = False, finite: bool = True) -> None:
     """Check a frame payload: numpy/torch array of ``dtype`` with ``ndim`` dims (B, n), a

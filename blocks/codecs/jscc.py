@@ -20,7 +20,7 @@ import numpy as np
 from semradio.runtime import Frame, SyncBlock
 
 from semradio.dsp import arrays as A
-from semradio.blocks.validation import block_error
+from semradio.blocks.validation import block_error, snr_tag
 
 #: The codec the blocks load when none is named (shipped, natural 32x32 patches, AWGN, CBR 1/6).
 DEFAULT_CODEC = "jscc_natural32_awgn_cbr1-6"
@@ -140,14 +140,7 @@ class _CodecBlock(SyncBlock):
                                     "put a channel block upstream or set the block's snr_db parameter")
         if snr is None:
             return None
-        try:
-            snr = float(snr)
-        except (TypeError, ValueError):
-            raise block_error(self, f"tag snr_db must be a number, got {snr!r:.40}") from None
-        if math.isnan(snr):
-            raise block_error(self, "tag snr_db is NaN")
-        lo, hi = self._snr_range
-        return min(max(snr, lo), hi)
+        return snr_tag(self, snr, *self._snr_range)
 
     @property
     def _snr_range(self) -> tuple[float, float]:

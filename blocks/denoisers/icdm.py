@@ -13,7 +13,7 @@ from semradio.runtime import Block, Frame
 
 from semradio.dsp import arrays as A
 from semradio.blocks.denoisers.io import as_float_tensor
-from semradio.blocks.validation import block_error, to_choice
+from semradio.blocks.validation import block_error, snr_tag, to_choice
 
 ORDERS = (1, 2, 3)
 log = logging.getLogger("semradio")
@@ -260,14 +260,7 @@ class ICDMCanceller(Block):
         snr = frame.tags.get("snr_db")
         if snr is None:
             snr = 10 * math.log10(link.px / link.s2) if link.s2 > 0 else MOMENT_SNR_RANGE[1]
-        try:
-            snr = float(snr)
-        except (TypeError, ValueError):
-            raise block_error(self, f"tag snr_db must be a number, got {snr!r:.40}") from None
-        if math.isnan(snr):
-            raise block_error(self, "tag snr_db is NaN")
-        lo, hi = MOMENT_SNR_RANGE
-        return float(round(min(max(snr, lo), hi)))
+        return float(round(snr_tag(self, snr, *MOMENT_SNR_RANGE)))
 
     def _block_coherence(self, frame: Frame, link: Any) -> int | None:
         """Symbols per block of h_z: the frame's ``coherence`` tag when the channel says block
