@@ -7,7 +7,7 @@
                           RicianChannel, InterferenceChannel, Superpose
 ``digital``               MMSEEqualizer, ZFEqualizer, OFDMTransmitter, OFDMReceiver,
                           DiffusionChannelEstimator, DigitalImageTx, DigitalImageRx
-``codecs``                JSCCEncoder, JSCCDecoder, CDiffDecoder
+``codecs``                JSCCEncoder, JSCCDecoder, CDiffDecoder, LatentAdapter, PGDAttack
 ``denoisers``             CDDMDenoiser, VELatentDenoiser, ConsistencyDenoiser, ICDMCanceller
                           (and the registry behind a chain's ``--denoiser``)
 ``metrics``               MetricSink, ChannelMeter
@@ -45,7 +45,7 @@ FAMILY_EXPORTS: dict[str, list[str]] = {
                  "RicianChannel", "SampleChannel", "Superpose", "make_channel"],
     "digital": ["DiffusionChannelEstimator", "DigitalImageRx", "DigitalImageTx", "MMSEEqualizer", "OFDMReceiver",
                 "OFDMTransmitter", "ZFEqualizer"],
-    "codecs": ["CDiffDecoder", "JSCCDecoder", "JSCCEncoder"],
+    "codecs": ["CDiffDecoder", "JSCCDecoder", "JSCCEncoder", "LatentAdapter", "PGDAttack"],
     "denoisers": ["CDDMDenoiser", "ConsistencyDenoiser", "ICDMCanceller", "VELatentDenoiser"],
     "metrics": ["ChannelMeter", "MetricSink"],
     "zeromq": ["ZMQSink", "ZMQSource"],

@@ -29,12 +29,14 @@ from torch import nn
 from . import registry
 from .cdiff_codec import ARCHITECTURE as ADAPTIVE_ARCHITECTURE, AdaptiveCBRCodec
 from .jscc import ARCHITECTURE, DeepJSCC
+from .vae_wgan import ARCHITECTURE as VAE_WGAN_ARCHITECTURE, VAEWGAN
 
 #: Folder of the shipped checkpoints (read-only; see :mod:`semradio.models.registry`).
 CHECKPOINT_DIR = registry.SHIPPED_DIR
 
 #: Architecture name -> constructor taking the config's ``kwargs``.
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {ARCHITECTURE: DeepJSCC, ADAPTIVE_ARCHITECTURE: AdaptiveCBRCodec}
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {ARCHITECTURE: DeepJSCC, ADAPTIVE_ARCHITECTURE: AdaptiveCBRCodec,
+                                                      VAE_WGAN_ARCHITECTURE: VAEWGAN}
 
 
 def resolve_device(device: Any = None) -> torch.device:
@@ -125,7 +127,8 @@ def load_weights(name_or_path: str | Path, architecture: str, build: Callable[[d
 def save_codec(model: nn.Module, path: str | Path, config: dict[str, Any], overwrite: bool = False) -> Path:
     """Write a codec checkpoint (a :class:`DeepJSCC` or an :class:`AdaptiveCBRCodec`; see
     :func:`save_weights`). Returns the JSON path."""
-    arch = ADAPTIVE_ARCHITECTURE if isinstance(model, AdaptiveCBRCodec) else ARCHITECTURE
+    arch = (ADAPTIVE_ARCHITECTURE if isinstance(model, AdaptiveCBRCodec)
+            else VAE_WGAN_ARCHITECTURE if isinstance(model, VAEWGAN) else ARCHITECTURE)
     return save_weights(model, path, config, arch, model.config(), overwrite)  # type: ignore[operator]
 
 
@@ -172,7 +175,7 @@ def list_codecs(directory: str | Path | None = None) -> list[str]:
     """Names of the codec checkpoints (a codec architecture with its weights file) in
     ``directory``, or along the whole search path when None (each name once)."""
     dirs = None if directory is None else [registry.SearchDir(Path(directory), "dir")]
-    return sorted({c.name for c in registry.list_checkpoints(dirs) if c.family in ("jscc", "cdiff-codec")})
+    return sorted({c.name for c in registry.list_checkpoints(dirs) if c.family in ("jscc", "cdiff-codec", "vae-wgan")})
 
 
 def codec_name(data: str, channel: str, cbr_label: str) -> str:

@@ -12,8 +12,9 @@ eval        chelsea (the cat), coffee, china (sklearn)
 =========== =====================================================================================
 
 The stereo pair motorcycle_left/right stays on one side of the split (they are near
-duplicates). Grey-level photos (camera, brick, grass, gravel, moon, ...) are not used: the
-codecs code colour and a replicated grey image is a different source. Synthetic images (colour
+duplicates). Grey-level photos (camera, brick, grass, gravel, moon, ...) are not used for the
+codecs: they code colour and a replicated grey image is a different source (three of them are
+out-of-distribution sets, below). Synthetic images (colour
 wheel ``color.png``, chessboard, logo) are not natural photos and are left out too.
 
 Patches: evaluation uses a fixed, non-overlapping grid (stride = patch size, starting at the
@@ -32,6 +33,20 @@ Other sources, from a path:
   numpy globals an ndarray needs (``_reconstruct``, ``ndarray``, ``dtype``) and refuses every
   other global, so a crafted file cannot run code.
 * folders of images (Pillow): :func:`load_image_folder`.
+
+Out-of-distribution (OOD) sets for the natural-photo codecs (grey sources replicated to RGB, no
+download; the latent adapter of :mod:`semradio.models.adapter` is trained one-shot on the
+"train" split and evaluated on the "eval" split, which never overlap):
+
+* ``mnist-rgb32[:DIR]``: MNIST digits padded 28x28 -> 32x32 (2 black pixels each side) and
+  replicated to 3 channels (:func:`load_mnist_rgb32`); same split as ``mnist``;
+* ``lfw32``: the 100 faces of scikit-image's LFW subset (``skimage.data.lfw_subset()``, 25x25
+  grey), resized (bicubic) to 32x32 and replicated to 3 channels (:func:`load_lfw32`); train:
+  the first :data:`LFW_TRAIN` = 20 faces, eval: the other 80;
+* ``texture:NAME`` (NAME in :data:`TEXTURES`: brick, grass, gravel): 32x32 grid patches of the
+  512x512 grey texture photo, replicated to 3 channels (:func:`texture_patches`); train: the
+  patches of the top :data:`TEXTURE_TRAIN_ROWS` = 128 rows (one region), eval: the patches
+  below it.
 
 :func:`load_images` picks one by a spec string (see :data:`DATASETS`).
 """
@@ -85,7 +100,17 @@ DATASETS = {
     "folder:DIR[:SIZE]": "every image in DIR (Pillow), RGB, centre-cropped/resized to SIZE if given",
     "photos[:SIZE]": "the bundled photos of the split as whole images, centre-cropped square and resized to "
                      "SIZE (default 128)",
+    "mnist-rgb32[:DIR]": "MNIST padded to 32x32 and replicated to RGB, 3x32x32 (OOD set of the natural codecs)",
+    "lfw32": "the 100 LFW faces of scikit-image resized to 32x32, RGB-replicated (train: first 20, eval: 80)",
+    "texture:NAME": "32x32 patches of a scikit-image grey texture (brick, grass, gravel), RGB-replicated "
+                    "(train: top 128 rows, eval: the rest)",
 }
+#: Grey texture photos of scikit-image usable as ``texture:NAME`` (512x512 uint8 each).
+TEXTURES: tuple[str, ...] = ("brick", "grass", "gravel")
+#: ``texture:NAME`` split: patches whose top edge is above this row train, the others evaluate.
+TEXTURE_TRAIN_ROWS = 128
+#: ``lfw32`` split: the first 20 faces train, the other 80 evaluate.
+LFW_TRAIN = 20
 
 
 # ----------------------------------------------------------------------- bundled photos
@@ -406,6 +431,54 @@ def _resize_crop(im: Any, size: int) -> Any:
     return im.crop((left, top, left + size, top + size))
 
 
+# ------------------------------------------------------------------ out-of-distribution sets
+def grey_to_rgb32(images: np.ndarray) -> np.ndarray:
+    """Grey images (N, 1, h, w) with h, w <= 32 -> (N, 3, 32, 32): zero-padded to 32x32 (centred,
+    the extra pixel of an odd margin at the bottom/right) and replicated to 3 channels."""
+    a = np.asarray(images, np.float32)
+    if a.ndim != 4 or a.shape[1] != 1 or a.shape[2] > 32 or a.shape[3] > 32:
+        raise ValueError(f"grey_to_rgb32: expected grey images (N, 1, h<=32, w<=32), got {a.shape}")
+    top, left = (32 - a.shape[2]) // 2, (32 - a.shape[3]) // 2
+    out = np.zeros((len(a), 1, 32, 32), np.float32)
+    out[:, :, top:top + a.shape[2], left:left + a.shape[3]] = a
+    return np.repeat(out, 3, axis=1)
+
+
+def load_mnist_rgb32(path: str | os.PathLike | None = None, split: str = "all") -> np.ndarray:
+    """MNIST (split as :func:`load_mnist`) as (N, 3, 32, 32) float32: padded 28 -> 32, RGB-replicated."""
+    return grey_to_rgb32(load_mnist(path, split))
+
+
+def load_lfw32(split: str = "all") -> np.ndarray:
+    """The 100 faces of ``skimage.data.lfw_subset()`` (25x25 grey in [0, 1]) resized (bicubic,
+    clipped to [0, 1]) to 32x32 and replicated to RGB: (N, 3, 32, 32) float32. ``split``: "train"
+    (first :data:`LFW_TRAIN`), "eval" (the others) or "all"."""
+    import skimage.data
+    from PIL import Image
+
+    faces = np.asarray(skimage.data.lfw_subset()[:100], np.float32)
+    big = np.stack([np.asarray(Image.fromarray(f, mode="F").resize((32, 32), Image.Resampling.BICUBIC))
+                    for f in faces]).clip(0.0, 1.0).astype(np.float32)
+    return _split(np.repeat(big[:, None], 3, axis=1), split, LFW_TRAIN)
+
+
+def texture_patches(name: str, split: str = "all", size: int = 32) -> np.ndarray:
+    """Non-overlapping ``size`` x ``size`` grid patches of a scikit-image grey texture photo
+    (:data:`TEXTURES`), near-uniform ones dropped (:func:`drop_flat`), RGB-replicated:
+    (N, 3, size, size) float32. ``split`` "train": patches whose top edge lies above row
+    :data:`TEXTURE_TRAIN_ROWS` (one region of the photo); "eval": the others; "all": both."""
+    import skimage.data
+
+    if name not in TEXTURES:
+        raise ValueError(f"unknown texture {name!r}; expected one of {TEXTURES}")
+    img = np.asarray(getattr(skimage.data, name)(), np.uint8)
+    if split not in ("train", "eval", "all"):
+        raise ValueError(f"split must be 'train', 'eval' or 'all', got {split!r}")
+    rows = {"train": img[:TEXTURE_TRAIN_ROWS], "eval": img[TEXTURE_TRAIN_ROWS:], "all": img}[split]
+    grey = drop_flat(grid_patches(rows, size))
+    return np.repeat(grey, 3, axis=1)
+
+
 # ----------------------------------------------------------------------------- dispatcher
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -424,6 +497,12 @@ def parse_spec(spec: str) -> DatasetSpec:
         return DatasetSpec("natural", size=64 if kind == "natural64" else 32)
     if kind == "mnist":
         return DatasetSpec("mnist", rest or None)
+    if kind == "mnist-rgb32":
+        return DatasetSpec("mnist-rgb32", rest or None)
+    if kind == "lfw32" and not rest:
+        return DatasetSpec("lfw32", size=32)
+    if kind == "texture" and rest in TEXTURES:
+        return DatasetSpec("texture", rest, 32)
     if kind == "cifar10" and rest:
         return DatasetSpec("cifar10", rest)
     if kind == "photos" and (not rest or rest.isdigit()):
@@ -442,6 +521,12 @@ def load_images(spec: str, split: str = "eval") -> np.ndarray:
         return natural_patches(split, s.size or 32)
     if s.kind == "mnist":
         return load_mnist(s.path, split)
+    if s.kind == "mnist-rgb32":
+        return load_mnist_rgb32(s.path, split)
+    if s.kind == "lfw32":
+        return load_lfw32(split)
+    if s.kind == "texture":
+        return texture_patches(str(s.path), split)
     if s.kind == "cifar10":
         return load_cifar10(s.path, split)
     if s.kind == "photos":
@@ -464,5 +549,6 @@ __all__: Sequence[str] = [
     "load_photo", "photos_for", "whole_photos", "grid_patches", "drop_flat", "natural_patches", "PatchSampler",
     "read_idx", "write_idx", "default_mnist_dir", "load_mnist", "RestrictedUnpickler", "safe_unpickle",
     "load_cifar10_batch", "load_cifar10", "load_image_folder", "DatasetSpec", "parse_spec", "load_images",
-    "subset",
+    "subset", "TEXTURES", "TEXTURE_TRAIN_ROWS", "LFW_TRAIN", "grey_to_rgb32", "load_mnist_rgb32", "load_lfw32",
+    "texture_patches",
 ]

@@ -39,6 +39,8 @@ ENTRY_POINT_GROUP = "semradio.checkpoints"
 #: Architecture names of the JSON configs -> model family (as ``semradio train FAMILY`` names it).
 FAMILIES: dict[str, str] = {
     "deep_jscc": "jscc",
+    "vae_wgan": "vae-wgan",
+    "latent_adapter": "adapter",
     "adaptive_cbr_codec": "cdiff-codec",
     "cddm_latent_score_net": "cddm",
     "ve_latent_noise_net": "ve-ldm",

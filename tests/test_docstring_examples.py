@@ -22,6 +22,7 @@ MODULES = [
     "semradio.blocks.channels.power", "semradio.blocks.channels.interference", "semradio.blocks.channels.sample_channel",
     "semradio.blocks.channels.superpose", "semradio.blocks.digital.image_rx", "semradio.blocks.digital.image_tx",
     "semradio.blocks.digital.equalizer", "semradio.blocks.codecs.cdiff_decoder", "semradio.blocks.codecs.jscc",
+    "semradio.blocks.codecs.adapter", "semradio.blocks.codecs.attack", "semradio.models.attacks", "semradio.models.shipped",
     "semradio.blocks.denoisers.cddm", "semradio.blocks.denoisers.ve", "semradio.blocks.metrics.channel_meter",
     "semradio.blocks.metrics.metric_sink", "semradio.blocks.zeromq.bridge", "semradio.blocks.fileio.iq_files",
     "semradio.blocks.fileio.sigmf_files", "semradio.blocks.denoisers.icdm", "semradio.blocks.hier.jscc_chain",

@@ -13,15 +13,9 @@ from semradio.runtime import Frame, SyncBlock
 from semradio.dsp import arrays as A
 from semradio.blocks.denoisers.io import as_float_tensor
 from semradio.blocks.validation import block_error, to_choice
+from semradio.models.shipped import DEFAULT_EECD, DEFAULT_TAU2_RATIO, DEFAULT_VE, denoiser_for_codec
 
-#: Shipped VE teachers and EECD nets per channel family (for the natural-patch CBR 1/6 codecs).
-DEFAULT_VE = {"awgn": "ve_natural32_awgn_cbr1-6", "rayleigh": "ve_natural32_rayleigh_cbr1-6"}
-DEFAULT_EECD = {"awgn": "eecd_natural32_awgn_cbr1-6", "rayleigh": "eecd_natural32_rayleigh_cbr1-6"}
 SQRT2 = float(np.sqrt(2.0))
-#: Default Alg. 4 subsequence point for s = 2: t_tau2 closest to 0.1 t_m. A short re-noising
-#: keeps most of the first step's estimate; on the held-out patches at 10 dB it beats the 0.3
-#: used to train the shipped Rayleigh net (27.27 vs 27.22 dB PSNR) and matches the AWGN net's 0.1.
-DEFAULT_TAU2_RATIO = 0.1
 
 
 class _EqualizedInput(SyncBlock):
@@ -308,12 +302,18 @@ def _family(config: Any) -> str:
     return "awgn" if getattr(config, "channel", "rayleigh") == "awgn" else "rayleigh"
 
 
+def model_for_codec(config: Any, family: str, default: str) -> str:
+    """The denoiser checkpoint of ``family`` ("ve-ldm", "eecd") for a chain config's ``codec``
+    (:func:`semradio.models.shipped.denoiser_for_codec`)."""
+    return denoiser_for_codec(getattr(config, "codec", None), family, default)
+
+
 def chain_ve(config: Any) -> Any:
     """The VE teacher of a JSCC chain (``config.channel``, ``config.device``, optional
     ``config.ve_model``, ``config.solver``)."""
     from semradio.blocks.denoisers.registry import ChainDenoiser
 
-    model = getattr(config, "ve_model", None) or DEFAULT_VE[_family(config)]
+    model = getattr(config, "ve_model", None) or model_for_codec(config, "ve-ldm", DEFAULT_VE[_family(config)])
     return ChainDenoiser(VELatentDenoiser(model, device=getattr(config, "device", "auto"),
                                           solver=getattr(config, "solver", None) or "heun", name="ve"))
 
@@ -321,7 +321,7 @@ def chain_ve(config: Any) -> Any:
 def _chain_eecd(config: Any, steps: int) -> Any:
     from semradio.blocks.denoisers.registry import ChainDenoiser
 
-    model = getattr(config, "eecd_model", None) or DEFAULT_EECD[_family(config)]
+    model = getattr(config, "eecd_model", None) or model_for_codec(config, "eecd", DEFAULT_EECD[_family(config)])
     return ChainDenoiser(ConsistencyDenoiser(model, device=getattr(config, "device", "auto"), steps=steps,
                                              seed=getattr(config, "seed", 0), name=f"eecd{steps}"))
 
@@ -337,4 +337,4 @@ def chain_eecd2(config: Any) -> Any:
 
 
 __all__ = ["ConsistencyDenoiser", "DEFAULT_EECD", "DEFAULT_TAU2_RATIO", "DEFAULT_VE", "VELatentDenoiser",
-           "chain_eecd1", "chain_eecd2", "chain_ve"]
+           "chain_eecd1", "chain_eecd2", "chain_ve", "model_for_codec"]

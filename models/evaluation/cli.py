@@ -7,8 +7,10 @@ import importlib
 import sys
 
 #: Evaluation kinds -> module with ``main(argv, prog)``.
-KINDS = {"icdm": "semradio.models.evaluation.icdm", "cdiff": "semradio.models.evaluation.cdiff",
-         "chest": "semradio.models.evaluation.chest"}
+KINDS = {"adapter": "semradio.models.evaluation.adapter",
+         "icdm": "semradio.models.evaluation.icdm", "cdiff": "semradio.models.evaluation.cdiff",
+         "chest": "semradio.models.evaluation.chest", "robust": "semradio.models.evaluation.robust",
+         "codecs": "semradio.models.evaluation.codecs"}
 
 
 def main(argv: list[str] | None = None, prog: str = "semradio eval") -> int:

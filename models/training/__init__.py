@@ -67,8 +67,11 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("cdiff", f"{__name__}.cdiff", "CDiffConfig", "train_cdiff", "CDiff conditional diffusion decoder"),
     Family("cdiff-codec", f"{__name__}.cdiff_codec", "CDiffCodecConfig", "train_cdiff_codec",
            "adaptive-CBR encoder + matched AE or VAE decoder"),
+    Family("adapter", f"{__name__}.adapter", "AdapterConfig", "train_adapter", "one-shot latent adapter for OOD images"),
     Family("chest", f"{__name__}.chest", "ChestConfig", "train_chest",
            "diffusion channel estimator (denoiser of LS estimates) on 3GPP channel grids"),
+    Family("robust", f"{__name__}.robust", "RobustConfig", "train_robust", "encoder robust to PGD semantic errors"),
+    Family("vae-wgan", f"{__name__}.vae_wgan", "VAEWGANConfig", "train_vae_wgan", "VAE-WGAN JSCC codec (Algorithm 5)"),
 )}
 
 _EXPORTS = {f.config: f for f in FAMILIES.values()}

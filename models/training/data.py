@@ -102,12 +102,15 @@ class TrainingData:
 
     @property
     def tag(self) -> str:
-        """Short name used in checkpoint names: natural32, natural64, mnist, cifar10 or folder."""
+        """Short name used in checkpoint names: natural32, natural64, mnist, cifar10, mnist-rgb32, lfw32,
+        texture-NAME or folder."""
         try:
             s = D.parse_spec(self.spec)
         except ValueError:
             return self.spec
-        return {"natural": f"natural{s.size}", "mnist": "mnist", "cifar10": "cifar10"}.get(s.kind, "folder")
+        named = {"natural": f"natural{s.size}", "mnist": "mnist", "cifar10": "cifar10", "mnist-rgb32": "mnist-rgb32",
+                 "lfw32": "lfw32", "texture": f"texture-{s.path}"}
+        return named.get(s.kind, "folder")
 
     def batches(self, seed: int, rng: np.random.Generator | None = None) -> BatchSource:
         """Training batches; ``rng`` shares a generator with the caller (else one seeded from
