@@ -3,12 +3,12 @@ typed flowgraph around it, shared by the chain flowgraphs (``flowgraphs/jscc_awg
 ``jscc_rayleigh.py``, ``cddm_rayleigh.py``, ``eecd_realtime.py``), ``semradio sweep`` and the
 benchmarks::
 
-                        +------------------------------ JSCCLink ------------------------------+
-    ImageSource -> [Throttle] -> JSCCEncoder -> PowerNormalizer -> channel -> MMSEEqualizer     |
-         |              |                                                          |           |
-         |              |                                  [denoiser] -> JSCCDecoder -> out    |
-         |              +----------------------------------------------------------------------+
-         +----------------------------------------------------------> MetricSink (ref, rec)
+    ImageSource -> [Throttle] -> [PGDAttack] -> JSCCLink -> MetricSink (rec)
+         |              |                                       ^
+         +--------------+---------------------------------------+ (ref: the clean images)
+
+    JSCCLink = JSCCEncoder -> PowerNormalizer -> channel -> MMSEEqualizer -> [denoiser]
+               -> [LatentAdapter] -> JSCCDecoder
 
 :class:`JSCCChainConfig` holds every setting (and is the command line of the flowgraph
 scripts, through :mod:`semradio.runtime.options`); :func:`build` wires the graph, :func:`run`
@@ -77,6 +77,21 @@ class JSCCChainConfig:
     decoder_codec : str, optional
         Decoder checkpoint (None: the codec's own, or the fine-tuned decoder a denoiser asks
         for).
+    encoder_codec : str, optional
+        Encoder checkpoint (None: the codec's own), e.g. the PGD-robust encoder
+        ``jscc_natural32_awgn_cbr1-6_robust``; its latent length and image shape must match the
+        codec's.
+    attack : {"none", "pgd"}, default "none"
+        Attack the encoder's input: ``"pgd"`` inserts a :class:`~semradio.blocks.codecs.PGDAttack`
+        (white-box against the encoder in use) before the encoder; the metric sink still compares
+        with the clean images.
+    eps_level : float, default 0.3
+        PGD error level ``||delta||_2 / H`` on [-1, 1] images (0.3: the robust encoder's budget).
+    attack_steps : int, default 20
+        PGD iterations.
+    adapter : str, optional
+        Latent adapter checkpoint (``semradio train adapter``), applied to the received latents
+        before the decoder (a :class:`~semradio.blocks.codecs.LatentAdapter`).
     denoiser : str, default "none"
         Denoiser after the equalizer: none, cddm, ve, eecd1, eecd2, or a registered block
         (plugins).
@@ -123,6 +138,16 @@ class JSCCChainConfig:
     decoder_codec: str | None = option(None, type=checkpoint_ref("codec"),
                                        help="decoder checkpoint (default: the codec's own, or the "
                                                   "fine-tuned decoder a denoiser asks for)")
+    encoder_codec: str | None = option(None, type=checkpoint_ref("codec"),
+                                       help="encoder checkpoint (default: the codec's own), e.g. the robust "
+                                            "encoder jscc_natural32_awgn_cbr1-6_robust")
+    attack: str = option("none", choices=("none", "pgd"),
+                         help="attack the source images: pgd (white-box projected gradient ascent against the "
+                              "encoder in use; the metrics still compare with the clean images)")
+    eps_level: float = option(0.3, type=positive_float, help="PGD error level ||delta||_2/H on [-1, 1] images")
+    attack_steps: int = option(20, type=positive_int, help="PGD iterations")
+    adapter: str | None = option(None, help="latent adapter checkpoint (semradio train adapter) applied to the "
+                                            "received latents before the decoder")
     denoiser: str = option("none", help="denoiser after the equalizer: none, cddm, ve, eecd1, eecd2, or a "
                                         "registered block (plugins)")
     device: str = option("auto", help="codec device: auto (CUDA when present), cpu, cuda")
@@ -175,6 +200,19 @@ def check_config(config: JSCCChainConfig) -> None:
             raise CommandLineError(f"no shipped codec for --data {config.data} --channel {config.channel} --cbr "
                                    f"{config.cbr} (looked for {name!r}; use --codec NAME or a checkpoint "
                                    "path)") from None
+    if config.encoder_codec is not None:
+        check_encoder(config.encoder_codec, codec_of(config))
+    if config.adapter is not None:
+        from semradio.models.adapter import ARCHITECTURE, check_belongs
+        from semradio.models.checkpoint import read_config
+
+        try:
+            cfg = read_config(config.adapter, kind="adapter checkpoint")
+            if cfg.get("architecture") != ARCHITECTURE:
+                raise ValueError(f"it is a {cfg.get('architecture')!r} checkpoint, not a latent adapter")
+            check_belongs(cfg, read_config(config.decoder_codec or codec_of(config), kind="codec"))
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            raise CommandLineError(f"argument --adapter: {config.adapter!r}: {exc}") from None
     if config.denoiser not in CHAIN_DENOISERS:
         from semradio.runtime.registry import RegistryError, load_registry
 
@@ -183,6 +221,21 @@ def check_config(config: JSCCChainConfig) -> None:
         except RegistryError:
             raise CommandLineError(f"argument --denoiser: unknown denoiser {config.denoiser!r} (use one of: "
                                    f"{', '.join(chain_denoiser_names())})") from None
+
+
+def check_encoder(encoder_codec: str, codec: str) -> None:
+    """Raise :class:`CommandLineError` unless ``encoder_codec`` codes the same images into latents
+    of the same length as ``codec`` (so the codec's decoder, denoisers and adapters apply)."""
+    from semradio.models.checkpoint import read_config
+
+    try:
+        enc, ref = read_config(encoder_codec, kind="codec"), read_config(codec, kind="codec")
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandLineError(f"argument --encoder-codec: {exc}") from None
+    for key in ("k", "image_shape"):
+        if enc.get(key) != ref.get(key):
+            raise CommandLineError(f"argument --encoder-codec: {encoder_codec!r} has {key} {enc.get(key)} but the "
+                                   f"codec {codec!r} has {ref.get(key)} (use an encoder of the same codec)")
 
 
 def codec_of(config: JSCCChainConfig) -> str:
@@ -247,7 +300,7 @@ class JSCCLink(HierBlock):
     -> MMSEEqualizer -> [denoiser] -> JSCCDecoder``.
 
     Inner blocks (named ``encoder``, ``normalizer``, ``channel``, ``equalizer``,
-    [``denoiser``], ``decoder``) keep their own tags and parameters (``{"snr_db": 5}`` on the
+    [``denoiser``], [``adapter``], ``decoder``) keep their own tags and parameters (``{"snr_db": 5}`` on the
     channel's ``ctrl``). The codec blocks share out the CPU threads (:func:`thread_budget`).
 
     Parameters
@@ -323,17 +376,23 @@ class JSCCLink(HierBlock):
         codec = codec_of(config)
         device = str(resolve_device(config.device))
         budget = thread_budget(config, denoiser is not None)
-        self.encoder = JSCCEncoder(codec, device=device, snr_db=config.snr_db, name="encoder",
+        self.encoder = JSCCEncoder(config.encoder_codec or codec, device=device, snr_db=config.snr_db, name="encoder",
                                    backend=config.backend, threads=budget)
         self.normalizer = PowerNormalizer(name="normalizer")
         self.channel = make_channel(config.channel, name="channel", snr_db=config.snr_db, fading=config.fading,
                                     seed=config.seed)
         self.equalizer = equalizer_for("mmse", name="equalizer")
         self.denoiser = denoiser
+        self.adapter = None
+        if config.adapter is not None:
+            from semradio.blocks.codecs.adapter import LatentAdapter
+
+            self.adapter = LatentAdapter(config.adapter, codec=decoder_codec or codec, device=device, name="adapter")
         self.decoder = JSCCDecoder(decoder_codec or codec, device=device, name="decoder", backend=config.backend,
                                    threads=budget)
         chain = [self.encoder, self.normalizer, self.channel, self.equalizer]
-        self.connect(*chain, *([denoiser] if denoiser is not None else []), self.decoder)
+        extra = [b for b in (denoiser, self.adapter) if b is not None]
+        self.connect(*chain, *extra, self.decoder)
         self.add_input("in", self.encoder)
         self.add_output("out", self.decoder)
 
@@ -343,6 +402,8 @@ class JSCCLink(HierBlock):
                "equalizer": self.equalizer, "decoder": self.decoder}
         if self.denoiser is not None:
             out["denoiser"] = self.denoiser
+        if self.adapter is not None:
+            out["adapter"] = self.adapter
         return out
 
 
@@ -377,7 +438,15 @@ def build(config: JSCCChainConfig, denoiser: Any = None) -> tuple[Flowgraph, dic
 
         head = blocks["throttle"] = Throttle(config.realtime, restamp=True, name="throttle")
         fg.connect(source, head)
-    fg.connect(head, link, (sink, "rec"))
+    if config.attack == "pgd":
+        from semradio.blocks.codecs.attack import PGDAttack
+
+        attack = blocks["attack"] = PGDAttack(config.encoder_codec or codec_of(config), eps_level=config.eps_level,
+                                              steps=config.attack_steps, snr_db=config.snr_db, seed=config.seed,
+                                              device=str(device), name="attack")
+        fg.connect(head, attack, link, (sink, "rec"))
+    else:
+        fg.connect(head, link, (sink, "rec"))
     fg.connect(head, (sink, "ref"))
     blocks.update(link.roles(), sink=sink, link=link)
     return fg, blocks
@@ -393,9 +462,12 @@ def summarize(config: JSCCChainConfig, fg: Flowgraph, blocks: dict[str, Any], se
     den = blocks.get("denoiser")
     return {
         "flowgraph": fg.name,
-        "codec": blocks["encoder"].codec_name,
+        "codec": codec_of(config),
         "decoder_codec": blocks["decoder"].codec_name,
         "denoiser": type(den).__name__ if den is not None else "none",
+        "encoder_codec": config.encoder_codec, "attack": config.attack,
+        "eps_level": config.eps_level if config.attack != "none" else None,
+        "adapter": blocks["adapter"].adapter_name if "adapter" in blocks else None,
         "cbr": blocks["encoder"].codec.cbr,
         "data": config.data, "split": config.split, "channel": config.channel, "snr_db": config.snr_db,
         "device": str(blocks["encoder"].device),
