@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import io
 import os
 import struct
 from dataclasses import dataclass

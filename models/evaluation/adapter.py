@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from semradio.runtime.arguments import OneLineParser
+from semradio.runtime.arguments import OneLineParser, finite_float, nonnegative_int, positive_float, positive_int
 
 #: OOD sets evaluated by default.
 DEFAULT_SETS = ("mnist-rgb32", "lfw32", "texture:brick", "texture:grass", "texture:gravel")
@@ -97,14 +97,14 @@ def in_distribution(codec: Any, channel: str, snr_db: float, n: int | None) -> d
 def evaluate_set(codec: Any, spec: str, args: Any, lpips_net: Any = None) -> dict[str, Any]:
     """Fit on the shots of ``spec``'s train split, score its eval split at every SNR."""
     from semradio.models import data as D
-    from semradio.models.adapter import fit_adapter
+    from semradio.models.adapter import fit_adapter, kind_for_shots
 
     shots = D.subset(D.load_images(spec, "train"), args.shots, seed=args.shot_seed)
     held = D.subset(D.load_images(spec, "eval"), args.n)
     train_snr = args.train_snr_db[0] if len(args.train_snr_db) == 1 else tuple(args.train_snr_db)
     t0 = time.perf_counter()
-    adapter, report = fit_adapter(codec, shots, args.channel, train_snr, steps=args.steps, lr=args.lr, kind=args.kind,
-                                  seed=args.seed, batch=args.batch, shift=args.shift,
+    adapter, report = fit_adapter(codec, shots, args.channel, train_snr, steps=args.steps, lr=args.lr,
+                                  kind=kind_for_shots(args.kind, len(shots)), seed=args.seed, batch=args.batch, shift=args.shift,
                                   max_seconds=args.max_seconds if args.max_seconds > 0 else None,
                                   flips=not args.no_flips, cosine=args.cosine)
     seconds = time.perf_counter() - t0
@@ -155,25 +155,26 @@ def inversion_bound(codec: Any, images: np.ndarray, channel: str, snr_db: float,
 
 
 def build_parser(prog: str) -> OneLineParser:
-    from semradio.models.adapter import DEFAULT_KIND, KINDS
+    from semradio.models.adapter import KINDS
 
     p = OneLineParser(prog=prog, description=(__doc__ or "").strip().splitlines()[0])
     p.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), help="OOD dataset specs")
     p.add_argument("--codec", default="jscc_natural32_awgn_cbr1-6")
     p.add_argument("--channel", default="awgn", choices=("awgn", "rayleigh"))
-    p.add_argument("--snr-db", nargs="+", type=float, default=[0.0, 10.0, 20.0], help="evaluation SNRs (dB)")
-    p.add_argument("--train-snr-db", nargs="+", type=float, default=[10.0],
+    p.add_argument("--snr-db", nargs="+", type=finite_float, default=[0.0, 10.0, 20.0], help="evaluation SNRs (dB)")
+    p.add_argument("--train-snr-db", nargs="+", type=finite_float, default=[10.0],
                    help="the fit's SNR: one value (operating SNR) or LO HI (uniform per step)")
-    p.add_argument("--kind", default=DEFAULT_KIND, choices=KINDS)
-    p.add_argument("--shots", type=int, default=1)
+    p.add_argument("--kind", default="auto", choices=("auto", *KINDS),
+                   help="adapter kind; auto: channel below 4 shots, else conv2")
+    p.add_argument("--shots", type=positive_int, default=16)
     p.add_argument("--shot-seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--shift", type=int, default=3, help="random translations of the shots (pixels)")
+    p.add_argument("--steps", type=positive_int, default=400)
+    p.add_argument("--lr", type=positive_float, default=1e-2)
+    p.add_argument("--batch", type=positive_int, default=16)
+    p.add_argument("--shift", type=nonnegative_int, default=3, help="random translations of the shots (pixels)")
     p.add_argument("--no-flips", action="store_true", help="do not add the shots' mirror images")
     p.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the fit")
-    p.add_argument("--max-seconds", type=float, default=7.0, help="wall-time budget of each fit (<= 0: none)")
+    p.add_argument("--max-seconds", type=finite_float, default=7.0, help="wall-time budget of each fit (<= 0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n", type=int, default=None, help="at most N held-out images per set (default: all)")
     p.add_argument("--lpips", action="store_true", help="also LPIPS-vgg (packaged weights)")

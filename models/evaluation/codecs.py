@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None, prog: str = "semradio eval codecs") -> i
     p.add_argument("--data", default="natural32", help="held-out images of this dataset spec (default natural32)")
     p.add_argument("--seed", type=int, default=1234, help="channel seed (default 1234)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -57,7 +57,7 @@ def simulate_point(link: Any, snr_db: float, rng: np.random.Generator, max_tbs: 
 
 def run_mcs(mcs: int, args: argparse.Namespace) -> dict[str, Any]:
     """Simulated and bound curves and the 1e-2 check of one MCS."""
-    from semradio.dsp.digital.bounds import normal_approx_tb, snr_at, threshold_snr
+    from semradio.dsp.digital.bounds import normal_approx_tb, threshold_snr
     from semradio.dsp.digital.mcs import mcs_label, tb_layout
     from semradio.dsp.digital.transport import transport_link
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semradio.runtime.arguments import OneLineParser
+from semradio.runtime.arguments import OneLineParser, nonnegative_int, positive_float, positive_int
 
 #: Seed of the channel noise (as the codec trainers' held-out evaluations).
 CHANNEL_SEED = 1234
@@ -125,15 +125,15 @@ def main(argv: list[str] | None = None, prog: str = "semradio eval robust") -> i
     p.add_argument("--data", default="natural32", help="held-out images (default natural32: the 578 patches)")
     p.add_argument("--channel", default=None, choices=("awgn", "rayleigh"), help="default: the first codec's")
     p.add_argument("--snr-db", type=float, nargs="+", default=[0.0, 10.0, 20.0])
-    p.add_argument("--eps-level", type=float, default=0.3, help="error level ||delta||_2/H on [-1, 1] images")
-    p.add_argument("--eps-levels", type=float, nargs="+", default=None,
+    p.add_argument("--eps-level", type=positive_float, default=0.3, help="error level ||delta||_2/H on [-1, 1] images")
+    p.add_argument("--eps-levels", type=positive_float, nargs="+", default=None,
                    help="also sweep these error levels (at the first SNR), as Table I")
-    p.add_argument("--steps", type=int, default=20, help="PGD iterations (default 20)")
+    p.add_argument("--steps", type=positive_int, default=20, help="PGD iterations (default 20)")
     p.add_argument("--no-transfer", action="store_true", help="skip the transfer attack from the first codec")
     p.add_argument("--lpips", action="store_true", help="also LPIPS-vgg (needs its weights installed)")
-    p.add_argument("--n", type=int, default=0, help="held-out images (0: all)")
+    p.add_argument("--n", type=nonnegative_int, default=0, help="held-out images (0: all)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=nonnegative_int, default=0)
     p.add_argument("--json", action="store_true", help="print the rows as JSON (after the table)")
     args = p.parse_args(argv)
     if args.threads:

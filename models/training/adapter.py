@@ -48,14 +48,15 @@ class AdapterConfig(RunOptions):
                                          "codec's image size); or use --data")
     data: str | None = option(None, help="dataset spec whose train split gives the shots: mnist-rgb32, lfw32, "
                                          "texture:brick|grass|gravel, natural32, folder:DIR[:SIZE], ...")
-    shots: int = option(1, help="images drawn from the train split of --data")
+    shots: int = option(16, help="images drawn from the train split of --data")
     shot_seed: int = option(0, help="seed of the shot draw from --data")
     codec: str = option(DEFAULT_CODEC, help="the codec (name or checkpoint path) the adapter is fitted for")
     channel: str = option("awgn", choices=("awgn", "rayleigh"))
     snr_db: tuple[float, ...] = option((10.0,), nargs="+", metavar="DB",
                                        help="operating SNR in dB, or LO HI: one uniform draw per step")
-    kind: str = option("conv2", choices=("channel", "affine", "mlp2", "conv", "conv2"),
-                       help="adapter kind (semradio.models.adapter.KINDS)")
+    kind: str = option("auto", choices=("auto", "channel", "affine", "mlp2", "conv", "conv2"),
+                       help="adapter kind (semradio.models.adapter.KINDS); auto: channel below 4 shots, else conv2 "
+                            "(the best measured, docs/results/adapter.md)")
     steps: int = option(400)
     lr: float = option(1e-2)
     batch: int = option(16)
@@ -92,7 +93,7 @@ def _slug(text: str) -> str:
 def train_adapter(config: AdapterConfig, data: Any = None, command: str | None = None) -> dict[str, Any]:
     """Fit, save and return the checkpoint's JSON config (``data`` overrides ``config.data``)."""
     from semradio.models import data as D
-    from semradio.models.adapter import fit_adapter, save_adapter
+    from semradio.models.adapter import fit_adapter, kind_for_shots, save_adapter
     from semradio.models.checkpoint import load_codec, resolve_device
 
     args = config
@@ -120,20 +121,21 @@ def train_adapter(config: AdapterConfig, data: Any = None, command: str | None =
     name = args.name or f"adapter_{codec_name}_{tag}"
     run = prepare_run(name, args.out_dir, args.work_dir, args.overwrite)
     snr = args.snr_db[0] if len(args.snr_db) == 1 else tuple(args.snr_db)
-    adapter, report = fit_adapter(codec, shots, args.channel, snr, steps=args.steps, lr=args.lr, kind=args.kind,
+    kind = kind_for_shots(args.kind, len(shots))
+    adapter, report = fit_adapter(codec, shots, args.channel, snr, steps=args.steps, lr=args.lr, kind=kind,
                                   seed=args.seed, batch=args.batch, max_seconds=args.max_seconds,
                                   flips=not args.no_flips, shift=args.shift)
     command = command_line("adapter", config, command)
     out = {
         "name": name,
-        "description": f"{args.kind} latent adapter ({report['parameters']} parameters) for codec {codec_name}, "
+        "description": f"{kind} latent adapter ({report['parameters']} parameters) for codec {codec_name}, "
                        f"fitted one-shot on {source}",
         "train": dict(command=command, **source, channel=args.channel, snr_db=list(args.snr_db),
                       device=str(device), threads=torch.get_num_threads(), seconds=report["seconds"],
                       torch=torch.__version__, report=report),
     }
     js = save_adapter(adapter.cpu(), run.output(name), codec, out, overwrite=args.overwrite)
-    print(f"train: wrote {js}: {args.kind} adapter, {report['parameters']} parameters, {report['steps']} steps in "
+    print(f"train: wrote {js}: {kind} adapter, {report['parameters']} parameters, {report['steps']} steps in "
           f"{report['seconds']:.1f} s, shot loss {report['loss_first']:.4g} -> {report['loss_last']:.4g}",
           file=sys.stderr)
     return out

@@ -36,7 +36,6 @@ Resumable and seeded like ``semradio train cddm`` (state in ``$SEMRADIO_HOME/run
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time

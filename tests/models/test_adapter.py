@@ -205,9 +205,12 @@ def test_train_cli_writes_a_checkpoint_for_its_codec(tmp_path) -> None:
     assert out["train"]["command"] == "semradio train adapter --data texture:brick"
     assert out["train"]["shots"] == 2 and out["train"]["report"]["steps"] == 3
     net, js = load_adapter(tmp_path / "ad_cli.json", load_codec("jscc_natural32_awgn_cbr1-6"))
-    assert js["kind"] == "conv2" and js["codec"]["name"] == "jscc_natural32_awgn_cbr1-6"
+    assert js["kind"] == "channel" and js["codec"]["name"] == "jscc_natural32_awgn_cbr1-6"  # auto: 2 shots
     with pytest.raises(SystemExit, match="exists|overwrite"):
         train_adapter(cfg)
+    many = AdapterConfig(data="texture:brick", shots=4, steps=2, out_dir=str(tmp_path), threads=1, name="ad_four")
+    train_adapter(many)
+    assert load_adapter(tmp_path / "ad_four.json")[1]["kind"] == "conv2"  # auto from 4 shots on
     Image.fromarray((np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)).save(tmp_path / "s.png")
     img = AdapterConfig(image=(str(tmp_path / "s.png"),), steps=2, kind="channel", out_dir=str(tmp_path), threads=1)
     assert train_adapter(img)["name"] == "adapter_jscc_natural32_awgn_cbr1-6_s"
