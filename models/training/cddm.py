@@ -106,10 +106,21 @@ def codec_of(config: CDDMConfig) -> str:
     return config.codec or f"jscc_natural32_{config.channel}_cbr1-6"
 
 
+def derived_name(codec_name: str, prefix: str) -> str:
+    """Default name of a denoiser trained for ``codec_name``: ``jscc_X`` -> ``PREFIX_X``, any other
+    codec ``Y`` -> ``PREFIX_Y`` (so a denoiser never takes its codec's own name).
+
+    >>> derived_name("jscc_natural32_awgn_cbr1-6", "ve"), derived_name("vaewgan_natural32_awgn_cbr1-6", "ve")
+    ('ve_natural32_awgn_cbr1-6', 've_vaewgan_natural32_awgn_cbr1-6')
+    """
+    if codec_name.startswith("jscc_"):
+        return prefix + codec_name[len("jscc"):]
+    return f"{prefix}_{codec_name}"
+
+
 def net_name(config: CDDMConfig, codec_name: str) -> str:
-    """Name of the CDDM checkpoint trained by ``config``: ``--name``, or the codec's name with
-    ``jscc_`` -> ``cddm_``."""
-    return config.name or codec_name.replace("jscc_", "cddm_", 1)
+    """Name of the CDDM checkpoint trained by ``config``: ``--name``, or :func:`derived_name`."""
+    return config.name or derived_name(codec_name, "cddm")
 
 
 def denoise(net: Any, schedule: NoiseSchedule, d: LinkDraw, batch: int = 256, rule: str = "cddm") -> torch.Tensor:

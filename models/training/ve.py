@@ -50,7 +50,7 @@ import torch
 
 from semradio.models.link import LinkDraw, sharded_draw
 
-from .cddm import check_data, remember_batches, restore_batches
+from .cddm import check_data, derived_name, remember_batches, restore_batches
 from .config import FrozenCodecOptions, option, signature
 from .data import TrainingData
 from .jscc import command_line
@@ -81,7 +81,8 @@ class LinkDenoiserConfig(FrozenCodecOptions):
     lr_min: float = option(1e-5)
     warmup: int = option(100)
     seed: int = option(0)
-    name: str | None = option(None, help="checkpoint name (default: the codec's name with jscc_ -> ve_ / eecd_)")
+    name: str | None = option(None, help="checkpoint name (default: the codec's name with jscc_ -> ve_ / eecd_, other "
+                                                  "codecs prefixed with ve_ / eecd_)")
     ckpt_every: int = option(250)
     eval_every: int = option(500)
     eval_n: int = option(128, help="held-out patches for the periodic evaluation")
@@ -289,7 +290,7 @@ def train_ve(config: VEConfig, data: str | TrainingData | None = None, command: 
 
     args = config
     codec_name = args.codec_name
-    name = args.name or codec_name.replace("jscc_", "ve_", 1)
+    name = args.name or derived_name(codec_name, "ve")
     run, data, device = _setup(args, data, name)
     shard, device = distributed.setup(device, "ve-ldm")  # torchrun: this rank's rows of every batch
     shard.local_batch(args.batch)
@@ -459,8 +460,8 @@ def train_eecd(config: EECDConfig, data: str | TrainingData | None = None,
 
     args = config
     codec_name = args.codec_name
-    teacher_name = args.teacher or codec_name.replace("jscc_", "ve_", 1)
-    name = args.name or codec_name.replace("jscc_", "eecd_", 1)
+    teacher_name = args.teacher or derived_name(codec_name, "ve")
+    name = args.name or derived_name(codec_name, "eecd")
     run, data, device = _setup(args, data, name)
     shard, device = distributed.setup(device, "eecd")  # torchrun: this rank's rows of every batch
     shard.local_batch(args.batch)

@@ -114,3 +114,11 @@ def test_cddm_trains_on_a_folder_of_user_images(tmp_path, image_folder_factory):
     assert [h["step"] for h in cfg["train"]["history"]] == [2]
     state = json.loads((tmp_path / "wk" / "cddm_mine" / "state.json").read_text())
     assert state["args"]["data"] == spec and state["step"] == 2
+
+
+def test_denoiser_names_derive_from_any_codec_name():
+    from semradio.models.training.cddm import derived_name
+
+    assert derived_name("jscc_natural32_rayleigh_cbr1-6", "cddm") == "cddm_natural32_rayleigh_cbr1-6"
+    assert derived_name("vaewgan_natural32_awgn_cbr1-6", "eecd") == "eecd_vaewgan_natural32_awgn_cbr1-6"
+    assert derived_name("my_codec", "ve") != "my_codec"
