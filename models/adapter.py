@@ -172,12 +172,27 @@ class LatentAdapter(nn.Module):
         """Number of parameters (what is sent to the receiver)."""
         return sum(p.numel() for p in self.parameters())
 
+    def grid_for(self, length: int) -> tuple[int, int]:
+        """The latent grid (H/4, W/4) of a latent of ``length`` reals for the convolutional kinds:
+        the grid the adapter was built for when the length is its own, else a square grid
+        (ValueError otherwise: a guessed non-square grid would scramble the positions)."""
+        n = length // self.latent_channels
+        if n == self.spatial[0] * self.spatial[1]:
+            return self.spatial
+        side = math.isqrt(n)
+        if side * side != n:
+            raise ValueError(f"latent length {length} is {self.latent_channels} maps of {n} positions: neither the "
+                             f"adapter's {self.spatial[0]}x{self.spatial[1]} grid nor a square one")
+        return side, side
+
     def check_length(self, length: int) -> None:
         """ValueError unless a latent of ``length`` reals fits this adapter."""
         if self.kind in ("channel", "conv", "conv2"):
             if length <= 0 or length % self.latent_channels:
                 raise ValueError(f"latent length {length} is not a multiple of the adapter's "
                                  f"{self.latent_channels} latent channels")
+            if self.kind != "channel":
+                self.grid_for(length)
         elif length != self.latent_length:
             raise ValueError(f"latent length {length} does not fit this {self.kind!r} adapter "
                              f"(built for {self.latent_length} = {self.latent_channels}x{self.spatial[0]}x"
@@ -195,11 +210,7 @@ class LatentAdapter(nn.Module):
         if self.kind == "affine":
             return y * self.weight + self.bias
         if self.kind in ("conv", "conv2"):
-            c = self.latent_channels
-            n = y.shape[1] // c
-            side = math.isqrt(n)
-            grid = self.spatial if n == self.spatial[0] * self.spatial[1] else (side, n // max(side, 1))
-            v = y.reshape(y.shape[0], c, *grid)
+            v = y.reshape(y.shape[0], self.latent_channels, *self.grid_for(int(y.shape[1])))
             d = self.conv(v) if self.kind == "conv" else self.conv2(torch.tanh(self.conv1(v)))
             return y + d.reshape(y.shape)
         return y + self.fc2(torch.tanh(self.fc1(y)))
@@ -454,6 +465,35 @@ def check_belongs(cfg: dict[str, Any], codec: nn.Module | dict[str, Any]) -> Non
         raise ValueError(f"{where}: adapter fitted for codec {rec.get('name')!r}, not for {own['name']!r}")
 
 
+#: Upper bounds of a checkpoint's constructor arguments (a file is untrusted: no huge allocations).
+MAX_LATENT_CHANNELS, MAX_SIDE, MAX_HIDDEN = 1024, 256, 1 << 16
+
+
+def _from_kwargs(kw: dict[str, Any]) -> LatentAdapter:
+    """A :class:`LatentAdapter` from a checkpoint's ``kwargs``: only the four constructor
+    arguments a checkpoint stores (never ``enabled``: a file cannot switch the adapter off while
+    frames are tagged as adapted), each type-checked and bounded (ValueError otherwise)."""
+    if not isinstance(kw, dict) or set(kw) - {"latent_channels", "spatial", "kind", "hidden"}:
+        raise ValueError(f"adapter kwargs must hold only latent_channels, spatial, kind, hidden; got {kw!r}")
+
+    def whole(v: Any, hi: int, what: str) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+            raise ValueError(f"adapter kwargs: {what} must be an integer in 1..{hi}, got {v!r}")
+        return v
+
+    c = whole(kw.get("latent_channels"), MAX_LATENT_CHANNELS, "latent_channels")
+    spatial = kw.get("spatial", [8, 8])
+    if not isinstance(spatial, (list, tuple)) or len(spatial) != 2:
+        raise ValueError(f"adapter kwargs: spatial must be two integers, got {spatial!r}")
+    grid = tuple(whole(v, MAX_SIDE, "spatial") for v in spatial)
+    kind = kw.get("kind", DEFAULT_KIND)
+    if kind not in KINDS:
+        raise ValueError(f"adapter kwargs: kind must be one of {KINDS}, got {kind!r}")
+    hidden = kw.get("hidden")
+    hidden = None if hidden is None else whole(hidden, MAX_HIDDEN, "hidden")
+    return LatentAdapter(c, grid, kind, hidden)
+
+
 def load_adapter(name_or_path: Any, codec: nn.Module | dict[str, Any] | None = None, device: Any = "cpu") \
         -> tuple[LatentAdapter, dict[str, Any]]:
     """An adapter checkpoint (name along the checkpoint search path, or a path) and its JSON
@@ -465,11 +505,17 @@ def load_adapter(name_or_path: Any, codec: nn.Module | dict[str, Any] | None = N
         if cfg.get("architecture") != ARCHITECTURE:
             raise ValueError(f"{cfg['_path']}: architecture {cfg.get('architecture')!r} is not {ARCHITECTURE!r}")
         check_belongs(cfg, codec)
-    net, cfg = load_weights(name_or_path, ARCHITECTURE, lambda kw: LatentAdapter(**kw), device, kind="adapter")
+    net, cfg = load_weights(name_or_path, ARCHITECTURE, _from_kwargs, device, kind="adapter")
+    if codec is not None:
+        own = codec_identity_from_config(codec) if isinstance(codec, dict) else codec_identity(codec)
+        if own["latent_channels"] and net.latent_channels != own["latent_channels"]:
+            raise ValueError(f"{cfg.get('_path', name_or_path)}: adapter built for {net.latent_channels} latent "
+                             f"channels, the codec has {own['latent_channels']}")
     net.requires_grad_(False)
     return net, cfg  # type: ignore[return-value]
 
 
-__all__ = ["KINDS", "DEFAULT_KIND", "FEW_SHOTS", "kind_for_shots", "ARCHITECTURE", "LatentAdapter", "channel_map", "affine_least_squares",
+__all__ = ["KINDS", "DEFAULT_KIND", "FEW_SHOTS", "kind_for_shots", "ARCHITECTURE", "LatentAdapter", "channel_map",
+           "affine_least_squares",
            "fit_latent_map", "fit_adapter", "random_shifts", "codec_identity", "codec_identity_from_config",
            "save_adapter", "check_belongs", "load_adapter"]

@@ -58,8 +58,16 @@ import torch
 NORMS = ("l2", "linf")
 
 
-def eps_for_level(level: float, image_side: int, data_range: float = 2.0) -> float:
-    """L2 budget in [0, 1] pixel units for the paper's error level ``||delta||_2 / H``.
+def image_side(height: int, width: int) -> float:
+    """The ``H`` of the error level for an image of ``height`` x ``width``: the side itself for a
+    square image, the geometric mean ``sqrt(height * width)`` otherwise (the one rule the block,
+    the trainer and the evaluation share)."""
+    return float(height) if height == width else math.sqrt(float(height) * float(width))
+
+
+def eps_for_level(level: float, image_side: float, data_range: float = 2.0) -> float:
+    """L2 budget in [0, 1] pixel units for the paper's error level ``||delta||_2 / H``
+    (``H``: :func:`image_side`).
 
     The level is measured on images of ``data_range`` (2: images scaled to [-1, 1], as the
     paper's data are); an image in [0, 1] is ``data_range`` times smaller, so
@@ -71,7 +79,7 @@ def eps_for_level(level: float, image_side: int, data_range: float = 2.0) -> flo
     if level < 0 or image_side <= 0 or data_range <= 0:
         raise ValueError(f"eps_for_level: need level >= 0, image_side > 0, data_range > 0; "
                          f"got {level}, {image_side}, {data_range}")
-    return float(level) * int(image_side) / float(data_range)
+    return float(level) * float(image_side) / float(data_range)
 
 
 def level_for_eps(eps: float, image_side: int, data_range: float = 2.0) -> float:
@@ -242,5 +250,5 @@ def distortion(codec: Any, images: torch.Tensor, delta: torch.Tensor, snr_db: fl
         return ((path(images + delta) - path(images)) ** 2).flatten(1).mean(dim=1)
 
 
-__all__ = ["NORMS", "eps_for_level", "level_for_eps", "project_l2_box", "project_linf_box", "codec_path",
+__all__ = ["NORMS", "image_side", "eps_for_level", "level_for_eps", "project_l2_box", "project_linf_box", "codec_path",
            "pgd_attack", "distortion"]

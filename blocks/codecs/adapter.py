@@ -113,7 +113,7 @@ class LatentAdapter(SyncBlock):
             return
         try:
             self._load(adapter, codec, device)
-        except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+        except (FileNotFoundError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise block_error(self, f"{type(exc).__name__}: {exc}") from None
 
     def _load(self, adapter: Any, codec: str, device: str) -> None:
@@ -156,8 +156,11 @@ class LatentAdapter(SyncBlock):
         dev = next(self.net.parameters()).device
         as_numpy = not A.is_torch(data)
         t = torch.from_numpy(np.ascontiguousarray(data)) if as_numpy else data
-        with torch.no_grad():
-            out = self.net(t.to(dev))
+        try:
+            with torch.no_grad():
+                out = self.net(t.to(dev))
+        except (ValueError, RuntimeError) as exc:
+            raise block_error(self, f"{type(exc).__name__}: {exc}") from None
         out = out.cpu().numpy() if as_numpy else out.to(data.device)
         return frame.replace(out, adapter=self.adapter_name)
 

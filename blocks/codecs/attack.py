@@ -12,7 +12,7 @@ import numpy as np
 
 from semradio.runtime import Frame
 
-from semradio.blocks.validation import block_error
+from semradio.blocks.validation import block_error, to_optional_float
 
 from .jscc import DEFAULT_CODEC, _CodecBlock, log
 
@@ -143,7 +143,7 @@ class PGDAttack(_CodecBlock):
         self.declare_param("eps_level", eps_level, "error level ||delta||_2/H on [-1, 1] images", _level)
         self.declare_param("steps", steps, "PGD iterations", _steps)
         self.declare_param("snr_db", snr_db, "SNR (dB) the codec assumes when frames carry no snr_db tag",
-                           lambda v: None if v is None else float(v))
+                           to_optional_float("snr_db"))
 
     @classmethod
     def example(cls) -> "PGDAttack":
@@ -158,15 +158,16 @@ class PGDAttack(_CodecBlock):
     def work(self, frame: Frame) -> Frame | None:  # type: ignore[override]
         try:
             return self._attack(frame)
-        except ValueError as exc:  # untrusted input: drop the frame, keep the graph running
+        except (ValueError, TypeError) as exc:  # untrusted input: drop the frame, keep the graph running
             self.dropped += 1
-            log.warning("%s (frame %s dropped)", exc, frame.tags.get("seq"))
+            msg = exc if isinstance(exc, ValueError) else block_error(self, f"unusable payload: {exc}")
+            log.warning("%s (frame %s dropped)", msg, frame.tags.get("seq"))
             return None
 
     def _attack(self, frame: Frame) -> Frame:
         import torch
 
-        from semradio.models.attacks import pgd_attack
+        from semradio.models.attacks import eps_for_level, image_side, pgd_attack
 
         x, as_numpy = self._to_device(frame.data)
         c = self.codec.in_channels
@@ -179,7 +180,7 @@ class PGDAttack(_CodecBlock):
         if self._gen is None:
             self.start()
         level = float(self.params["eps_level"])
-        eps = level * math.sqrt(int(x.shape[2]) * int(x.shape[3])) / 2.0
+        eps = eps_for_level(level, image_side(int(x.shape[2]), int(x.shape[3])))
         delta = pgd_attack(self.codec, x, eps, int(self.params["steps"]), snr_db=snr, generator=self._gen)
         out = (x + delta).clamp(0.0, 1.0)
         return frame.replace(self._out(out, as_numpy), attack=f"pgd-l2:{self.codec_name}", attack_eps=float(eps),

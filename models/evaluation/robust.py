@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None, prog: str = "semradio eval robust") -> i
     if args.steps < 1:
         p.error("--steps must be >= 1")
     from semradio.models import data as D
-    from semradio.models.attacks import eps_for_level
+    from semradio.models.attacks import eps_for_level, image_side
     from semradio.models.checkpoint import load_codec, resolve_device
 
     device = resolve_device(args.device)
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None, prog: str = "semradio eval robust") -> i
     first = codecs[args.codecs[0]]
     channel = args.channel or first.codec_config.get("channel", "awgn")
     images = D.subset(D.load_images(args.data, "eval"), args.n or None, seed=0)
-    side = int(images.shape[-1])
+    side = image_side(int(images.shape[-2]), int(images.shape[-1]))
     lp = None
     if args.lpips:
         from semradio.models.lpips import load_lpips

@@ -124,7 +124,7 @@ def train_robust(config: RobustConfig, data: str | TrainingData | None = None,
     """
     from tqdm import tqdm
 
-    from semradio.models.attacks import eps_for_level, pgd_attack
+    from semradio.models.attacks import eps_for_level, image_side, pgd_attack
     from semradio.models.checkpoint import load_codec, resolve_device, save_codec
     from semradio.models.evaluation.robust import evaluate_attacked
     from semradio.models.jscc import ARCHITECTURE, DeepJSCC, count_parameters
@@ -155,7 +155,7 @@ def train_robust(config: RobustConfig, data: str | TrainingData | None = None,
     rng = np.random.default_rng(args.seed)
     batches = data.batches(args.seed, rng)
     held_out = data.held_out(args.eval_n)
-    side = int(data.image_shape[-1])
+    side = image_side(int(data.image_shape[-2]), int(data.image_shape[-1]))
     eps = eps_for_level(args.eps_level, side)
     command = command_line("robust", config, command)
     sig = signature(dict_view(dataclass_view(config, channel, (lo, hi)), data.spec), RESUME_KEYS)

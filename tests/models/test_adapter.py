@@ -230,3 +230,30 @@ def test_eval_cli_reports_bit_identical_in_distribution(tmp_path) -> None:
     s = r["sets"][0]
     assert s["held_out"] == 8 and s["fit"]["steps"] == 2 and set(s["by_snr_db"]) == {"10"}
     assert r["in_distribution"]["bit_identical"] and r["in_distribution"]["bit_identical_identity_init"]
+
+
+def test_a_crafted_checkpoint_cannot_disable_or_inflate_the_adapter(tmp_path) -> None:
+    import json
+
+    codec = load_codec("jscc_natural32_awgn_cbr1-6")
+    save_adapter(LatentAdapter(16, (8, 8), "conv2"), tmp_path / "a", codec)
+    good = json.loads((tmp_path / "a.json").read_text())
+    for bad in ({"enabled": False}, {"hidden": 10**9}, {"spatial": [8, 8, 8]}, {"latent_channels": True},
+                {"kind": "os.system"}):
+        cfg = dict(good, kwargs={**good["kwargs"], **bad})
+        (tmp_path / "a.json").write_text(json.dumps(cfg))
+        with pytest.raises(ValueError, match="adapter kwargs"):
+            load_adapter(tmp_path / "a.json", codec)
+    cfg = dict(good, kwargs={**good["kwargs"], "latent_channels": 8})
+    (tmp_path / "a.json").write_text(json.dumps(cfg))
+    with pytest.raises((ValueError, RuntimeError)):
+        load_adapter(tmp_path / "a.json", codec)
+
+
+def test_conv_adapters_refuse_a_grid_they_cannot_tell() -> None:
+    g = LatentAdapter(16, (8, 8), "conv2")
+    g.check_length(16 * 64)
+    g.check_length(16 * 16)                       # a square 4x4 grid
+    with pytest.raises(ValueError, match="square"):
+        g(torch.zeros(1, 16 * 7))
+    LatentAdapter(16, (8, 8), "channel").check_length(16 * 7)   # position-free: any length

@@ -185,3 +185,10 @@ def test_budget_mapping_and_argument_checks():
                     generator=torch.Generator().manual_seed(0))
     assert float(dl.abs().max()) <= 0.05 + 1e-12
     assert np.isfinite(dl.numpy()).all()
+
+
+def test_budget_side_is_the_side_or_the_geometric_mean():
+    from semradio.models.attacks import eps_for_level, image_side
+
+    assert image_side(32, 32) == 32.0 and image_side(16, 64) == 32.0
+    assert eps_for_level(0.3, image_side(16, 64)) == eps_for_level(0.3, 32) == 4.8

@@ -76,6 +76,7 @@ def test_run_time_parameters_and_torch_input(block, images):
     np.full((1, 3, 32, 32), 1.5, dtype=np.float32),        # outside [0, 1]
     np.full((1, 3, 32, 32), np.nan, dtype=np.float32),     # not finite
     "not an array",
+    np.array([None]),                                      # object dtype
 ])
 def test_bad_frames_are_dropped_with_a_warning(block, bad, caplog):
     n = block.dropped
@@ -92,6 +93,13 @@ def test_bad_snr_tag_and_missing_snr_are_dropped(images):
     assert b.work(Frame(images[:1], {"seq": 1, "snr_db": "loud"})) is None
     assert b.dropped == 2
     assert b.work(Frame(images[:1], {"seq": 2, "snr_db": 5.0})) is not None
+
+
+def test_run_time_snr_must_be_a_number():
+    b = PGDAttack(CODEC, steps=1, snr_db=10.0, device="cpu")
+    with pytest.raises(ValueError, match="NaN"):
+        b.set_param("snr_db", float("nan"))
+    assert b.params["snr_db"] == 10.0
 
 
 def test_construction_checks():
