@@ -39,6 +39,7 @@ resumable like every trainer (:mod:`.loop`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import sys
 import time
@@ -50,7 +51,7 @@ import torch
 
 from .config import RunOptions, option, signature
 from .data import TrainingData
-from .jscc import command_line, dict_view
+from .jscc import command_line
 from .loop import prepare_run, resume_run, run_steps, save_state, set_threads
 
 #: Fields that must match for a saved run to be resumed.
@@ -158,7 +159,8 @@ def train_robust(config: RobustConfig, data: str | TrainingData | None = None,
     side = image_side(int(data.image_shape[-2]), int(data.image_shape[-1]))
     eps = eps_for_level(args.eps_level, side)
     command = command_line("robust", config, command)
-    sig = signature(dict_view(dataclass_view(config, channel, (lo, hi)), data.spec), RESUME_KEYS)
+    resolved = dataclasses.replace(config, data=data.spec, channel=channel, snr_db=(float(lo), float(hi)))
+    sig = signature(resolved, RESUME_KEYS)
     meta = {"name": name, "command": command, "args": sig, "history": []}
     step, elapsed = resume_run(run.work, sig, model, opt, gen, rng, meta, command, args.fresh) or (0, 0.0)
     if step:  # the attack's random starts continue where the saved run stopped
@@ -242,13 +244,6 @@ def train_robust(config: RobustConfig, data: str | TrainingData | None = None,
                       f"({plain[k]['psnr_clean']:.2f} / {plain[k]['psnr_pgd']:.2f})" for k, r in finals.items()),
           file=sys.stderr)
     return out
-
-
-def dataclass_view(config: RobustConfig, channel: str, snr: tuple[float, float]) -> RobustConfig:
-    """``config`` with the resolved channel and SNR range (for the resume signature)."""
-    import dataclasses
-
-    return dataclasses.replace(config, channel=channel, snr_db=tuple(float(v) for v in snr))
 
 
 __all__ = ["RobustConfig", "train_robust", "robust_loss", "eps_at", "RESUME_KEYS"]
