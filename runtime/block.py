@@ -24,6 +24,7 @@ import inspect
 import itertools
 import threading
 from dataclasses import dataclass
+from time import time_ns
 from typing import Any, Callable, Sequence
 
 from .frame import Frame
@@ -99,6 +100,11 @@ class Block:
         align_timeout_s: multi-input blocks: how long an incomplete ``seq`` may wait for its
             partners before it is dropped (counted as ``unaligned``).
         align_depth: multi-input blocks: most incomplete ``seq`` kept; the oldest is dropped.
+        inline: the block's ``work`` takes microseconds and never waits (tag edits, a few small
+            numpy operations), so a flowgraph may run it *inline*: on the thread of the block
+            that feeds it, called directly for each frame, with no queue and no thread hop
+            (``Flowgraph(fuse=True)``, the default; see :mod:`semradio.runtime.flowgraph`).
+            Only a single-input block fed in this process can run inline. Default False.
     """
 
     #: Constructor arguments of the last construction, recorded for process placement.
@@ -125,6 +131,7 @@ class Block:
         self._drop_counter: Any = None
         self.align_timeout_s: float = 2.0
         self.align_depth: int = 64
+        self.inline: bool = False
 
     # ------------------------------------------------------------------ ports
     def add_input(self, name: str, dtype: str | None = None, shape: Sequence[int | None] | None = None,
@@ -176,13 +183,16 @@ class Block:
             self._params[name] = Param(name, value, doc, convert)
 
     def param(self, name: str) -> Any:
-        """Current value of a parameter (thread-safe)."""
-        with self._param_lock:
-            try:
-                return self._params[name].value
-            except KeyError:
-                raise KeyError(f"block {self.name!r} has no parameter {name!r}; "
-                               f"its parameters: {sorted(self._params)}") from None
+        """Current value of a parameter (thread-safe).
+
+        Read without the lock: a ``work`` call reads its parameters once per frame, and one
+        dict lookup and one attribute read see either the old or the new value, never a torn
+        one (``set_param`` replaces the value with a single assignment under the lock)."""
+        try:
+            return self._params[name].value
+        except KeyError:
+            raise KeyError(f"block {self.name!r} has no parameter {name!r}; "
+                           f"its parameters: {sorted(self._params)}") from None
 
     def set_param(self, name: str, value: Any) -> None:
         """Set a parameter from any thread; the converter runs first and may reject the value."""
@@ -319,7 +329,10 @@ class SourceBlock(Block):
 
     def make_frame(self, data: Any, **tags: Any) -> Frame:
         """A frame stamped with the next ``seq`` and the current ``t_ns``."""
-        return Frame.new(data, self.next_seq(), **tags)
+        if tags:
+            return Frame.new(data, self.next_seq(), **tags)
+        # the per-frame path of every source: one dict, no keyword packing
+        return Frame(data, {"t_ns": time_ns(), "seq": self.next_seq()})
 
 
 class SinkBlock(Block):

@@ -11,6 +11,16 @@ Example::
 
 Edge policy ``"lossless"`` (default) applies backpressure; ``"realtime"`` drops (counted)
 when the consumer falls behind. See :mod:`semradio.runtime.edges`.
+
+Inline blocks (operator fusion): a block that declares ``inline = True`` (its work takes
+microseconds and never waits, e.g. :class:`~semradio.blocks.PassThrough`,
+:class:`~semradio.blocks.NullSink`) and has a single input fed by a block of this process runs on
+its producer's thread, called directly per frame: a hop through a queue and a thread wake-up costs
+more than such a block's work, and Python's lock serialises the two threads anyway. Chains of
+inline blocks run on the thread of the first threaded block upstream. Their counters, messages,
+parameters, errors and end of stream behave as on their own thread (``stats()`` names the host in
+``inline_in``); the edge into an inline block never queues, so its policy and ``hwm`` do not
+apply. ``Flowgraph(fuse=False)`` gives every block its own thread.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from .edges import Edge, Receiver, Sender, bind_receiver, connect_sender, open_e
 from .hier import HierBlock
 from .ports import incompatibility
 from .process import ProcessRunner, Supervisor
-from .scheduler import BlockError, BlockRunner
+from .scheduler import BlockError, BlockRunner, InlineSender
 
 log = logging.getLogger("semradio")
 
@@ -54,10 +64,14 @@ class Flowgraph:
         name: label used in logs and stats.
         policy: default edge policy, ``"lossless"`` or ``"realtime"``.
         hwm: default edge queue bound (frames).
+        fuse: run blocks that declare ``inline = True`` on their producer's thread (see the
+            module docstring); False: one thread per block.
     """
 
-    def __init__(self, name: str = "flowgraph", policy: str = "lossless", hwm: int = 16) -> None:
+    def __init__(self, name: str = "flowgraph", policy: str = "lossless", hwm: int = 16,
+                 fuse: bool = True) -> None:
         self.name = name
+        self.fuse = bool(fuse)
         self.default_policy = policy
         self.default_hwm = hwm
         self.blocks: dict[str, Block] = {}
@@ -222,12 +236,16 @@ class Flowgraph:
         # local blocks get their runner now: receivers count malformed input into its drops
         local = {n: BlockRunner(b, [], [], self._stop, self._runner_done)
                  for n, b in self.blocks.items() if n not in in_proc}
+        inline = self._inline_edges(local)
         receivers: dict[str, list[Receiver | None]] = {n: [None] * len(self.blocks[n].inputs) for n in local}
         senders: dict[str, list[list[Sender]]] = {n: [[] for _ in self.blocks[n].outputs] for n in local}
         remote_in: dict[str, list[dict | None]] = {n: [None] * len(self.blocks[n].inputs) for n in in_proc}
         remote_out: dict[str, list[list[dict]]] = {n: [[] for _ in self.blocks[n].outputs] for n in in_proc}
         for e in self.edges:
             src, dst = e.src.name, e.dst.name
+            if e.id in inline:
+                senders[src][e.src_port].append(InlineSender(e, local[dst]))
+                continue
             if src in local and dst in local:
                 tx, rx = open_edge(ctx, e, self._stop, local[dst].drops, self._ipc_dir)
                 senders[src][e.src_port].append(tx)
@@ -250,6 +268,9 @@ class Flowgraph:
         for name, r in local.items():
             r.set_io(receivers[name], senders[name])
             runners[name] = r
+        for e in self.edges:
+            if e.id in inline:
+                local[e.dst.name].set_inline(e.src.name)
         if in_proc:
             self._supervisor = Supervisor(self)
             for name in in_proc:
@@ -260,7 +281,35 @@ class Flowgraph:
             self._supervisor.start_all([runners[n] for n in in_proc])
         self.runners = runners
         for r in local.values():
-            r.start_thread()
+            if r.inline_host is None:
+                r.start_thread()
+
+    def _inline_edges(self, local: dict[str, BlockRunner]) -> set[int]:
+        """Ids of the edges whose consumer runs inline on the producer's thread: ``fuse`` is
+        on, the consumer declares ``inline``, has one input, and both ends are threads of this
+        process joined by an in-process edge. A cycle of such blocks would have no thread to
+        run it: every block on one keeps its own."""
+        if not self.fuse:
+            return set()
+        host: dict[str, str] = {}
+        ids: dict[str, int] = {}
+        for e in self.edges:
+            dst = e.dst
+            if (getattr(dst, "inline", False) is True and len(dst.inputs) == 1 and e.transport == "inproc"
+                    and e.src.name in local and dst.name in local):
+                host[dst.name] = e.src.name
+                ids[dst.name] = e.id
+        for name in list(host):
+            seen = {name}
+            h = host.get(name)
+            while h is not None and h in host:
+                if h in seen:  # a cycle: no thread at its root
+                    for n in seen:
+                        host.pop(n, None)
+                    break
+                seen.add(h)
+                h = host.get(h)
+        return {ids[n] for n in host}
 
     def _runner_done(self, runner: Any) -> None:
         if runner.error is not None:

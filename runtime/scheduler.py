@@ -61,6 +61,7 @@ class BlockRunner:
         self.block = block
         self.receivers: list[Receiver] = []
         self.senders: list[list[Sender]] = []
+        self._one_sender: Sender | None = None
         self._slots: list[int] | None = None
         self.set_io(receivers, senders)
         self.stop_event = stop
@@ -84,6 +85,9 @@ class BlockRunner:
         self._current_seq: Any = None
         self._is_sink = not block.outputs
         self._eos_sent = False
+        #: Name of the block whose thread runs this one inline (None: its own thread).
+        self.inline_host: str | None = None
+        self._inline_finished = False
 
     # ------------------------------------------------------------ public
     def set_io(self, receivers: Sequence[Receiver | None], senders: Sequence[Sequence[Sender]]) -> None:
@@ -94,6 +98,14 @@ class BlockRunner:
         slots = [i for i, r in enumerate(receivers) if r is not None]
         self._slots = None if len(slots) == n_inputs else slots
         self.senders = [list(s) for s in senders]
+        self._one_sender = self.senders[0][0] if len(self.senders) == 1 and len(self.senders[0]) == 1 else None
+
+    def set_inline(self, host: str) -> None:
+        """Mark the block as run inline by ``host``'s thread (its single input is fed by
+        :meth:`push`, not by a receiver)."""
+        self.receivers = []
+        self._slots = None
+        self.inline_host = host
 
     def start_thread(self) -> None:
         """Run :meth:`run` on a new daemon thread named after the block."""
@@ -136,6 +148,8 @@ class BlockRunner:
             status = {"error": f"{type(exc).__name__}: {exc}"}
         if status is not None:
             out["status"] = status
+        if self.inline_host is not None:
+            out["inline_in"] = self.inline_host
         return out
 
     # ------------------------------------------------------------- loop
@@ -145,6 +159,8 @@ class BlockRunner:
         self.state = "running"
         try:
             block.start()
+            for child in self._inline_children():
+                child.start_inline()
             if not self.receivers:
                 self._run_source()
             elif len(self.receivers) == 1:
@@ -164,6 +180,8 @@ class BlockRunner:
                     self._fail(exc)
             if self.error is None and not self.stop_event.is_set():
                 self._send_eos()
+            for child in self._inline_children():  # those the end of stream did not reach
+                child.finish_inline(eos=False)
             for r in self.receivers:
                 r.sock.close(0)
             # Sender sockets stay open: closing a connection with frames still in the kernel
@@ -177,8 +195,67 @@ class BlockRunner:
         """Close the output sockets (call after the runner's thread has ended)."""
         for ss in self.senders:
             for s in ss:
-                if not s.sock.closed:
+                if s.sock is not None and not s.sock.closed:
                     s.sock.close(0)
+
+    # ------------------------------------------------------------ inline
+    def _inline_children(self) -> list["BlockRunner"]:
+        return [s.runner for ss in self.senders for s in ss if s.__class__ is InlineSender]
+
+    def start_inline(self) -> None:
+        """Start a block that runs inline (on its host's thread, before the host's first
+        frame), then the inline blocks it feeds."""
+        self.state = "running"
+        try:
+            self.block.start()
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a BlockError
+            self._fail(exc)
+            self.finish_inline(eos=False)
+            raise _InlineFailed from None
+        for child in self._inline_children():
+            child.start_inline()
+
+    def push(self, frame: Frame) -> None:
+        """Run an inline block on one frame, on the calling (host) thread: its pending messages
+        first, then ``work`` and its outputs, exactly as its own thread would.
+
+        Raises:
+            _InlineFailed: this block (or one it feeds inline) failed; the error is recorded
+                on that block's runner, and the host ends without failing itself.
+        """
+        if self.messages:
+            self._deliver_messages()
+        try:
+            self._call_work((frame,))
+        except _InlineFailed:
+            raise
+        except _StopRunning:  # it returned WORK_DONE: it ends here, end of stream downstream
+            self.finish_inline(eos=True)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a BlockError
+            self._fail(exc)
+            self.finish_inline(eos=False)
+            raise _InlineFailed from None
+
+    def finish_inline(self, eos: bool) -> None:
+        """End an inline block (idempotent): ``stop()``, the end of stream to what it feeds
+        when ``eos`` and nothing failed, then its state and the flowgraph's ``on_done``."""
+        if self._inline_finished:
+            return
+        self._inline_finished = True
+        try:
+            self.block.stop()
+        except BaseException as exc:  # noqa: BLE001
+            if self.error is None:
+                self._current_seq = None
+                self._fail(exc)
+        if eos and self.error is None and not self.stop_event.is_set():
+            self._send_eos()
+        for child in self._inline_children():
+            child.finish_inline(eos=False)
+        if self.state == "running":
+            self.state = "done"
+        if self.on_done is not None:
+            self.on_done(self)
 
     def _fail(self, exc: BaseException) -> None:
         tb = "".join(traceback.format_exception(exc))
@@ -317,6 +394,7 @@ class BlockRunner:
                 poller.poll(_POLL_MS)
 
     def _call_work(self, frames: tuple[Frame, ...]) -> None:
+        # Runs once per frame on every block: kept to a few attribute reads and two clock reads.
         tags = frames[0].tags
         self._current_seq = tags.get("seq")
         args: Sequence[Frame | None] = frames
@@ -328,17 +406,27 @@ class BlockRunner:
         t_ns = tags.get("t_ns")
         stamped = t_ns.__class__ is int and INT64_MIN <= t_ns <= INT64_MAX
         if stamped:
-            self.entry_age.add(time_ns() - t_ns)
+            age = time_ns() - t_ns
+            self.entry_age.add(age)
         t0 = perf_counter_ns()
         out = self.block.work(*args)
         dt = perf_counter_ns() - t0
         self.work_ns += dt
-        self.work_times.add(dt)
+        wt = self.work_times  # a clock difference is always in range: straight into the ring
+        n = wt._n
+        wt._buf[n % wt._cap] = dt
+        wt._n = n + 1
         self.work_calls += 1
         if self._is_sink:
-            if stamped:
-                self.latency.add(time_ns() - t_ns)
+            if stamped:  # now - t_ns, from the entry age and the work time (one clock read less)
+                self.latency.add(age + dt)
             return
+        if out.__class__ is Frame:
+            one = self._one_sender
+            if one is not None:  # one output, one edge: the common case
+                self.frames_out += 1
+                one.send(out)
+                return
         if out is WORK_DONE:
             raise _StopRunning
         if out is not None:
@@ -383,9 +471,11 @@ class BlockRunner:
         if len(senders) == 1:
             senders[0].send(frame)
             return
-        for k, s in enumerate(senders):
-            # fan-out: every branch gets its own tag dict, the payload is shared
-            s.send(frame if k == 0 else Frame(frame.data, dict(frame.tags)))
+        # fan-out: every branch gets its own tag dict, the payload is shared; the copies are
+        # made before the first send, since an inline branch runs during its send
+        copies = [frame] + [Frame(frame.data, dict(frame.tags)) for _ in senders[1:]]
+        for s, f in zip(senders, copies):
+            s.send(f)
 
     def _send_eos(self) -> None:
         if self._eos_sent:
@@ -398,3 +488,40 @@ class BlockRunner:
 
 class _StopRunning(Exception):
     """Raised inside the loop when a non-source block returns WORK_DONE."""
+
+
+class _InlineFailed(_StopRunning):
+    """Raised through a host's loop when a block it runs inline failed (the error is on that
+    block's runner): the host ends, the flowgraph stops and reports the inline block."""
+
+
+class InlineSender:
+    """The producing end of an edge whose consumer runs inline: :meth:`send` runs the
+    consumer's ``work`` on the calling thread (no queue, no copy, no socket). Same interface as
+    :class:`~semradio.runtime.edges.Sender`; the edge's ``sent``/``received`` count as usual,
+    and a frame sent after the consumer has ended is counted in ``dropped``."""
+
+    __slots__ = ("edge", "runner", "sock")
+
+    def __init__(self, edge: Any, runner: BlockRunner) -> None:
+        self.edge = edge
+        self.runner = runner
+        self.sock = None
+
+    def send(self, frame: Frame) -> bool:
+        """Run the consumer on ``frame``; False (counted as dropped) once it has ended."""
+        r = self.runner
+        edge = self.edge
+        if r._inline_finished:  # (a stop is seen by the host's loop, once per frame)
+            if not r.stop_event.is_set():
+                edge.dropped += 1
+            return False
+        edge.sent += 1
+        edge.received += 1
+        r.frames_in += 1
+        r.push(frame)
+        return True
+
+    def send_eos(self) -> None:
+        """End of stream: the consumer ends and passes it on."""
+        self.runner.finish_inline(eos=True)

@@ -22,18 +22,22 @@ class LatencyStats:
         self._buf: list[int] = [0] * capacity
         self._cap = capacity
         self._n = 0
-        self.count = 0
         self.rejected = 0
+
+    @property
+    def count(self) -> int:
+        """Samples recorded so far (rejected ones not included)."""
+        return self._n
 
     def add(self, latency_ns: int) -> None:
         """Record one latency sample in nanoseconds (a value outside int64, from a hostile or
         broken ``t_ns``, is counted in ``rejected`` and not stored)."""
-        if not -(2**63) <= latency_ns <= 2**63 - 1:
+        if -9223372036854775808 <= latency_ns <= 9223372036854775807:  # called per frame: literals
+            n = self._n
+            self._buf[n % self._cap] = latency_ns
+            self._n = n + 1
+        else:
             self.rejected += 1
-            return
-        self._buf[self._n % self._cap] = latency_ns
-        self._n += 1
-        self.count += 1
 
     def percentiles_ms(self, qs: tuple[float, ...] = (50.0, 99.0)) -> dict[str, float]:
         """``{"p50_ms": ..., "p99_ms": ...}`` over the stored samples (empty dict when none)."""

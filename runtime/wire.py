@@ -322,8 +322,16 @@ def _bounded_unpackb(buf: Any, ext_hook: Any = None) -> Any:
     before msgpack allocates for it; one container is capped at the item budget before it is
     built, and the budget is counted as containers complete. Nesting is bounded by msgpack's own
     parser stack.
+
+    Every list item and every map entry takes at least one byte of the buffer, so a buffer of
+    at most :data:`MAX_TAG_ITEMS` bytes cannot exceed the budget: it is decoded without the
+    counting hooks (two Python calls per container, most of the cost of a small header).
     """
     n = len(buf)
+    if n <= MAX_TAG_ITEMS:
+        return msgpack.unpackb(buf, raw=False, use_list=True, strict_map_key=True, max_str_len=n,
+                               max_bin_len=n, max_ext_len=n, max_array_len=n, max_map_len=n // 2,
+                               ext_hook=ext_hook if ext_hook is not None else msgpack.ExtType)
     budget = _ItemBudget()
     kw: dict[str, Any] = dict(raw=False, use_list=True, strict_map_key=True, max_str_len=n, max_bin_len=n,
                               max_ext_len=n, max_array_len=min(n, MAX_TAG_ITEMS),
@@ -569,29 +577,42 @@ def _as_bytes_view(p: Any, i: int) -> Any:
 
 
 def _decode(parts: Sequence[Any], max_bytes: int) -> Frame | EndOfStream:
-    if isinstance(parts, (bytes, bytearray, memoryview, str)):
-        raise WireError("truncated", "expected a sequence of message parts, got one buffer")
-    try:
+    # The common case (a list of bytes parts, a flat tag map) runs through few Python calls:
+    # this is the per-frame cost of every cross-process hop.
+    t = type(parts)
+    if t is not list and t is not tuple:
+        if isinstance(parts, (bytes, bytearray, memoryview, str)):
+            raise WireError("truncated", "expected a sequence of message parts, got one buffer")
+        try:
+            n = len(parts)
+        except TypeError:
+            raise WireError("truncated", "parts is not a sequence") from None
+    else:
         n = len(parts)
-    except TypeError:
-        raise WireError("truncated", "parts is not a sequence") from None
     if n == 0:
         raise WireError("truncated", "no parts")
     if n > 2:
         raise WireError("truncated", f"{n} parts (at most 2)")
-    hb = _as_bytes_view(parts[0], 0)
-    pb = _as_bytes_view(parts[1], 1) if n == 2 else b""
-    if n == 1 and hb[:1] == b"\xc1":  # packed small frame: split it
-        if len(hb) > max_bytes:
-            raise WireError("too_large", f"message {len(hb)} bytes > max_bytes {max_bytes}")
-        if len(hb) < 5:
-            raise WireError("truncated", "packed frame shorter than its 5-byte prefix")
-        hl = int.from_bytes(hb[1:5], "little")
-        if hl == 0 or 5 + hl > len(hb):
-            raise WireError("truncated", f"packed frame: header length {hl} does not fit {len(hb)} bytes")
-        mv = memoryview(hb)
-        hb, pb = mv[5:5 + hl], mv[5 + hl:]
-        n = 2
+    hb = parts[0]
+    if type(hb) is not bytes:
+        hb = _as_bytes_view(hb, 0)
+    if n == 2:
+        pb = parts[1]
+        if type(pb) is not bytes:
+            pb = _as_bytes_view(pb, 1)
+    else:
+        pb = b""
+        if len(hb) and hb[0] == _PACKED_MARK:  # packed small frame: split it
+            if len(hb) > max_bytes:
+                raise WireError("too_large", f"message {len(hb)} bytes > max_bytes {max_bytes}")
+            if len(hb) < 5:
+                raise WireError("truncated", "packed frame shorter than its 5-byte prefix")
+            hl = int.from_bytes(hb[1:5], "little")
+            if hl == 0 or 5 + hl > len(hb):
+                raise WireError("truncated", f"packed frame: header length {hl} does not fit {len(hb)} bytes")
+            mv = memoryview(hb)
+            hb, pb = mv[5:5 + hl], mv[5 + hl:]
+            n = 2
     total = len(hb) + len(pb)
     if total > max_bytes:
         raise WireError("too_large", f"message {total} bytes > max_bytes {max_bytes}")
@@ -601,14 +622,15 @@ def _decode(parts: Sequence[Any], max_bytes: int) -> Frame | EndOfStream:
     h = _unpack(hb, "msgpack")
     if type(h) is not dict:
         raise WireError("msgpack", f"header is a {type(h).__name__}, not a map")
-    v = h.get("v")
+    get = h.get
+    v = get("v")
     if type(v) is not int:
         raise WireError("version", "missing or non-int version")
     if v != WIRE_VERSION:
         raise WireError("version", f"unsupported wire version {v} (this is {WIRE_VERSION})")
-    k = h.get("k")
-    seq = h.get("seq")
-    if seq is not None and not is_valid_seq(seq):
+    k = get("k")
+    seq = get("seq")
+    if seq is not None and not (type(seq) is int and 0 <= seq <= _INT64_MAX):
         raise WireError("header", "seq is not an int in 0..2^63-1 or nil")
     if k == "e":
         if n != 1:
@@ -619,19 +641,19 @@ def _decode(parts: Sequence[Any], max_bytes: int) -> Frame | EndOfStream:
     if n != 2:
         raise WireError("truncated", "frame message without payload part")
 
-    dt = h.get("dt")
+    dt = get("dt")
     if type(dt) is not str:
         raise WireError("header", "dt missing or not a str")
     le = _LE.get(dt)
     if le is None:
         raise WireError("dtype", f"dtype {dt!r} is not supported")
-    sh = h.get("sh")
+    sh = get("sh")
     if type(sh) is not list:
         raise WireError("header", "sh missing or not a list")
     nbytes = _check_shape(sh, le.itemsize, MAX_DIMS)
     if nbytes > max_bytes:
         raise WireError("too_large", f"declared payload {nbytes} bytes > max_bytes {max_bytes}")
-    c = h.get("c")
+    c = get("c")
     if c != "np" and c != "pt":
         raise WireError("header", f"unknown container {c!r}")
     if "tags" not in h:
@@ -642,13 +664,15 @@ def _decode(parts: Sequence[Any], max_bytes: int) -> Frame | EndOfStream:
     _validate_tags(tags, 0)
     if "seq" in tags:
         raise WireError("tags", "seq belongs in the header, not in the tag map")
-    if "t_ns" in tags and not is_valid_t_ns(tags["t_ns"]):
-        raise WireError("tags", "t_ns is not an int64")
+    if "t_ns" in tags:
+        t_ns = tags["t_ns"]
+        if not (type(t_ns) is int and -_INT64_MAX - 1 <= t_ns <= _INT64_MAX):
+            raise WireError("tags", "t_ns is not an int64")
 
     if len(pb) != nbytes:
         raise WireError("size", f"payload has {len(pb)} bytes, shape needs {nbytes}")
-    arr = np.frombuffer(pb, dtype=le) if nbytes else np.empty(0, dtype=le)
-    arr = arr.reshape(sh)
+    # an array over the received buffer (read-only, no copy); its length was checked above
+    arr = np.ndarray(sh, le, pb) if nbytes else np.empty(0, dtype=le).reshape(sh)
     data: Any = arr
     if c == "pt":
         try:

@@ -45,6 +45,9 @@ class PassThrough(SyncBlock):
         self.add_input("in")
         self.add_output("out")
         self.declare_param("delay_s", float(delay_s), "sleep per frame, seconds", float)
+        # without a delay it is the cheapest block there is: it runs on its producer's thread
+        # (a delay set at run time then sleeps there, which delays the stream all the same)
+        self.inline = self.param("delay_s") == 0.0
 
     def work(self, frame: Frame) -> Frame:  # type: ignore[override]
         d = self.param("delay_s")

@@ -104,6 +104,7 @@ class NullSink(SinkBlock):
         super().__init__(name)
         for i in range(n_inputs):
             self.add_input("in" if n_inputs == 1 else f"in{i}")
+        self.inline = n_inputs == 1  # nothing to do: it runs on its producer's thread
 
     def work(self, *frames: Frame) -> None:
         return None
