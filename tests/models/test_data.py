@@ -180,6 +180,43 @@ def test_patch_sampler_seeded():
     assert not np.array_equal(x1, D.PatchSampler(seed=4).sample(8))
 
 
+def test_dihedral_is_the_group_of_the_square():
+    p = np.random.default_rng(0).random((5, 5, 3)).astype(np.float32)
+    outs = [D.dihedral(p, k) for k in range(8)]
+    assert np.array_equal(outs[0], p)
+    assert len({o.tobytes() for o in outs}) == 8, "eight distinct symmetries of a generic patch"
+    np.testing.assert_array_equal(D.dihedral(D.dihedral(p, 1), 3), p)  # a quarter turn then three more
+    np.testing.assert_array_equal(D.dihedral(D.dihedral(p, 5), 5), p)  # every reflection is its own inverse
+    np.testing.assert_array_equal(outs[4], p[:, ::-1])
+    with pytest.raises(ValueError, match="0..7"):
+        D.dihedral(p, 8)
+
+
+def test_patch_sampler_augmentations():
+    plain = D.PatchSampler(seed=3, augment="none").sample(6)
+    assert not np.array_equal(plain, D.PatchSampler(seed=3).sample(6)), "flips by default"
+    np.testing.assert_array_equal(plain, D.PatchSampler(seed=3, flips=False).sample(6))
+    scaled = D.PatchSampler(seed=3, augment="dihedral-scale")
+    assert len(scaled.photos) == len(D.TRAIN_PHOTOS) * len(D.AUGMENT_SCALES)
+    full, half = scaled.photos[0], scaled.photos[2]
+    assert abs(half.shape[0] - full.shape[0] / 2) <= 1 and abs(half.shape[1] - full.shape[1] / 2) <= 1
+    x = scaled.sample(16)
+    assert x.shape == (16, 3, 32, 32) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    np.testing.assert_array_equal(x, D.PatchSampler(seed=3, augment="dihedral-scale").sample(16))
+    with pytest.raises(ValueError, match="augment"):
+        D.PatchSampler(augment="mixup")
+
+
+def test_augment_other_than_flips_needs_the_photos():
+    from semradio.models.training.data import TrainingData
+
+    arrays = TrainingData.from_arrays(np.zeros((4, 1, 8, 8), np.float32), np.zeros((2, 1, 8, 8), np.float32))
+    assert arrays.batches(0, augment="flips") is not None
+    with pytest.raises(ValueError, match="bundled photos"):
+        arrays.batches(0, augment="dihedral")
+    assert TrainingData.from_spec("natural32").batches(0, augment="dihedral").augment == "dihedral"
+
+
 def test_spec_errors():
     for bad in ("imagenet", "cifar10", "folder", "natural16"):
         with pytest.raises(ValueError, match="unknown dataset spec"):
