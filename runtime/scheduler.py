@@ -87,6 +87,7 @@ class BlockRunner:
         self._eos_sent = False
         #: Name of the block whose thread runs this one inline (None: its own thread).
         self.inline_host: str | None = None
+        self._inline_started = False
         self._inline_finished = False
 
     # ------------------------------------------------------------ public
@@ -212,6 +213,7 @@ class BlockRunner:
             self._fail(exc)
             self.finish_inline(eos=False)
             raise _InlineFailed from None
+        self._inline_started = True
         for child in self._inline_children():
             child.start_inline()
 
@@ -243,7 +245,8 @@ class BlockRunner:
             return
         self._inline_finished = True
         try:
-            self.block.stop()
+            if self._inline_started:  # (a host that failed to start never started it)
+                self.block.stop()
         except BaseException as exc:  # noqa: BLE001
             if self.error is None:
                 self._current_seq = None

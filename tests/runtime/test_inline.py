@@ -178,3 +178,37 @@ def test_an_edge_to_a_worker_process_is_never_inline():
     local = {n: None for n in fg.blocks if fg.placements[n] == "thread"}
     fused = fg._inline_edges(local)  # type: ignore[arg-type]
     assert [e.dst.name for e in fg.edges if e.id in fused] == [], "hop is fed from another process"
+
+
+class FailingStartSource(SourceBlock):
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.add_output("out")
+
+    def start(self) -> None:
+        raise RuntimeError("no device")
+
+    def work(self):
+        return WORK_DONE
+
+
+def test_an_inline_block_whose_host_cannot_start_is_never_stopped_either():
+    src, rec = FailingStartSource(), Recorder()
+    fg = Flowgraph()
+    fg.connect(src, rec, NullSink())
+    with pytest.raises(FlowgraphError, match="no device"):
+        fg.run(timeout=30)
+    assert rec.events == [] and fg.stats()[rec.name]["state"] == "created", "never started, never stopped"
+
+
+def test_an_inline_block_that_cannot_start_is_reported():
+    class BadStart(Recorder):
+        def start(self) -> None:
+            raise OSError("cannot open")
+
+    src, bad = CountingSource(frames=5), BadStart()
+    fg = Flowgraph()
+    fg.connect(src, bad, NullSink())
+    with pytest.raises(FlowgraphError) as info:
+        fg.run(timeout=30)
+    assert [(e.block, e.exc_type) for e in info.value.errors] == [(bad.name, "OSError")]
