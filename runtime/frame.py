@@ -9,9 +9,8 @@ passes through the tags it does not own.
 from __future__ import annotations
 
 import sys
-import time
-from time import time_ns
 from dataclasses import dataclass, field
+from time import time_ns
 from typing import Any
 
 import numpy as np

@@ -83,7 +83,7 @@ from typing import Any, Final
 import msgpack
 import numpy as np
 
-from .frame import Frame, is_torch_tensor, is_valid_seq, is_valid_t_ns
+from .frame import Frame, is_torch_tensor, is_valid_seq
 
 __all__ = [
     "WIRE_VERSION", "DEFAULT_MAX_BYTES", "MAX_DIMS", "MAX_TAG_DIMS", "MAX_TAG_DEPTH", "MAX_TAG_ITEMS", "DTYPES",
