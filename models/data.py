@@ -239,11 +239,14 @@ class PatchSampler:
                  min_std: float = MIN_PATCH_STD, augment: str = "flips") -> None:
         if augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+        if not flips and augment not in ("flips", "none"):
+            raise ValueError(f"flips=False contradicts augment={augment!r}")
         self.augment = augment if flips else "none"
         self.size = int(size)
-        self.photos = [load_photo(n).astype(np.float32) / 255.0 for n in photos_for(split)]
         if self.augment == "dihedral-scale":
             self.photos = [p for n in photos_for(split) for p in _scaled_photos(load_photo(n), self.size)]
+        else:
+            self.photos = [load_photo(n).astype(np.float32) / 255.0 for n in photos_for(split)]
         self.flips = self.augment != "none"
         self.min_std = float(min_std)
         self.rng = np.random.default_rng(seed)

@@ -107,6 +107,9 @@ class Block:
             Only a single-input block fed in this process can run inline. Default False.
     """
 
+    #: Run on the producer's thread when possible (see the class docstring); read when the
+    #: flowgraph starts. A block sets it in its constructor, or overrides it with a property.
+    inline: bool = False
     #: Constructor arguments of the last construction, recorded for process placement.
     _ctor_args: tuple[tuple[Any, ...], dict[str, Any]] | None = None
 
@@ -131,7 +134,6 @@ class Block:
         self._drop_counter: Any = None
         self.align_timeout_s: float = 2.0
         self.align_depth: int = 64
-        self.inline: bool = False
 
     # ------------------------------------------------------------------ ports
     def add_input(self, name: str, dtype: str | None = None, shape: Sequence[int | None] | None = None,
@@ -332,7 +334,7 @@ class SourceBlock(Block):
         if tags:
             return Frame.new(data, self.next_seq(), **tags)
         # the per-frame path of every source: one dict, no keyword packing
-        return Frame(data, {"t_ns": time_ns(), "seq": self.next_seq()})
+        return Frame(data, {"t_ns": time_ns(), "seq": int(self.next_seq())})
 
 
 class SinkBlock(Block):

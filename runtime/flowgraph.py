@@ -19,8 +19,9 @@ its producer's thread, called directly per frame: a hop through a queue and a th
 more than such a block's work, and Python's lock serialises the two threads anyway. Chains of
 inline blocks run on the thread of the first threaded block upstream. Their counters, messages,
 parameters, errors and end of stream behave as on their own thread (``stats()`` names the host in
-``inline_in``); the edge into an inline block never queues, so its policy and ``hwm`` do not
-apply. ``Flowgraph(fuse=False)`` gives every block its own thread.
+``inline_in``; messages posted to an inline block are delivered by its host's loop, within one
+poll of 50 ms or before its next frame); only a lossless edge is fused, and it never queues.
+``Flowgraph(fuse=False)`` gives every block its own thread.
 """
 
 from __future__ import annotations
@@ -271,6 +272,12 @@ class Flowgraph:
         for e in self.edges:
             if e.id in inline:
                 local[e.dst.name].set_inline(e.src.name)
+        for r in local.values():  # the threaded runner at the root of each inline chain
+            if r.inline_host is not None:
+                root = local[r.inline_host]
+                while root.inline_host is not None:
+                    root = local[root.inline_host]
+                r.inline_root = root
         if in_proc:
             self._supervisor = Supervisor(self)
             for name in in_proc:
@@ -287,8 +294,9 @@ class Flowgraph:
     def _inline_edges(self, local: dict[str, BlockRunner]) -> set[int]:
         """Ids of the edges whose consumer runs inline on the producer's thread: ``fuse`` is
         on, the consumer declares ``inline``, has one input, and both ends are threads of this
-        process joined by an in-process edge. A cycle of such blocks would have no thread to
-        run it: every block on one keeps its own."""
+        process joined by a lossless in-process edge (a real-time edge is there to decouple the
+        producer from its consumer: it keeps its queue). A cycle of such blocks would have no
+        thread to run it: every block on one keeps its own."""
         if not self.fuse:
             return set()
         host: dict[str, str] = {}
@@ -296,7 +304,7 @@ class Flowgraph:
         for e in self.edges:
             dst = e.dst
             if (getattr(dst, "inline", False) is True and len(dst.inputs) == 1 and e.transport == "inproc"
-                    and e.src.name in local and dst.name in local):
+                    and e.policy == "lossless" and e.src.name in local and dst.name in local):
                 host[dst.name] = e.src.name
                 ids[dst.name] = e.id
         for name in list(host):
@@ -380,15 +388,14 @@ class Flowgraph:
     def _cleanup(self, force: bool) -> None:
         if self._finished:
             return
-        alive = [r for r in self.runners.values()
-                 if isinstance(r, BlockRunner) and r.thread is not None and r.thread.is_alive()]
+        alive = [r for r in self.runners.values() if isinstance(r, BlockRunner) and r.thread_alive()]
         if alive and not force:
             return
         self._finished = True
         if self._supervisor is not None:
             self._supervisor.close()
         for r in self.runners.values():
-            if isinstance(r, BlockRunner) and not (r.thread is not None and r.thread.is_alive()):
+            if isinstance(r, BlockRunner) and not r.thread_alive():
                 r.close_senders()
         if self._ctx is not None and not alive:
             # term() waits for lingering messages of finished senders: never block the caller

@@ -87,6 +87,8 @@ class BlockRunner:
         self._eos_sent = False
         #: Name of the block whose thread runs this one inline (None: its own thread).
         self.inline_host: str | None = None
+        #: The threaded runner at the root of this block's inline chain (None: its own thread).
+        self.inline_root: BlockRunner | None = None
         self._inline_started = False
         self._inline_finished = False
 
@@ -114,8 +116,17 @@ class BlockRunner:
         self.thread.start()
 
     def post(self, port: str, msg: Any) -> None:
-        """Queue a message for the block (any thread); delivered between two ``work`` calls."""
+        """Queue a message for the block (any thread); delivered between two ``work`` calls (an
+        inline block's: by its host's loop, or before its next frame)."""
         self.messages.append((port, msg))
+        root = self.inline_root
+        if root is not None:  # wake the thread that runs this block: it delivers on its next poll
+            root.messages.append((None, self))
+
+    def thread_alive(self) -> bool:
+        """True while the thread running this block (its own, or its inline host's) is alive."""
+        r = self.inline_root or self
+        return r.thread is not None and r.thread.is_alive()
 
     def counters(self) -> dict[str, Any]:
         """Snapshot of the block's counters (readable while running). ``work_ms`` is the time
@@ -185,6 +196,11 @@ class BlockRunner:
                 child.finish_inline(eos=False)
             for r in self.receivers:
                 r.sock.close(0)
+            if self.stop_event.is_set():
+                # torn down: nothing is left to deliver, and a thread that outlived the stop's
+                # timeout must close its own sockets (and those of the blocks it ran inline),
+                # or the ZeroMQ context can never terminate
+                self._close_senders_inline()
             # Sender sockets stay open: closing a connection with frames still in the kernel
             # buffers loses them; the flowgraph closes them once every block has finished.
             if self.state == "running":
@@ -198,6 +214,11 @@ class BlockRunner:
             for s in ss:
                 if s.sock is not None and not s.sock.closed:
                     s.sock.close(0)
+
+    def _close_senders_inline(self) -> None:
+        self.close_senders()
+        for child in self._inline_children():
+            child._close_senders_inline()
 
     # ------------------------------------------------------------ inline
     def _inline_children(self) -> list["BlockRunner"]:
@@ -271,6 +292,10 @@ class BlockRunner:
     def _deliver_messages(self) -> None:
         while self.messages:
             port, msg = self.messages.popleft()
+            if port is None:  # a block this thread runs inline has messages waiting
+                if not msg._inline_finished and msg.messages:
+                    msg._deliver_messages()
+                continue
             try:
                 self.block.handle_message(port, msg)
             except Exception as exc:  # noqa: BLE001 - a bad message never kills the block

@@ -45,9 +45,13 @@ class PassThrough(SyncBlock):
         self.add_input("in")
         self.add_output("out")
         self.declare_param("delay_s", float(delay_s), "sleep per frame, seconds", float)
-        # without a delay it is the cheapest block there is: it runs on its producer's thread
-        # (a delay set at run time then sleeps there, which delays the stream all the same)
-        self.inline = self.param("delay_s") == 0.0
+
+    @property
+    def inline(self) -> bool:  # type: ignore[override]
+        """Without a delay when the flowgraph starts it is the cheapest block there is, so it runs
+        on its producer's thread (a delay set later sleeps there, delaying the stream all the
+        same)."""
+        return self.param("delay_s") == 0.0
 
     def work(self, frame: Frame) -> Frame:  # type: ignore[override]
         d = self.param("delay_s")

@@ -185,7 +185,8 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
     meta = {"name": name, "command": command, "args": sig, "history": []}
     from .loop import resume_run
 
-    step, elapsed = resume_run(run.work, sig, model, opt, gen, rng, meta, command, args.fresh) or (0, 0.0)
+    step, elapsed = resume_run(run.work, sig, model, opt, gen, rng, meta, command, args.fresh,
+                                   defaults={"augment": "flips"}) or (0, 0.0)
     net = distributed.wrap(model, shard, device)  # DDP with more than one process (rank 0's weights)
     print(f"train: {name}: {count_parameters(model)} parameters, CBR {args.cbr_label} (k = {model.k}), "
           f"channel {args.channel}, SNR {args.snr_db[0]:g}..{args.snr_db[1]:g} dB, device {device}, "

@@ -161,9 +161,10 @@ def load_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, g
 
 def resume_run(work: Path, sig: dict[str, Any], model: torch.nn.Module, opt: torch.optim.Optimizer,
                gen: torch.Generator, rng: np.random.Generator, meta: dict[str, Any], command: str, fresh: bool,
-               ignore: tuple[str, ...] = ()) -> tuple[int, float] | None:
+               ignore: tuple[str, ...] = (), defaults: dict[str, Any] | None = None) -> tuple[int, float] | None:
     """Resume the run saved in ``work`` (unless ``fresh``): check its settings against ``sig``
-    (keys in ``ignore``, e.g. ``steps``, may differ), load model/optimizer/RNG states, record the
+    (keys in ``ignore``, e.g. ``steps``, may differ; a key in ``defaults`` that a run saved before
+    the setting existed lacks counts as that value), load model/optimizer/RNG states, record the
     original command, history and this resuming ``command`` in ``meta``. Returns (step, elapsed
     seconds), or None when there is nothing to resume.
 
@@ -173,7 +174,8 @@ def resume_run(work: Path, sig: dict[str, Any], model: torch.nn.Module, opt: tor
     if fresh or not (work / "state.json").is_file():
         return None
     saved = json.loads((work / "state.json").read_text())
-    if {k: v for k, v in saved.get("args", {}).items() if k not in ignore} != sig:
+    args = {**(defaults or {}), **saved.get("args", {})}
+    if {k: v for k, v in args.items() if k not in ignore} != sig:
         raise SystemExit(f"train: {work} holds a run with other settings; use --fresh or another --name")
     info = load_state(work, model, opt, gen, rng)
     meta.update(command=info.get("command", command), history=info.get("history", []),

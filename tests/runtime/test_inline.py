@@ -212,3 +212,69 @@ def test_an_inline_block_that_cannot_start_is_reported():
     with pytest.raises(FlowgraphError) as info:
         fg.run(timeout=30)
     assert [(e.block, e.exc_type) for e in info.value.errors] == [(bad.name, "OSError")]
+
+
+def test_a_realtime_edge_keeps_its_queue_and_drops_instead_of_holding_up_the_producer():
+    src, hop, slow = CountingSource(frames=200), PassThrough(), PassThrough(delay_s=0.002)
+    fg = Flowgraph()
+    (rt,) = fg.connect(src, hop, policy="realtime", hwm=2)
+    fg.connect(hop, slow, NullSink())
+    fg.run(timeout=60)
+    assert "inline_in" not in fg.stats()[hop.name], "a real-time edge is never fused"
+    assert rt.dropped > 0 and rt.sent + rt.dropped == 200
+
+
+def test_a_delay_set_before_the_start_keeps_the_pass_through_on_its_own_thread():
+    src, hop = CountingSource(frames=5), PassThrough()
+    hop.set_param("delay_s", 0.001)  # as a graph file's params do, after construction
+    fg = Flowgraph()
+    fg.connect(src, hop, NullSink())
+    fg.run(timeout=30)
+    assert "inline_in" not in fg.stats()[hop.name]
+
+
+def test_messages_reach_an_idle_inline_block_through_its_host_loop():
+    src, rec = GatedSource(frames=3, pause_at=10**6), Recorder()
+    src.frames = 10**6  # never ends by itself; it idles in its own loop (returns None)
+    src.work = lambda: None  # type: ignore[method-assign]
+    fg = Flowgraph()
+    fg.connect(src, rec, NullSink())
+    fg.start()
+    try:
+        fg.set_param(rec, "gain", 5.0)
+        for _ in range(200):
+            if rec.param("gain") == 5.0:
+                break
+            threading.Event().wait(0.01)
+        assert rec.param("gain") == 5.0, "delivered without a frame"
+    finally:
+        fg.stop()
+
+
+class StuckSource(SourceBlock):
+    """Its third frame takes ``hold_s``."""
+
+    def __init__(self, hold_s: float, name: str | None = None) -> None:
+        super().__init__(name)
+        self.add_output("out")
+        self.hold_s = hold_s
+
+    def work(self):
+        if self._seq == 2:
+            threading.Event().wait(self.hold_s)
+        if self._seq >= 4:
+            return WORK_DONE
+        return self.make_frame(np.zeros((1, 1), np.float32))
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_stopping_while_the_host_is_busy_leaves_its_inline_blocks_alone(fuse):
+    src, hop, sink = StuckSource(1.0), PassThrough(), CollectSink()
+    fg = Flowgraph(fuse=fuse)
+    fg.connect(src, hop)
+    fg.connect(hop, sink)
+    fg.start()
+    threading.Event().wait(0.2)
+    fg.stop(timeout=0.2)
+    threading.Event().wait(1.2)  # the host wakes up and sends through the inline block's sender
+    assert fg.errors() == [], "an inline block's sockets stay open while its host runs"

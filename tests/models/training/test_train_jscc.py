@@ -66,6 +66,19 @@ def test_resume_refuses_other_settings(folder, tmp_path):
         train.main(tiny(folder, tmp_path, "x", "--lr", "0.01"))
 
 
+def test_a_run_saved_before_augment_existed_resumes_with_the_default(folder, tmp_path):
+    train = load_train()
+    train.main(tiny(folder, tmp_path, "old", "--stop-after", "2"))
+    state = tmp_path / "wk" / "old" / "state.json"
+    saved = json.loads(state.read_text())
+    del saved["args"]["augment"]  # as written before the option existed
+    state.write_text(json.dumps(saved))
+    assert train.main(tiny(folder, tmp_path, "old")) == 0
+    assert load_codec(tmp_path / "ck" / "old").codec_config["train"]["augment"] == "flips"
+    with pytest.raises(SystemExit, match="bundled photos"):
+        train.main(tiny(folder, tmp_path, "arr", "--augment", "dihedral"))
+
+
 def test_lr_schedule():
     assert lr_at(0, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-4)
     assert lr_at(10, 100, 1e-3, 1e-5, 10) == pytest.approx(1e-3)
