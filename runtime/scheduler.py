@@ -440,10 +440,7 @@ class BlockRunner:
         out = self.block.work(*args)
         dt = perf_counter_ns() - t0
         self.work_ns += dt
-        wt = self.work_times  # a clock difference is always in range: straight into the ring
-        n = wt._n
-        wt._buf[n % wt._cap] = dt
-        wt._n = n + 1
+        self.work_times.add_in_range(dt)
         self.work_calls += 1
         if self._is_sink:
             if stamped:  # now - t_ns, from the entry age and the work time (one clock read less)
@@ -462,9 +459,10 @@ class BlockRunner:
 
     def _emit(self, out: Any) -> None:
         senders = self.senders
-        if out.__class__ is Frame and len(senders) == 1 and len(senders[0]) == 1:  # the common case
+        one = self._one_sender
+        if one is not None and out.__class__ is Frame:  # one output, one edge: the common case
             self.frames_out += 1
-            senders[0][0].send(out)
+            one.send(out)
             return
         if isinstance(out, Frame):
             if len(senders) != 1:

@@ -39,6 +39,12 @@ class LatencyStats:
         else:
             self.rejected += 1
 
+    def add_in_range(self, ns: int) -> None:
+        """Record a sample known to be in the int64 range (a difference of two clock reads)."""
+        n = self._n
+        self._buf[n % self._cap] = ns
+        self._n = n + 1
+
     def percentiles_ms(self, qs: tuple[float, ...] = (50.0, 99.0)) -> dict[str, float]:
         """``{"p50_ms": ..., "p99_ms": ...}`` over the stored samples (empty dict when none)."""
         n = min(self._n, self._cap)

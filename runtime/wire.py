@@ -83,7 +83,7 @@ from typing import Any, Final
 import msgpack
 import numpy as np
 
-from .frame import Frame, is_torch_tensor, is_valid_seq
+from .frame import Frame, is_torch_tensor, is_valid_seq, is_valid_t_ns
 
 __all__ = [
     "WIRE_VERSION", "DEFAULT_MAX_BYTES", "MAX_DIMS", "MAX_TAG_DIMS", "MAX_TAG_DEPTH", "MAX_TAG_ITEMS", "DTYPES",
@@ -630,7 +630,7 @@ def _decode(parts: Sequence[Any], max_bytes: int) -> Frame | EndOfStream:
         raise WireError("version", f"unsupported wire version {v} (this is {WIRE_VERSION})")
     k = get("k")
     seq = get("seq")
-    if seq is not None and not (type(seq) is int and 0 <= seq <= _INT64_MAX):
+    if seq is not None and not is_valid_seq(seq):
         raise WireError("header", "seq is not an int in 0..2^63-1 or nil")
     if k == "e":
         if n != 1:
@@ -664,10 +664,8 @@ def _decode(parts: Sequence[Any], max_bytes: int) -> Frame | EndOfStream:
     _validate_tags(tags, 0)
     if "seq" in tags:
         raise WireError("tags", "seq belongs in the header, not in the tag map")
-    if "t_ns" in tags:
-        t_ns = tags["t_ns"]
-        if not (type(t_ns) is int and -_INT64_MAX - 1 <= t_ns <= _INT64_MAX):
-            raise WireError("tags", "t_ns is not an int64")
+    if "t_ns" in tags and not is_valid_t_ns(tags["t_ns"]):
+        raise WireError("tags", "t_ns is not an int64")
 
     if len(pb) != nbytes:
         raise WireError("size", f"payload has {len(pb)} bytes, shape needs {nbytes}")
