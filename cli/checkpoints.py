@@ -1,6 +1,6 @@
 """``semradio checkpoints [--json] [NAME ...]``: every checkpoint along the search path
 (``$SEMRADIO_CHECKPOINTS``, the user directory, plugins, the shipped ones) with its family, the
-codec it was trained for, where it is, its held-out metrics and the command that trained it;
+codec it was trained for, the checkpoint its training started from, where it is, its held-out metrics and the command that trained it;
 a checkpoint that hides another of the same name (a user model named like a shipped one) says so."""
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def main(argv: list[str], prog: str = "semradio checkpoints") -> int:
         print(f"    {i.path}")
         if i.codec:
             print(f"    codec: {i.codec}")
+        if i.init:
+            print(f"    started from: {i.init}")
         if i.metrics:
             print(f"    held-out: {i.metrics}")
         if i.command:

@@ -192,11 +192,12 @@ class CheckpointInfo:
     sha256: str | None = None
     shadows: list[str] = field(default_factory=list)
     error: str | None = None
+    init: str | None = None  # the checkpoint its training started from (``--init``), when recorded
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "origin": self.origin, "path": str(self.path),
-                "codec": self.codec, "command": self.command, "metrics": self.metrics, "sha256": self.sha256,
-                "shadows": self.shadows, "error": self.error}
+                "codec": self.codec, "init": self.init, "command": self.command, "metrics": self.metrics,
+                "sha256": self.sha256, "shadows": self.shadows, "error": self.error}
 
 
 def _metric_summary(cfg: dict[str, Any]) -> str | None:
@@ -242,11 +243,14 @@ def list_checkpoints(dirs: Iterable[SearchDir] | None = None) -> list[Checkpoint
                 continue  # not a checkpoint (or its weights are missing)
             train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
             fine = cfg.get("finetune") if isinstance(cfg.get("finetune"), dict) else {}
+            init = train.get("init")
+            init = init.get("codec") if isinstance(init, dict) else init
             info = CheckpointInfo(
                 name=js.stem, family=FAMILIES.get(str(cfg.get("architecture")), str(cfg.get("architecture"))),
                 origin=d.origin, path=js, codec=cfg.get("codec") if isinstance(cfg.get("codec"), str) else None,
                 command=fine.get("command") or train.get("command"), metrics=_metric_summary(cfg),
-                sha256=cfg.get("sha256") if isinstance(cfg.get("sha256"), str) else None)
+                sha256=cfg.get("sha256") if isinstance(cfg.get("sha256"), str) else None,
+                init=init if isinstance(init, str) else None)
             if js.stem in seen:
                 seen[js.stem].shadows.append(f"{d.origin}:{js}")
             else:

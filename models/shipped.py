@@ -11,7 +11,11 @@ so both the blocks and the evaluations import it.
 
 from __future__ import annotations
 
+import logging
+
 from . import registry
+
+log = logging.getLogger("semradio")
 
 #: Shipped VE teachers and EECD nets per channel family (for the natural-patch CBR 1/6 codecs).
 DEFAULT_VE = {"awgn": "ve_natural32_awgn_cbr1-6", "rayleigh": "ve_natural32_rayleigh_cbr1-6"}
@@ -23,19 +27,24 @@ DEFAULT_TAU2_RATIO = 0.1
 
 
 def denoiser_for_codec(codec: str | None, family: str, default: str) -> str:
-    """The denoiser checkpoint of ``family`` ("ve-ldm", "eecd") for ``codec``: ``default`` when
-    no codec is named or ``default`` was trained on it, else the first checkpoint along the search
-    path whose JSON ``codec`` is ``codec`` (``default`` when none is)."""
+    """The denoiser checkpoint of ``family`` ("cddm", "ve-ldm", "eecd") for ``codec``: ``default``
+    when no codec is named or ``default`` was trained on it, else the first checkpoint along the
+    search path whose JSON ``codec`` is ``codec``; when none is, ``default`` with a warning on the
+    ``semradio`` logger (its latents are another codec's: train one with ``semradio train``)."""
     if not codec:
         return default
+    own = None
     try:
-        if registry.read_json(registry.find_config(default)).get("codec") == codec:
+        own = registry.read_json(registry.find_config(default)).get("codec")
+        if own == codec:
             return default
     except (OSError, ValueError):
         pass
     for info in registry.list_checkpoints():
         if info.family == family and info.codec == codec and not info.error:
             return info.name
+    log.warning("no %s checkpoint trained on codec %r along the checkpoint path; using %r, trained on %r",
+                family, codec, default, own)
     return default
 
 

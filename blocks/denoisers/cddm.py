@@ -148,16 +148,19 @@ class CDDMDenoiser(SyncBlock):
 
 def chain_denoiser(config: Any) -> Any:
     """The CDDM of a JSCC chain (``config.channel``, ``config.device``, optional
-    ``config.cddm_model``, ``config.rule``, ``config.max_steps``), with the codec's decoder
+    ``config.cddm_model``, ``config.rule``, ``config.max_steps``): the CDDM trained on the chain's
+    codec (:func:`semradio.models.shipped.denoiser_for_codec`), with the codec's decoder
     fine-tuned on CDDM outputs (``<codec>_cddm``) when one exists along the checkpoint search path
     (:class:`~semradio.blocks.denoisers.registry.ChainDenoiser`)."""
     from semradio.blocks.denoisers.registry import ChainDenoiser
     from semradio.blocks.hier.jscc_chain import codec_of
     from semradio.models.checkpoint import list_codecs
 
+    from semradio.models.shipped import denoiser_for_codec
+
     family = "awgn" if config.channel == "awgn" else "rayleigh"
-    model = getattr(config, "cddm_model", None) or DEFAULT_CDDM[family]
     codec = codec_of(config)
+    model = getattr(config, "cddm_model", None) or denoiser_for_codec(codec, "cddm", DEFAULT_CDDM[family])
     tuned = f"{codec}_cddm" if f"{codec}_cddm" in list_codecs() else None
     block = CDDMDenoiser(model, device=config.device, rule=getattr(config, "rule", "cddm"),
                          max_steps=getattr(config, "max_steps", None), name="cddm")

@@ -110,6 +110,11 @@ def test_semradio_checkpoints_lists_family_location_and_shadowing(home, capsys) 
     assert "shadows" in text and "hidden by an earlier one" in text
     assert main(["checkpoints", "--path"]) == 0
     assert str(home / "checkpoints") in capsys.readouterr().out
+    # a codec warm-started from another names it (the CBR 1/12 codec began as the 1/6 one)
+    assert main(["checkpoints", "--json", "jscc_natural32_awgn_cbr1-12"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["init"] == "jscc_natural32_awgn_cbr1-6"
+    assert main(["checkpoints", "jscc_natural32_awgn_cbr1-12"]) == 0
+    assert "started from: jscc_natural32_awgn_cbr1-6" in capsys.readouterr().out
 
 
 def test_the_listing_summarises_the_lowest_middle_and_highest_snr() -> None:

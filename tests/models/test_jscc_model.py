@@ -180,7 +180,7 @@ def test_shipped_codecs_have_configs_with_commands():
             assert cfg["train"]["command"].startswith("python tools/train.py cdiff-codec")
             assert set(cfg["metrics"]["by_cbr_snr_db"]) == {f"{c:.4g}" for c in cfg["cbrs"]}
         else:  # Deep JSCC (trained, or its encoder made robust) and the VAE-WGAN codec
-            prefixes = {"deep_jscc": ("python tools/train.py jscc", "semradio train robust"),
+            prefixes = {"deep_jscc": ("python tools/train.py jscc", "semradio train jscc", "semradio train robust"),
                         "vae_wgan": ("python tools/train.py vae-wgan",)}[cfg["architecture"]]
             assert cfg["train"]["command"].startswith(prefixes), (name, cfg["train"]["command"])
             assert cfg["metrics"]["by_snr_db"]
@@ -189,9 +189,10 @@ def test_shipped_codecs_have_configs_with_commands():
     # everything ships in the wheel: codecs (~12 MB), the denoiser families (~1.7 MB each), the
     # adaptive-CBR codecs and CDiff decoders of seed 001 (~4-7 MB each), the six diffusion channel
     # estimators (chest_*, 2.2-3.6 MB each, ~15 MB), the robust encoder's codec (2.5 MB) and the
-    # VAE-WGAN codec with its critic, VE teacher and EECD (6.7 MB): 97 MB in all
+    # VAE-WGAN codec with its critic, VE teacher and EECD (6.7 MB), and the two wide CBR 1/6 codecs
+    # (9.5 MB each): 112 MB in all
     total = sum(p.stat().st_size for p in CHECKPOINT_DIR.glob("*.safetensors"))
-    assert total < 100e6
+    assert total < 120e6
 
 
 def test_device_agnostic_loading():

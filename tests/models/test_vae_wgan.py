@@ -273,3 +273,34 @@ def test_chain_denoisers_follow_the_codec():
     assert model_for_codec(cfg(SHIPPED), "ve-ldm", DEFAULT_VE["awgn"]) == "ve_" + SHIPPED
     den = chain_eecd1(cfg(SHIPPED))
     assert den.block.config["codec"] == SHIPPED
+
+
+def test_cddm_follows_the_codec_and_a_foreign_default_is_logged(tmp_path, monkeypatch, caplog):
+    """CDDM is looked up by the chain's codec like VE/EECD; with none trained on that codec the
+    default is used and the log says whose latents it learnt."""
+    import json
+    import shutil
+    from types import SimpleNamespace
+
+    from semradio.blocks.denoisers.cddm import DEFAULT_CDDM, chain_denoiser
+    from semradio.models.checkpoint import CHECKPOINT_DIR
+    from semradio.models.shipped import denoiser_for_codec
+
+    monkeypatch.setenv("SEMRADIO_HOME", str(tmp_path))
+    monkeypatch.delenv("SEMRADIO_CHECKPOINTS", raising=False)
+    ck = tmp_path / "checkpoints"
+    ck.mkdir()
+    default = DEFAULT_CDDM["rayleigh"]
+    with caplog.at_level("WARNING", logger="semradio"):
+        assert denoiser_for_codec("my_codec", "cddm", default) == default
+    assert "trained on 'jscc_natural32_rayleigh_cbr1-6'" in caplog.text
+    cfg = json.loads((CHECKPOINT_DIR / f"{default}.json").read_text())
+    shutil.copy(CHECKPOINT_DIR / f"{default}.safetensors", ck / "mine.safetensors")
+    cfg.update(name="mine", weights="mine.safetensors", codec="jscc_natural32_rayleigh_cbr1-6_wide")
+    (ck / "mine.json").write_text(json.dumps(cfg))
+    den = chain_denoiser(SimpleNamespace(codec="jscc_natural32_rayleigh_cbr1-6_wide", channel="rayleigh",
+                                         device="cpu", data="natural32", cbr="1/6"))
+    assert den.block.model_name == "mine"
+    assert den.decoder_codec is None  # no <codec>_cddm decoder: the codec's own
+    assert chain_denoiser(SimpleNamespace(codec=None, channel="rayleigh", device="cpu", data="natural32",
+                                          cbr="1/6")).decoder_codec == "jscc_natural32_rayleigh_cbr1-6_cddm"
