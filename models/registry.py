@@ -207,6 +207,10 @@ def _metric_summary(cfg: dict[str, Any]) -> str | None:
     by = m.get("by_snr_db") if isinstance(m, dict) else None
     if isinstance(by, dict) and by:
         items = list(by.items())
+        try:
+            items.sort(key=lambda kv: float(kv[0]))
+        except (TypeError, ValueError):
+            pass  # keys that are not numbers: the JSON's order
         if len(items) > 3:
             items = [items[0], items[len(items) // 2], items[-1]]
         parts = []
@@ -243,7 +247,7 @@ def list_checkpoints(dirs: Iterable[SearchDir] | None = None) -> list[Checkpoint
                 continue  # not a checkpoint (or its weights are missing)
             train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
             fine = cfg.get("finetune") if isinstance(cfg.get("finetune"), dict) else {}
-            init = train.get("init")
+            init = fine.get("base_codec") if fine else train.get("init")  # a fine-tune starts from its base
             init = init.get("codec") if isinstance(init, dict) else init
             info = CheckpointInfo(
                 name=js.stem, family=FAMILIES.get(str(cfg.get("architecture")), str(cfg.get("architecture"))),

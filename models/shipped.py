@@ -12,6 +12,8 @@ so both the blocks and the evaluations import it.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 from . import registry
 
@@ -26,25 +28,57 @@ DEFAULT_EECD = {"awgn": "eecd_natural32_awgn_cbr1-6", "rayleigh": "eecd_natural3
 DEFAULT_TAU2_RATIO = 0.1
 
 
-def denoiser_for_codec(codec: str | None, family: str, default: str) -> str:
-    """The denoiser checkpoint of ``family`` ("cddm", "ve-ldm", "eecd") for ``codec``: ``default``
-    when no codec is named or ``default`` was trained on it, else the first checkpoint along the
-    search path whose JSON ``codec`` is ``codec``; when none is, ``default`` with a warning on the
-    ``semradio`` logger (its latents are another codec's: train one with ``semradio train``)."""
+def _codec_key(codec: str) -> str:
+    """A codec reference as a name: a checkpoint path (``dir/NAME`` or ``dir/NAME.json``) counts
+    as its ``NAME``, as checkpoint JSONs record the codec they were trained on by either."""
+    return Path(codec).stem if registry.is_path(codec) else codec
+
+
+def _channel_family(channel: Any) -> str:
+    return "awgn" if channel == "awgn" else "rayleigh"
+
+
+_warned: set[tuple[str, str, str]] = set()
+
+
+def denoiser_for_codec(codec: str | None, family: str, default: str, channel: str | None = None,
+                       warn: bool = True) -> str:
+    """The denoiser checkpoint of ``family`` ("cddm", "ve-ldm", "eecd") for ``codec``.
+
+    ``default`` when no codec is named or ``default`` was trained on it; else the first checkpoint
+    along the search path whose JSON ``codec`` is ``codec`` (a path and its name count as the
+    same), one trained on ``channel``'s family (AWGN, or fading: Rayleigh, Rician, ...) first;
+    when none is, ``default``, with a warning on the ``semradio`` logger (once per codec and
+    family) unless ``warn`` is False: its latents are another codec's, train one with
+    ``semradio train``."""
     if not codec:
         return default
+    key = _codec_key(codec)
     own = None
     try:
         own = registry.read_json(registry.find_config(default)).get("codec")
-        if own == codec:
+        if isinstance(own, str) and _codec_key(own) == key:
             return default
     except (OSError, ValueError):
         pass
+    found = []
     for info in registry.list_checkpoints():
-        if info.family == family and info.codec == codec and not info.error:
-            return info.name
-    log.warning("no %s checkpoint trained on codec %r along the checkpoint path; using %r, trained on %r",
-                family, codec, default, own)
+        if info.family == family and isinstance(info.codec, str) and _codec_key(info.codec) == key and not info.error:
+            found.append(info)
+    if found and channel is not None:
+        for info in found:
+            try:
+                trained = registry.read_json(info.path).get("channel")
+            except (OSError, ValueError):
+                continue
+            if _channel_family(trained) == _channel_family(channel):
+                return info.name
+    if found:
+        return found[0].name
+    if warn and (family, key, default) not in _warned:
+        _warned.add((family, key, default))
+        log.warning("no %s checkpoint trained on codec %r along the checkpoint path; using %r, trained on %r",
+                    family, codec, default, own)
     return default
 
 

@@ -305,7 +305,8 @@ def _family(config: Any) -> str:
 def model_for_codec(config: Any, family: str, default: str) -> str:
     """The denoiser checkpoint of ``family`` ("ve-ldm", "eecd") for a chain config's ``codec``
     (:func:`semradio.models.shipped.denoiser_for_codec`)."""
-    return denoiser_for_codec(getattr(config, "codec", None), family, default)
+    return denoiser_for_codec(getattr(config, "codec", None), family, default,
+                              channel=getattr(config, "channel", None))
 
 
 def chain_ve(config: Any) -> Any:

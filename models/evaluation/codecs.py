@@ -54,7 +54,7 @@ def denoiser_for(codec: str, family: str, channel: str) -> str:
     from semradio.models import registry
 
     default = (DEFAULT_VE if family == "ve-ldm" else DEFAULT_EECD)["awgn" if channel == "awgn" else "rayleigh"]
-    name = denoiser_for_codec(codec, family, default)
+    name = denoiser_for_codec(codec, family, default, channel=channel, warn=False)
     try:
         found = registry.read_json(registry.find_config(name)).get("codec")
     except (OSError, ValueError):

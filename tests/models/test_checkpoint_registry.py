@@ -115,12 +115,24 @@ def test_semradio_checkpoints_lists_family_location_and_shadowing(home, capsys) 
     assert json.loads(capsys.readouterr().out)[0]["init"] == "jscc_natural32_awgn_cbr1-6"
     assert main(["checkpoints", "jscc_natural32_awgn_cbr1-12"]) == 0
     assert "started from: jscc_natural32_awgn_cbr1-6" in capsys.readouterr().out
+    # a fine-tuned decoder started from its base codec; an init recorded as a dict or nonsense
+    assert main(["checkpoints", "--json", "jscc_natural32_rayleigh_cbr1-6_cddm",
+                 "jscc_natural32_awgn_cbr1-6_wide"]) == 0
+    inits = {r["name"]: r["init"] for r in json.loads(capsys.readouterr().out)}
+    assert inits == {"jscc_natural32_rayleigh_cbr1-6_cddm": "jscc_natural32_rayleigh_cbr1-6",
+                     "jscc_natural32_awgn_cbr1-6_wide": "wide6000_lr1e-3"}
+    for bad in ([1], {"codec": 5}, 7):
+        cfg = json.loads(copy_checkpoint(CODEC, home / "checkpoints", "odd").read_text())
+        cfg["train"]["init"] = bad
+        (home / "checkpoints" / "odd.json").write_text(json.dumps(cfg))
+        assert main(["checkpoints", "--json", "odd"]) == 0
+        assert json.loads(capsys.readouterr().out)[0]["init"] is None
 
 
 def test_the_listing_summarises_the_lowest_middle_and_highest_snr() -> None:
     from semradio.models.registry import _metric_summary
 
-    by = {f"{s}": {"psnr_db": 20.0 + s / 10, "ssim": 0.5} for s in (0, 5, 10, 15, 20)}
+    by = {f"{s}": {"psnr_db": 20.0 + s / 10, "ssim": 0.5} for s in (20, 0, 15, 5, 10)}  # any order
     assert _metric_summary({"metrics": {"by_snr_db": by}}) == "PSNR 0 dB: 20.00, 10 dB: 21.00, 20 dB: 22.00"
     two = {"10": {"nmse_db": -20.0}, "20": {"nmse_db": -30.0}}
     assert _metric_summary({"metrics": {"by_snr_db": two}}) == "NMSE 10 dB: -20.00, 20 dB: -30.00"

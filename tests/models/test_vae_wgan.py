@@ -276,31 +276,45 @@ def test_chain_denoisers_follow_the_codec():
 
 
 def test_cddm_follows_the_codec_and_a_foreign_default_is_logged(tmp_path, monkeypatch, caplog):
-    """CDDM is looked up by the chain's codec like VE/EECD; with none trained on that codec the
-    default is used and the log says whose latents it learnt."""
+    """CDDM is looked up by the chain's codec like VE/EECD (a checkpoint path counts as its name;
+    one trained on the chain's channel first); with none trained on that codec the default is
+    used and the log says, once, whose latents it learnt."""
     import json
     import shutil
     from types import SimpleNamespace
 
     from semradio.blocks.denoisers.cddm import DEFAULT_CDDM, chain_denoiser
+    from semradio.models import shipped
     from semradio.models.checkpoint import CHECKPOINT_DIR
     from semradio.models.shipped import denoiser_for_codec
 
     monkeypatch.setenv("SEMRADIO_HOME", str(tmp_path))
     monkeypatch.delenv("SEMRADIO_CHECKPOINTS", raising=False)
+    monkeypatch.setattr(shipped, "_warned", set())
     ck = tmp_path / "checkpoints"
     ck.mkdir()
     default = DEFAULT_CDDM["rayleigh"]
     with caplog.at_level("WARNING", logger="semradio"):
         assert denoiser_for_codec("my_codec", "cddm", default) == default
-    assert "trained on 'jscc_natural32_rayleigh_cbr1-6'" in caplog.text
-    cfg = json.loads((CHECKPOINT_DIR / f"{default}.json").read_text())
-    shutil.copy(CHECKPOINT_DIR / f"{default}.safetensors", ck / "mine.safetensors")
-    cfg.update(name="mine", weights="mine.safetensors", codec="jscc_natural32_rayleigh_cbr1-6_wide")
-    (ck / "mine.json").write_text(json.dumps(cfg))
-    den = chain_denoiser(SimpleNamespace(codec="jscc_natural32_rayleigh_cbr1-6_wide", channel="rayleigh",
-                                         device="cpu", data="natural32", cbr="1/6"))
-    assert den.block.model_name == "mine"
+        assert "trained on 'jscc_natural32_rayleigh_cbr1-6'" in caplog.text
+        caplog.clear()
+        assert denoiser_for_codec("my_codec", "cddm", default) == default  # said once
+        assert denoiser_for_codec(None, "cddm", default) == default
+        assert denoiser_for_codec("jscc_natural32_rayleigh_cbr1-6", "cddm", default) == default
+        assert denoiser_for_codec(str(CHECKPOINT_DIR / "jscc_natural32_rayleigh_cbr1-6.json"), "cddm",
+                                  default) == default  # the same codec by its path
+        assert denoiser_for_codec("other", "cddm", default, warn=False) == default
+        assert not caplog.records
+    wide = "jscc_natural32_rayleigh_cbr1-6_wide"
+    for name, channel in (("mine_awgn", "awgn"), ("mine_rayleigh", "rayleigh")):
+        cfg = json.loads((CHECKPOINT_DIR / f"{default}.json").read_text())
+        shutil.copy(CHECKPOINT_DIR / f"{default}.safetensors", ck / f"{name}.safetensors")
+        cfg.update(name=name, weights=f"{name}.safetensors", codec=wide, channel=channel)
+        (ck / f"{name}.json").write_text(json.dumps(cfg))
+    assert denoiser_for_codec(wide, "cddm", default, channel="awgn") == "mine_awgn"
+    assert denoiser_for_codec(wide, "cddm", default, channel="rician") == "mine_rayleigh"  # fading: Rayleigh's
+    den = chain_denoiser(SimpleNamespace(codec=wide, channel="rayleigh", device="cpu", data="natural32", cbr="1/6"))
+    assert den.block.model_name == "mine_rayleigh"
     assert den.decoder_codec is None  # no <codec>_cddm decoder: the codec's own
     assert chain_denoiser(SimpleNamespace(codec=None, channel="rayleigh", device="cpu", data="natural32",
                                           cbr="1/6")).decoder_codec == "jscc_natural32_rayleigh_cbr1-6_cddm"
