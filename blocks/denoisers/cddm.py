@@ -155,13 +155,12 @@ def chain_denoiser(config: Any) -> Any:
     from semradio.blocks.denoisers.registry import ChainDenoiser
     from semradio.blocks.hier.jscc_chain import codec_of
     from semradio.models.checkpoint import list_codecs
-
     from semradio.models.shipped import denoiser_for_codec
 
     family = "awgn" if config.channel == "awgn" else "rayleigh"
     codec = codec_of(config)
     model = getattr(config, "cddm_model", None) or denoiser_for_codec(codec, "cddm", DEFAULT_CDDM[family],
-                                                                             channel=config.channel)
+                                                                     channel=config.channel)
     tuned = f"{codec}_cddm" if f"{codec}_cddm" in list_codecs() else None
     block = CDDMDenoiser(model, device=config.device, rule=getattr(config, "rule", "cddm"),
                          max_steps=getattr(config, "max_steps", None), name="cddm")
