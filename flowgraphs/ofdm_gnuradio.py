@@ -4,10 +4,10 @@ and semradio's two ends of a real radio (``flowgraphs/gr_radio_bridge.py``, ``do
 
 ``ofdm_link.py --gnuradio`` (:func:`gnuradio_channel`)::
 
-    OFDMTransmitter -> BurstGaps -> GrStreamSink(PUSH, gnuradio format, binds 127.0.0.1:<free>)
+    OFDMTransmitter -> BurstGaps -> GrStreamSink(PUSH, gnuradio format, binds 127.0.0.1:*, the OS picks the port)
         GNU Radio (``/usr/bin/python3 gnuradio_peer.py channel``, spawned):
         zeromq.pull_source -> channels.channel_model(noise_voltage, frequency_offset, epsilon,
-        taps, noise_seed) -> zeromq.push_sink(binds 127.0.0.1:<free>)
+        taps, noise_seed) -> zeromq.push_sink(binds 127.0.0.1:*, reports the port)
     GrStreamSource(PULL, fixed chunks of ``chunk`` samples) -> OFDMReceiver(csi=estimated) -> ...
 
 Option mapping (the same as semradio's :class:`~semradio.blocks.SampleChannel` on the genie
@@ -165,6 +165,26 @@ class GrStreamSink(ZMQSink):
         self.done = threading.Event()
         #: ``time.monotonic()`` when :attr:`done` was set.
         self.done_at: float | None = None
+
+    def bind_now(self) -> str:
+        """Bind the socket before the flowgraph starts; the endpoint bound.
+
+        With ``tcp://127.0.0.1:*`` the OS chooses a free port here, and GNU Radio is then told
+        that port: no window in which another process can take a port picked in advance.
+        :meth:`start` keeps a socket bound here.
+        """
+        if self._sock is None:
+            super().start()
+        return str(self.endpoint)
+
+    def start(self) -> None:
+        if self._sock is None:
+            super().start()
+
+    def close_unstarted(self) -> None:
+        """Close a socket :meth:`bind_now` bound when the flowgraph will not run (nothing sent)."""
+        self.halt()
+        super().stop()
 
     def stop(self) -> None:
         try:
@@ -506,15 +526,16 @@ def gnuradio_channel(fg: Flowgraph, config: Any, tx: Block, blocks: dict[str, An
         RuntimeError: GNU Radio cannot be started.
     """
     args = gr_channel_args(config)
-    to_gr = f"tcp://127.0.0.1:{free_port()}"
-    from_gr = f"tcp://127.0.0.1:{free_port()}"
     gaps = BurstGaps(config.gap_min, config.gap_max, seed=config.seed, name="gr_gaps")
-    sink = GrStreamSink(to_gr, pattern="push", pass_tags=False, name="to_gnuradio")
+    # both ends bind port 0 (the OS chooses) and report the port: no free-port race
+    sink = GrStreamSink("tcp://127.0.0.1:*", pattern="push", pass_tags=False, name="to_gnuradio")
+    to_gr = sink.bind_now()
+    ends = {"to_gnuradio": to_gr, "from_gnuradio": ""}
 
     src_holder: list[GrStreamSource] = []
 
     def extra() -> dict[str, Any]:
-        out: dict[str, Any] = {"to_gnuradio": to_gr, "from_gnuradio": from_gr, "items_sent": sink.stats["items"],
+        out: dict[str, Any] = {**ends, "items_sent": sink.stats["items"],
                                "tail": sink.tail, "bursts": gaps.gaps, "gap_samples": gaps.gap_samples}
         if src_holder:
             st = src_holder[0].stats
@@ -522,13 +543,22 @@ def gnuradio_channel(fg: Flowgraph, config: Any, tx: Block, blocks: dict[str, An
                        gr_items_lost=st["gr_items_lost"], malformed=st["malformed"])
         return out
 
-    argv = [config.gr_python, gnuradio_peer.SCRIPT, "channel", "--rx", to_gr, "--tx", from_gr,
+    argv = [config.gr_python, gnuradio_peer.SCRIPT, "channel", "--rx", to_gr, "--tx", "tcp://127.0.0.1:*",
             "--noise-voltage", repr(args["noise_voltage"]), "--snr-db", repr(args["snr_db"]),
             "--frequency-offset", repr(args["frequency_offset"]), "--epsilon", repr(args["epsilon"]),
             "--taps", _taps_text(args["taps"]), "--seed", str(args["noise_seed"]),
             "--timeout", repr(float(config.timeout) + 120.0)]
-    peer = GnuRadioProcess(argv, name="gnuradio_channel_model", extra=extra).start()
+    try:
+        peer = GnuRadioProcess(argv, name="gnuradio_channel_model", extra=extra).start()
+    except BaseException:
+        sink.close_unstarted()
+        raise
     blocks["gnuradio_peer"] = peer
+    from_gr = ends["from_gnuradio"] = str(peer.read_report(force=True).get("tx", ""))
+    if not from_gr.startswith("tcp://"):
+        peer.close()
+        sink.close_unstarted()
+        raise RuntimeError(f"gnuradio_channel_model: its report names no bound endpoint (tx = {from_gr!r})")
     src = GrStreamSource(from_gr, chunk=CHUNK, upstream=sink, peer=peer, pattern="pull", pass_tags=False,
                          peer_timeout_s=None, name="from_gnuradio")
     src_holder.append(src)

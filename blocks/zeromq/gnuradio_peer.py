@@ -258,7 +258,8 @@ def _write_json(path: str, obj: dict) -> None:
 
 def cmd_channel(a: argparse.Namespace) -> int:
     """``zeromq.pull_source(--rx)`` -> ``channels.channel_model`` -> ``zeromq.push_sink(--tx)``
-    until told to stop; complex64 items, ``--pass-tags`` on both ZeroMQ blocks.
+    until told to stop; complex64 items, ``--pass-tags`` on both ZeroMQ blocks. The report's
+    ``tx`` is the endpoint push_sink bound (``--tx tcp://127.0.0.1:*``: the port the OS chose).
 
     ``channel_model(noise_voltage, frequency_offset, epsilon, taps, noise_seed, block_tags)`` is
     a fractional resampler (``epsilon``: input/output rate), the FIR ``taps``, a rotation by
@@ -306,7 +307,9 @@ def cmd_channel(a: argparse.Namespace) -> int:
             request("stdin")
 
         threading.Thread(target=watch, daemon=True, name="stdin-watch").start()
-    base = {"command": "channel", "pid": os.getpid(), "gnuradio_version": gr.version(), "rx": a.rx, "tx": a.tx,
+    # the endpoint push_sink bound: ``--tx tcp://127.0.0.1:*`` lets the OS choose a free port (no race)
+    tx_bound = sink.last_endpoint() or a.tx
+    base = {"command": "channel", "pid": os.getpid(), "gnuradio_version": gr.version(), "rx": a.rx, "tx": tx_bound,
             "pass_tags": a.pass_tags, "snr_db": a.snr_db, "signal_power": a.signal_power,
             "noise_voltage": nv, "frequency_offset": a.frequency_offset, "epsilon": a.epsilon,
             "taps": [[t.real, t.imag] for t in taps], "noise_seed": a.seed, "block_tags": a.block_tags}
@@ -388,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     pb.add_argument("--linger", type=float, default=1.0)
     pc = sub.add_parser("channel", help="pull_source -> channel_model -> push_sink until stopped")
     pc.add_argument("--rx", required=True, help="semradio's PUSH endpoint the pull_source connects to")
-    pc.add_argument("--tx", required=True, help="endpoint the push_sink binds (semradio's PULL connects)")
+    pc.add_argument("--tx", required=True, help="endpoint the push_sink binds (semradio's PULL connects; "
+                    "tcp://127.0.0.1:* lets the OS choose the port, reported as tx)")
     pc.add_argument("--pass-tags", action="store_true", help="tag headers on both ZeroMQ blocks")
     pc.add_argument("--snr-db", type=float, default=math.inf, help="per-sample SNR in dB (inf: no noise)")
     pc.add_argument("--signal-power", type=float, default=1.0, help="mean input power per sample")

@@ -78,10 +78,12 @@ def test_missing_interpreter_is_a_clear_error():
 # ------------------------------------------------------------------ real GNU Radio
 def _push_through(peer_args: list[str], x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, dict]:
     """Send ``x`` through a spawned ``gnuradio_peer.py channel``; what came back and its report."""
-    to_gr, from_gr = f"tcp://127.0.0.1:{G.free_port()}", f"tcp://127.0.0.1:{G.free_port()}"
-    peer = G.GnuRadioProcess([GR_PYTHON, gnuradio_peer.SCRIPT, "channel", "--rx", to_gr, "--tx", from_gr,
-                              *peer_args]).start()
-    sink = G.GrStreamSink(to_gr, tail=0)
+    sink = G.GrStreamSink("tcp://127.0.0.1:*", tail=0)
+    to_gr = sink.bind_now()  # both ends bind port 0: no free-port race
+    peer = G.GnuRadioProcess([GR_PYTHON, gnuradio_peer.SCRIPT, "channel", "--rx", to_gr,
+                              "--tx", "tcp://127.0.0.1:*", *peer_args]).start()
+    from_gr = peer.read_report(force=True)["tx"]
+    assert from_gr.startswith("tcp://127.0.0.1:") and not from_gr.endswith("*")
     src = G.GrStreamSource(from_gr, chunk=chunk, upstream=sink, peer=peer, peer_timeout_s=None)
     got: list[np.ndarray] = []
     try:
@@ -144,6 +146,9 @@ def test_ofdm_link_through_gnuradio_channel_model():
     s = p["semradio"]
     assert s["ended_by"] == "drained" and s["bursts"] == 4 and p["items_in"] == s["items_sent"]
     assert s["items_received"] == p["items_out"] and s["gr_items_lost"] == 0 and s["malformed"] == 0
+    # both ends bound port 0 and the ports the OS chose are reported (no free-port race)
+    assert s["to_gnuradio"] == p["rx"] and s["from_gnuradio"] == p["tx"]
+    assert all(e.startswith("tcp://127.0.0.1:") and e.rsplit(":", 1)[1].isdigit() for e in (p["rx"], p["tx"]))
     json.dumps(out)
 
 
