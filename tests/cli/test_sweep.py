@@ -161,7 +161,9 @@ def test_a_failed_point_is_retried_once_then_reported_and_rerun(toy):
 
 @pytest.mark.slow
 def test_an_interrupted_sweep_rerun_finishes_only_the_missing_points(toy):
-    grid = toy_grid(toy, xs=tuple(range(8)), sleep=0.4)
+    # 12 points of 0.6 s on one worker: after the third, 5 s are left for Ctrl-C to land in
+    n = 12
+    grid = toy_grid(toy, xs=tuple(range(n)), sleep=0.6)
     out = toy / "out"
     table = out / "sweep.sqlite"
     proc = subprocess.Popen(sweep_cmd(str(grid), "--out", str(out), "--workers", "1", "--no-progress"),
@@ -185,19 +187,19 @@ def test_an_interrupted_sweep_rerun_finishes_only_the_missing_points(toy):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     first = {row["_key"]: row for row in ResultTable(table).rows()}
-    assert 3 <= len(first) < 8, "interrupted too late to test anything"
+    assert 3 <= len(first) < n, "interrupted too late to test anything"
     r = subprocess.run(sweep_cmd(str(grid), "--out", str(out), "--workers", "2", "--no-progress"),
                        capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr
-    assert f"8 points, {len(first)} already in" in r.stderr and f"{8 - len(first)} to run" in r.stderr
-    assert f"ran {8 - len(first)} points" in r.stderr
+    assert f"{n} points, {len(first)} already in" in r.stderr and f"{n - len(first)} to run" in r.stderr
+    assert f"ran {n - len(first)} points" in r.stderr
     rows = {row["_key"]: row for row in ResultTable(table).rows()}
-    assert len(rows) == 8
+    assert len(rows) == n
     for k, row in first.items():  # untouched: same run, same result
         assert rows[k]["_run"] == row["_run"] and rows[k]["value"] == row["value"]
     assert {row["_run"] for k, row in rows.items() if k not in first} == {max(r["_run"] for r in rows.values())}
     csv_lines = (out / "sweep.csv").read_text().splitlines()
-    assert len(csv_lines) == 1 + 8
+    assert len(csv_lines) == 1 + n
 
 
 # ------------------------------------------------------------------------------------------- Ray
