@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from semradio.blocks.zeromq import gnuradio_peer
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph
 from semradio.runtime.arguments import positive_float, positive_int
+from semradio.runtime.net import free_port
 from semradio.runtime.options import option
 
 #: The GNU Radio side, run by ``--gr-python`` (:mod:`semradio.blocks.zeromq.gnuradio_peer`).
@@ -60,13 +60,6 @@ class GnuRadioBridgeConfig:
     seed: int = option(0, help="channel seed (and the GNU Radio side's)")
     idle_timeout: float = option(2.0, help="end when GNU Radio sent nothing for this long (without --spawn-gr)")
     timeout: float = option(60.0, type=positive_float, help="stop after this many seconds")
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _gr_report(prefix: str, packet_len: int) -> dict[str, Any]:

@@ -78,15 +78,6 @@ TAIL = 4096
 CHUNK = 4096
 
 
-def free_port() -> int:
-    """A free TCP port on loopback (closed again: a race with other processes is possible)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # ------------------------------------------------------------------ blocks
 class BurstGaps(SyncBlock):
     """Idle time between bursts: ``g ~ U{gap_min .. gap_max}`` zero samples before each frame.

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from semradio.blocks.zeromq.security import generate_keys
 from semradio.flowgraphs.app import flowgraph_main
 from semradio.runtime import Flowgraph
 from semradio.runtime.arguments import frame_count, positive_float, positive_int
+from semradio.runtime.net import free_port
 from semradio.runtime.options import option
 
 
@@ -60,13 +60,6 @@ class SplitHostsConfig:
     curve: bool = option(False, help="secure both links with CURVE keys (made in a temp dir)")
     print_spec: bool = option(False, help="print the worker spec and exit")
     timeout: float = option(120.0, type=positive_float, help="stop after this many seconds")
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def worker_spec(to_worker: str, from_worker: str, equalizer: str) -> dict[str, Any]:

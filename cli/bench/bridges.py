@@ -22,8 +22,6 @@ none lost (``checks_failed`` lists each miss with its count).
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +34,7 @@ import zmq
 from semradio.blocks import CountingSource, NullSink, ZMQSink, ZMQSource
 from semradio.runtime import Flowgraph
 from semradio.runtime.arguments import OneLineParser
+from semradio.runtime.net import free_port
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,12 +47,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also measure a real GNU Radio sender (needs /usr/bin/python3 with gnuradio)")
     p.add_argument("--gr-python", default="/usr/bin/python3")
     p.add_argument("--cases", default="all", help="comma-separated case names (default all)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _measure(fg: Flowgraph, rx: ZMQSource, seconds: float, warmup: float = 0.3) -> tuple[float, int]:
@@ -70,7 +63,7 @@ def _measure(fg: Flowgraph, rx: ZMQSource, seconds: float, warmup: float = 0.3) 
 
 
 def _bridge_case(seconds: float, size: int, dtype: str, batch: int, hwm: int, sink_kw: dict, source_kw: dict) -> dict:
-    addr = f"tcp://127.0.0.1:{_free_port()}"
+    addr = f"tcp://127.0.0.1:{free_port()}"
     fg = Flowgraph("bench-bridge")
     src = CountingSource(frames=-1, size=size, dtype=dtype, batch=batch, reuse=True)
     tx = ZMQSink(addr, hwm=hwm, **sink_kw)
@@ -136,7 +129,7 @@ def _from_gnuradio(args: argparse.Namespace) -> dict:
     if not ok:
         return {"skipped": f"{args.gr_python} cannot import gnuradio.zeromq"}
     n = int(2e6 * max(1.0, args.seconds))
-    addr = f"tcp://127.0.0.1:{_free_port()}"
+    addr = f"tcp://127.0.0.1:{free_port()}"
     rx = ZMQSource(addr, "pull", "gnuradio", pass_tags=True, frame_len=args.iq_len, idle_timeout_s=1.0)
     times: list[float] = []
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from semradio.cli.sweep_engine import Grid, Point, ResultTable, point_seed, run_points
+from semradio.cli.sweep_engine import Grid, ResultTable, point_seed
+from semradio.runtime.net import free_port
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 
@@ -223,12 +224,6 @@ def ray_unavailable() -> str | None:
 def ray_or_skip():
     if ray_unavailable():
         pytest.skip(ray_unavailable())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import pytest
 
 from semradio.flowgraphs import gr_radio_bridge as B
 from semradio.flowgraphs import ofdm_gnuradio as G
+from semradio.runtime.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(ROOT / "flowgraphs" / "gr_radio_bridge.py")
@@ -66,7 +67,7 @@ def test_null_device_loopback_decodes_bursts():
     """gr_radio_bridge.py --device null --channel (a real GNU Radio flowgraph: pull_source ->
     channel_model -> push_sink) between semradio's TX (ZMQSink, packet_len tags) and RX
     (ZMQSource -> OFDMReceiver -> decoder): the bursts come back and decode."""
-    tx_addr, rx_addr = f"tcp://127.0.0.1:{G.free_port()}", f"tcp://127.0.0.1:{G.free_port()}"
+    tx_addr, rx_addr = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     bridge = G.GnuRadioProcess([GR_PYTHON, SCRIPT, "--device", "null", "--channel", "--snr-db", "25",
                                 "--frequency-offset", "0.002", "--epsilon", "1.00001", "--taps", "1,0.2j",
                                 "--tx-addr", tx_addr, "--rx-addr", rx_addr, "--duration", "120", "--quiet"],
@@ -89,6 +90,6 @@ def test_null_device_loopback_decodes_bursts():
 @pytest.mark.gnuradio
 def test_a_radio_that_is_not_there_is_named():
     r = subprocess.run([GR_PYTHON, SCRIPT, "--device", "soapy", "--device-args", "driver=semradio-no-such-driver",
-                        "--tx-addr", f"tcp://127.0.0.1:{G.free_port()}", "--rx-addr", f"tcp://127.0.0.1:{G.free_port()}",
+                        "--tx-addr", f"tcp://127.0.0.1:{free_port()}", "--rx-addr", f"tcp://127.0.0.1:{free_port()}",
                         "--duration", "1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "cannot open the soapy radio" in r.stderr and "SoapySDRUtil --find" in r.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ from semradio.blocks.zeromq.security import generate_keys
 from semradio.runtime import Flowgraph
 from semradio.cli import main as cli_main
 from semradio.runtime.worker import build_graph, load_spec
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from semradio.runtime.net import free_port
 
 
 def write_relay_spec(path, port_in: int, port_out: int, toml: bool = True) -> str:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,16 +21,11 @@ from semradio.blocks import ArraySource, CollectSink, ZMQSink, ZMQSource
 from semradio.blocks.zeromq import pmt
 from semradio.blocks.zeromq.gr_tags import frame_tags_to_gr
 from semradio.runtime import Flowgraph
+from semradio.runtime.net import free_port
 
 PEER = gnuradio_peer.SCRIPT
 GR_PYTHON = os.environ.get("SEMRADIO_GR_PYTHON", "/usr/bin/python3")
 pytestmark = pytest.mark.gnuradio
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gr(*args: str, timeout: float = 60) -> None:
