@@ -34,7 +34,14 @@ def _codec_key(codec: str) -> str:
     return Path(codec).stem if registry.is_path(codec) else codec
 
 
-def _channel_family(channel: Any) -> str:
+def channel_family(channel: Any) -> str:
+    """The shipped models' channel family of a channel name: ``"awgn"``, else ``"rayleigh"``
+    (Rayleigh, Rician, block fading and interference use the models trained on fading).
+
+    Example:
+        >>> channel_family("awgn"), channel_family("rician")
+        ('awgn', 'rayleigh')
+    """
     return "awgn" if channel == "awgn" else "rayleigh"
 
 
@@ -71,7 +78,7 @@ def denoiser_for_codec(codec: str | None, family: str, default: str, channel: st
                 trained = registry.read_json(info.path).get("channel")
             except (OSError, ValueError):
                 continue
-            if _channel_family(trained) == _channel_family(channel):
+            if channel_family(trained) == channel_family(channel):
                 return info.name
     if found:
         return found[0].name

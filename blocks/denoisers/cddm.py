@@ -155,9 +155,9 @@ def chain_denoiser(config: Any) -> Any:
     from semradio.blocks.denoisers.registry import ChainDenoiser
     from semradio.blocks.hier.jscc_chain import codec_of
     from semradio.models.checkpoint import list_codecs
-    from semradio.models.shipped import denoiser_for_codec
+    from semradio.models.shipped import channel_family, denoiser_for_codec
 
-    family = "awgn" if config.channel == "awgn" else "rayleigh"
+    family = channel_family(config.channel)
     codec = codec_of(config)
     model = getattr(config, "cddm_model", None) or denoiser_for_codec(codec, "cddm", DEFAULT_CDDM[family],
                                                                      channel=config.channel)

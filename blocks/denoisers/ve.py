@@ -13,7 +13,7 @@ from semradio.runtime import Frame, SyncBlock
 from semradio.dsp import arrays as A
 from semradio.blocks.denoisers.io import as_float_tensor
 from semradio.blocks.validation import block_error, to_choice
-from semradio.models.shipped import DEFAULT_EECD, DEFAULT_TAU2_RATIO, DEFAULT_VE, denoiser_for_codec
+from semradio.models.shipped import DEFAULT_EECD, DEFAULT_TAU2_RATIO, DEFAULT_VE, channel_family, denoiser_for_codec
 
 SQRT2 = float(np.sqrt(2.0))
 
@@ -298,10 +298,6 @@ def _ratio(value: Any) -> float:
     return v
 
 
-def _family(config: Any) -> str:
-    return "awgn" if getattr(config, "channel", "rayleigh") == "awgn" else "rayleigh"
-
-
 def model_for_codec(config: Any, family: str, default: str) -> str:
     """The denoiser checkpoint of ``family`` ("ve-ldm", "eecd") for a chain config's ``codec``
     (:func:`semradio.models.shipped.denoiser_for_codec`)."""
@@ -314,7 +310,8 @@ def chain_ve(config: Any) -> Any:
     ``config.ve_model``, ``config.solver``)."""
     from semradio.blocks.denoisers.registry import ChainDenoiser
 
-    model = getattr(config, "ve_model", None) or model_for_codec(config, "ve-ldm", DEFAULT_VE[_family(config)])
+    family = channel_family(getattr(config, "channel", "rayleigh"))
+    model = getattr(config, "ve_model", None) or model_for_codec(config, "ve-ldm", DEFAULT_VE[family])
     return ChainDenoiser(VELatentDenoiser(model, device=getattr(config, "device", "auto"),
                                           solver=getattr(config, "solver", None) or "heun", name="ve"))
 
@@ -322,7 +319,8 @@ def chain_ve(config: Any) -> Any:
 def _chain_eecd(config: Any, steps: int) -> Any:
     from semradio.blocks.denoisers.registry import ChainDenoiser
 
-    model = getattr(config, "eecd_model", None) or model_for_codec(config, "eecd", DEFAULT_EECD[_family(config)])
+    family = channel_family(getattr(config, "channel", "rayleigh"))
+    model = getattr(config, "eecd_model", None) or model_for_codec(config, "eecd", DEFAULT_EECD[family])
     return ChainDenoiser(ConsistencyDenoiser(model, device=getattr(config, "device", "auto"), steps=steps,
                                              seed=getattr(config, "seed", 0), name=f"eecd{steps}"))
 

@@ -175,11 +175,11 @@ def default_codec(data: str, channel: str, cbr: str) -> str:
     interference channels use the Rayleigh codecs (trained on fading).
     """
     from semradio.models.checkpoint import codec_name
+    from semradio.models.shipped import channel_family
 
     if parse_spec(data).kind == "mnist":
         return codec_name("mnist", "awgn", "1/16")
-    fam = "awgn" if channel == "awgn" else "rayleigh"
-    return codec_name("natural32", fam, str(Fraction(cbr).limit_denominator(1000)))
+    return codec_name("natural32", channel_family(channel), str(Fraction(cbr).limit_denominator(1000)))
 
 
 def check_config(config: JSCCChainConfig) -> None:
