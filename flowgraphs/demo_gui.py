@@ -151,8 +151,9 @@ def _denoiser(config: DemoConfig, strict: bool = False) -> Block | None:
     if choice in ("auto", "cddm"):
         try:
             from semradio.blocks.denoisers.cddm import DEFAULT_CDDM, CDDMDenoiser
+            from semradio.models.shipped import channel_family
 
-            family = "awgn" if config.model == "awgn" else "rayleigh"
+            family = channel_family(config.model)
             steps = None if config.denoiser_steps in ("auto", "none") else int(config.denoiser_steps)
             return CDDMDenoiser(DEFAULT_CDDM[family], device=config.device, rule=config.denoiser_rule,
                                 max_steps=steps, name="denoiser")

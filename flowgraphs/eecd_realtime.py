@@ -129,12 +129,13 @@ def run(config: EECDRealtimeConfig, scopes: Any = None) -> dict[str, Any]:
 
     from semradio.blocks.denoisers.ve import DEFAULT_EECD, ConsistencyDenoiser
     from semradio.blocks.qtgui.gui_support import run_flowgraph
+    from semradio.models.shipped import channel_family
 
     if config.threads:
         torch.set_num_threads(config.threads)
     if not config.realtime or config.realtime <= 0:
         raise SystemExit("eecd_realtime: --realtime FPS must be > 0")
-    family = "awgn" if config.channel == "awgn" else "rayleigh"
+    family = channel_family(config.channel)
     den = ConsistencyDenoiser(config.eecd_model or DEFAULT_EECD[family], device=config.device, steps=config.steps,
                               seed=config.seed, name="eecd")
     measured = config.frames

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import shutil
 import signal
@@ -141,7 +142,9 @@ class GrStreamSink(ZMQSink):
 
     At the end of its input it sends ``tail`` zero samples (filter and resampler history in GNU
     Radio hold the last few samples back until more arrive), closes its socket (waiting up to
-    ``linger_ms`` for GNU Radio to take what is queued) and sets :attr:`done`.
+    ``linger_ms`` for GNU Radio to take what is queued) and sets :attr:`done`. :meth:`bind_now`
+    binds before the flowgraph starts, so that a ``tcp://127.0.0.1:*`` port can be handed to GNU
+    Radio.
 
     Input ``in``: complex64 samples, any shape (flattened). Tags: as ZMQSink.
     Args: ``tail`` (zero samples, >= 0) and every :class:`~semradio.blocks.ZMQSink` argument.
@@ -156,24 +159,42 @@ class GrStreamSink(ZMQSink):
         self.done = threading.Event()
         #: ``time.monotonic()`` when :attr:`done` was set.
         self.done_at: float | None = None
+        self._flow_started = False
 
     def bind_now(self) -> str:
-        """Bind the socket before the flowgraph starts; the endpoint bound.
+        """Open and bind the socket now, before the flowgraph starts.
 
         With ``tcp://127.0.0.1:*`` the OS chooses a free port here, and GNU Radio is then told
         that port: no window in which another process can take a port picked in advance.
-        :meth:`start` keeps a socket bound here.
+        :meth:`start` keeps the socket; when the flowgraph will not run, call
+        :meth:`close_unstarted`.
+
+        Returns:
+            The endpoint bound, with the port the OS chose (``tcp://127.0.0.1:41235``); with
+            ``bind=False`` the address connected to.
+
+        Example:
+            >>> s = GrStreamSink("tcp://127.0.0.1:*")
+            >>> s.bind_now().rsplit(":", 1)[1].isdigit()
+            True
+            >>> s.close_unstarted()
         """
-        if self._sock is None:
+        if self._sock is None or self._sock.closed:
             super().start()
         return str(self.endpoint)
 
     def start(self) -> None:
-        if self._sock is None:
+        """Open the socket (the flowgraph's start), unless :meth:`bind_now` already did."""
+        self._flow_started = True
+        if self._sock is None or self._sock.closed:
             super().start()
 
     def close_unstarted(self) -> None:
-        """Close a socket :meth:`bind_now` bound when the flowgraph will not run (nothing sent)."""
+        """Close a socket :meth:`bind_now` opened when no flowgraph started this sink (nothing is
+        sent; the sink is not used again). Nothing once a flowgraph started it: its
+        :meth:`stop` closes it, in the block's thread."""
+        if self._flow_started or self._sock is None or self._sock.closed:
+            return
         self.halt()
         super().stop()
 
@@ -510,11 +531,16 @@ def gnuradio_channel(fg: Flowgraph, config: Any, tx: Block, blocks: dict[str, An
     Adds to ``fg``: ``tx -> BurstGaps -> GrStreamSink``, and a :class:`GrStreamSource`
     (returned: complex64 (1, n) chunks of at most :data:`CHUNK` samples, for the receiver).
     Adds to ``blocks``: ``gnuradio_peer`` (a started :class:`GnuRadioProcess`: ``report()``,
-    ``close()``; the caller must close it), ``gr_gaps``, ``gr_sink``, ``gr_source``.
+    ``close()``; the caller must close it), ``gr_gaps``, ``gr_sink`` (already bound: the
+    flowgraph must run, or the caller calls its ``close_unstarted()``;
+    :func:`semradio.flowgraphs.ofdm_link.release_gnuradio` does both), ``gr_source``.
+
+    Both ZeroMQ ends bind ``tcp://127.0.0.1:*``: the sink before GNU Radio starts (it is told the
+    port), GNU Radio's ``push_sink`` reports the port it bound (its report's ``tx``).
 
     Raises:
         ValueError: settings ``channel_model`` cannot do (see :func:`gr_channel_args`).
-        RuntimeError: GNU Radio cannot be started.
+        RuntimeError: GNU Radio cannot be started, or its report names no bound port.
     """
     args = gr_channel_args(config)
     gaps = BurstGaps(config.gap_min, config.gap_max, seed=config.seed, name="gr_gaps")
@@ -546,7 +572,7 @@ def gnuradio_channel(fg: Flowgraph, config: Any, tx: Block, blocks: dict[str, An
         raise
     blocks["gnuradio_peer"] = peer
     from_gr = ends["from_gnuradio"] = str(peer.read_report(force=True).get("tx", ""))
-    if not from_gr.startswith("tcp://"):
+    if not re.fullmatch(r"tcp://[^*]+:\d+", from_gr):
         peer.close()
         sink.close_unstarted()
         raise RuntimeError(f"gnuradio_channel_model: its report names no bound endpoint (tx = {from_gr!r})")

@@ -200,12 +200,17 @@ def build(config: OFDMLinkConfig) -> tuple[Flowgraph, dict[str, Any]]:
         from semradio.flowgraphs.ofdm_gnuradio import gnuradio_channel
 
         gr_head = gnuradio_channel(fg, config, tx, blocks)
-        blocks["branches"]["estimated"] = _branch(fg, config, "estimated", gr_head, source, chain, str(device), codec)
-        if "genie" in csis:
-            ch = sample_channel(config)
-            fg.connect(tx, ch)
-            blocks["channel"] = ch
-            blocks["branches"]["genie"] = _branch(fg, config, "genie", ch, source, chain, str(device), codec)
+        try:
+            blocks["branches"]["estimated"] = _branch(fg, config, "estimated", gr_head, source, chain, str(device),
+                                                      codec)
+            if "genie" in csis:
+                ch = sample_channel(config)
+                fg.connect(tx, ch)
+                blocks["channel"] = ch
+                blocks["branches"]["genie"] = _branch(fg, config, "genie", ch, source, chain, str(device), codec)
+        except BaseException:  # nothing will run: stop GNU Radio and free the bound port
+            release_gnuradio(blocks)
+            raise
         return fg, blocks
     ch = sample_channel(config)
     fg.connect(tx, ch)
@@ -262,6 +267,18 @@ def summarize(config: OFDMLinkConfig, fg: Flowgraph, blocks: dict[str, Any], sec
     return out
 
 
+def release_gnuradio(blocks: dict[str, Any]) -> None:
+    """Stop the spawned GNU Radio process of ``blocks`` (``gnuradio_peer``) and close the sink
+    bound for it (``gr_sink``) unless a flowgraph started it (then its own ``stop`` closes it).
+    Idempotent; nothing when ``blocks`` has neither."""
+    peer = blocks.get("gnuradio_peer")
+    if peer is not None:
+        peer.close()
+    sink = blocks.get("gr_sink")
+    if sink is not None:
+        sink.close_unstarted()
+
+
 def run(config: OFDMLinkConfig, scopes: Any = None) -> dict[str, Any]:
     """Build, run to the end of the frames (scopes: ``--gui`` / ``--snapshot`` add the OFDM scope
     on the estimated-CSI receiver: constellation, |H(f)|, CFO and detection metric), summarize."""
@@ -274,9 +291,7 @@ def run(config: OFDMLinkConfig, scopes: Any = None) -> dict[str, Any]:
         run_ofdm_flowgraph(fg, scopes, blocks, timeout=config.timeout)
         seconds = time.perf_counter() - t0
     finally:
-        peer = blocks.get("gnuradio_peer")
-        if peer is not None:
-            peer.close()
+        release_gnuradio(blocks)
     return summarize(config, fg, blocks, seconds)
 
 

@@ -309,6 +309,9 @@ def cmd_channel(a: argparse.Namespace) -> int:
         threading.Thread(target=watch, daemon=True, name="stdin-watch").start()
     # the endpoint push_sink bound: ``--tx tcp://127.0.0.1:*`` lets the OS choose a free port (no race)
     tx_bound = sink.last_endpoint() or a.tx
+    if "*" in tx_bound:
+        sys.stderr.write(f"gnuradio_peer channel: push_sink reports no bound port for --tx {a.tx}\n")
+        return 2
     base = {"command": "channel", "pid": os.getpid(), "gnuradio_version": gr.version(), "rx": a.rx, "tx": tx_bound,
             "pass_tags": a.pass_tags, "snr_db": a.snr_db, "signal_power": a.signal_power,
             "noise_voltage": nv, "frequency_offset": a.frequency_offset, "epsilon": a.epsilon,

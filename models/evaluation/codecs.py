@@ -50,10 +50,10 @@ def denoiser_for(codec: str, family: str, channel: str) -> str:
     Raises:
         LookupError: there is none.
     """
-    from semradio.models.shipped import DEFAULT_EECD, DEFAULT_VE, denoiser_for_codec
+    from semradio.models.shipped import DEFAULT_EECD, DEFAULT_VE, channel_family, denoiser_for_codec
     from semradio.models import registry
 
-    default = (DEFAULT_VE if family == "ve-ldm" else DEFAULT_EECD)["awgn" if channel == "awgn" else "rayleigh"]
+    default = (DEFAULT_VE if family == "ve-ldm" else DEFAULT_EECD)[channel_family(channel)]
     name = denoiser_for_codec(codec, family, default, channel=channel, warn=False)
     try:
         found = registry.read_json(registry.find_config(name)).get("codec")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import zmq
 
+from semradio.runtime.net import free_port
+
 
 def free_tcp() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return f"tcp://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture()
