@@ -167,8 +167,11 @@ def test_an_interrupted_sweep_rerun_finishes_only_the_missing_points(toy):
     grid = toy_grid(toy, xs=tuple(range(n)), sleep=0.6)
     out = toy / "out"
     table = out / "sweep.sqlite"
+    # Ctrl-C as in a terminal: SIGINT at its default in the sweep and its pool, even where this
+    # test runs in a background job (which starts with SIGINT ignored, inherited through exec)
     proc = subprocess.Popen(sweep_cmd(str(grid), "--out", str(out), "--workers", "1", "--no-progress"),
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 180
         done = 0
