@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -186,8 +186,7 @@ class GrStreamSink(ZMQSink):
     def start(self) -> None:
         """Open the socket (the flowgraph's start), unless :meth:`bind_now` already did."""
         self._flow_started = True
-        if self._sock is None or self._sock.closed:
-            super().start()
+        self.bind_now()
 
     def close_unstarted(self) -> None:
         """Close a socket :meth:`bind_now` opened when no flowgraph started this sink (nothing is

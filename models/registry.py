@@ -193,11 +193,12 @@ class CheckpointInfo:
     shadows: list[str] = field(default_factory=list)
     error: str | None = None
     init: str | None = None  # the checkpoint its training started from (``--init``), when recorded
+    channel: str | None = None  # the channel it was trained on (its JSON ``channel``), when recorded
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "origin": self.origin, "path": str(self.path),
-                "codec": self.codec, "init": self.init, "command": self.command, "metrics": self.metrics,
-                "sha256": self.sha256, "shadows": self.shadows, "error": self.error}
+                "codec": self.codec, "channel": self.channel, "init": self.init, "command": self.command,
+                "metrics": self.metrics, "sha256": self.sha256, "shadows": self.shadows, "error": self.error}
 
 
 def _metric_summary(cfg: dict[str, Any]) -> str | None:
@@ -254,7 +255,8 @@ def list_checkpoints(dirs: Iterable[SearchDir] | None = None) -> list[Checkpoint
                 origin=d.origin, path=js, codec=cfg.get("codec") if isinstance(cfg.get("codec"), str) else None,
                 command=fine.get("command") or train.get("command"), metrics=_metric_summary(cfg),
                 sha256=cfg.get("sha256") if isinstance(cfg.get("sha256"), str) else None,
-                init=init if isinstance(init, str) else None)
+                init=init if isinstance(init, str) else None,
+                channel=cfg.get("channel") if isinstance(cfg.get("channel"), str) else None)
             if js.stem in seen:
                 seen[js.stem].shadows.append(f"{d.origin}:{js}")
             else:

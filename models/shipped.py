@@ -74,11 +74,7 @@ def denoiser_for_codec(codec: str | None, family: str, default: str, channel: st
             found.append(info)
     if found and channel is not None:
         for info in found:
-            try:
-                trained = registry.read_json(info.path).get("channel")
-            except (OSError, ValueError):
-                continue
-            if channel_family(trained) == channel_family(channel):
+            if info.channel is not None and channel_family(info.channel) == channel_family(channel):
                 return info.name
     if found:
         return found[0].name
